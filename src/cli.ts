@@ -1,0 +1,98 @@
+/** Command-line flags: parsing and the help text. No side effects. */
+
+export const DEFAULT_SOCKET = "/var/run/scope/plugins/http-statistics/http-statistics.sock";
+
+export interface Options {
+  socket: string;
+  /** Host part of node ids; undefined: $SCOPE_HOSTNAME, else gethostname(). */
+  hostname?: string;
+  windowSeconds: number;
+  maxConnections: number;
+  maxCounters: number;
+  verbose: boolean;
+  help: boolean;
+  version: boolean;
+}
+
+export class UsageError extends Error {}
+
+interface Flag {
+  name: keyof Options;
+  value?: "path" | "name" | "count";
+  min?: number;
+  max?: number;
+  help: string;
+}
+
+const FLAGS: Record<string, Flag> = {
+  "--socket": { name: "socket", value: "path", help: "unix socket to serve the Scope probe on" },
+  "--hostname": { name: "hostname", value: "name", help: "host part of process node ids (default: $SCOPE_HOSTNAME, else the host name)" },
+  "--window": { name: "windowSeconds", value: "count", min: 2, max: 300, help: "seconds of per-second samples each report carries" },
+  "--max-connections": { name: "maxConnections", value: "count", min: 1024, max: 4_194_304, help: "accepted TCP connections tracked at once" },
+  "--max-counters": { name: "maxCounters", value: "count", min: 1024, max: 4_194_304, help: "(process, status code) counters kept at once" },
+  "--verbose": { name: "verbose", help: "print libbpf's log to stderr" },
+  "--help": { name: "help", help: "show this help and exit" },
+  "--version": { name: "version", help: "print the version and exit" },
+};
+
+export function defaultOptions(): Options {
+  return {
+    socket: DEFAULT_SOCKET,
+    windowSeconds: 15,
+    maxConnections: 65_536,
+    maxCounters: 65_536,
+    verbose: false,
+    help: false,
+    version: false,
+  };
+}
+
+export function parseArgs(argv: string[]): Options {
+  const options = defaultOptions() as unknown as Record<string, unknown>;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf("=");
+    const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
+    const flag = FLAGS[name];
+    if (!flag) throw new UsageError(`unknown argument '${arg}' (see --help)`);
+    if (!flag.value) {
+      if (eq > 0) throw new UsageError(`${name} takes no value`);
+      options[flag.name] = true;
+      continue;
+    }
+    const raw = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (raw === undefined || raw === "") throw new UsageError(`${name} needs a ${flag.value}`);
+    if (flag.value === "count") {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < flag.min! || n > flag.max!)
+        throw new UsageError(`${name} must be a whole number from ${flag.min} to ${flag.max}, not '${raw}'`);
+      options[flag.name] = n;
+    } else if (flag.value === "path") {
+      if (!raw.startsWith("/")) throw new UsageError(`${name} must be an absolute path, not '${raw}'`);
+      options[flag.name] = raw;
+    } else {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(raw)) throw new UsageError(`${name} '${raw}' is not a valid host name`);
+      options[flag.name] = raw;
+    }
+  }
+  return options as unknown as Options;
+}
+
+export function helpText(): string {
+  const defaults = defaultOptions() as unknown as Record<string, unknown>;
+  const lines = Object.entries(FLAGS).map(([name, flag]) => {
+    const left = flag.value ? `${name} ${flag.value.toUpperCase()}` : name;
+    const value = defaults[flag.name];
+    const suffix = flag.value && value !== undefined ? ` (default: ${value})` : "";
+    return `  ${left.padEnd(24)} ${flag.help}${suffix}`;
+  });
+  return [
+    "Usage: http-statistics [flags]",
+    "",
+    "Measures HTTP requests and responses per process with eBPF and serves them",
+    "to Weave Scope as a probe plugin (GET /report on a unix socket). Needs root.",
+    "",
+    ...lines,
+    "",
+  ].join("\n");
+}

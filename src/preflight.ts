@@ -1,0 +1,59 @@
+/**
+ * What the host must offer before we touch the kernel, each failure turned
+ * into one line that names the cause and the fix.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { getLibc, strerror, errno } from "./libbpf";
+
+export class PreflightError extends Error {}
+
+const TRACEFS_MOUNTS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+const CAP_SYS_ADMIN = 21n;
+const CAP_PERFMON = 38n;
+const CAP_BPF = 39n;
+
+function effectiveCapabilities(): bigint {
+  const status = readFileSync("/proc/self/status", "utf8");
+  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  return hex ? BigInt(`0x${hex}`) : 0n;
+}
+
+function has(caps: bigint, cap: bigint): boolean {
+  return ((caps >> cap) & 1n) === 1n;
+}
+
+export function checkPrivileges(): void {
+  const caps = effectiveCapabilities();
+  if (has(caps, CAP_SYS_ADMIN) || (has(caps, CAP_BPF) && has(caps, CAP_PERFMON))) return;
+  throw new PreflightError(
+    "needs root to load eBPF programs (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN to mount tracefs): run it with sudo",
+  );
+}
+
+export function checkBtf(): void {
+  if (!existsSync("/sys/kernel/btf/vmlinux"))
+    throw new PreflightError(
+      "this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing): use a kernel built with CONFIG_DEBUG_INFO_BTF=y, as every major distribution's 5.8+ kernel is",
+    );
+}
+
+/** Finds, or mounts, the tracefs that libbpf needs to attach tracepoints. */
+export function ensureTracefs(): string {
+  for (const dir of TRACEFS_MOUNTS) if (existsSync(`${dir}/events/syscalls`)) return dir;
+  const target = TRACEFS_MOUNTS[0]!;
+  if (!existsSync(target))
+    throw new PreflightError(`${target} does not exist: this kernel has no tracefs (CONFIG_FTRACE)`);
+  if (getLibc().mount(Buffer.from("tracefs\0"), Buffer.from(`${target}\0`), Buffer.from("tracefs\0"), 0, null) !== 0)
+    throw new PreflightError(
+      `tracefs is not mounted and mounting it failed (${strerror(errno())}): run 'mount -t tracefs tracefs ${target}' as root`,
+    );
+  if (!existsSync(`${target}/events/syscalls`))
+    throw new PreflightError("this kernel has no syscall tracepoints (CONFIG_FTRACE_SYSCALLS=y is needed)");
+  return target;
+}
+
+export function pidMax(): number {
+  const value = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim());
+  return Number.isInteger(value) && value > 0 ? value : 4_194_304;
+}
