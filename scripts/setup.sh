@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building and testing http-statistics needs on Debian 12:
+# the eBPF toolchain, the real servers and clients the tests drive, and Bun.
+# Idempotent; run as root. Running the built binary needs none of this.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (sudo $0)" >&2
+  exit 1
+fi
+
+packages=(
+  clang llvm bpftool libbpf-dev   # compile and link bpf/*.bpf.c
+  libbpf1                          # what the plugin loads at run time
+  nginx-light curl python3         # real servers and clients for the tests
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The Debian nginx package starts a server on port 80; the tests start their own.
+systemctl disable --now nginx >/dev/null 2>&1 || true
+
+if ! command -v bun >/dev/null 2>&1; then
+  command -v npm >/dev/null 2>&1 || { echo "setup.sh: npm is needed to install bun (apt-get install npm)" >&2; exit 1; }
+  npm install -g --silent bun@1.4.5 >/dev/null
+fi
+
+cd "$(dirname "$0")/.."
+bun install --frozen-lockfile >/dev/null
+echo "setup.sh: ready (bun $(bun --version), clang $(clang -dumpversion), $(bpftool version | head -1))"

@@ -1,0 +1,9 @@
+/**
+ * Runs before every test file: make sure the eBPF object that src/main.ts
+ * embeds is built from the current bpf/ sources.
+ */
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { buildBpf, OBJECT } from "../build";
+
+const newestSource = Math.max(...readdirSync("bpf").map((f) => statSync(`bpf/${f}`).mtimeMs));
+if (!existsSync(OBJECT) || statSync(OBJECT).mtimeMs < newestSource) await buildBpf();

@@ -1,0 +1,130 @@
+/**
+ * Starts the real plugin (from source or the compiled binary) on a private
+ * socket and reads its reports. Integration tests need root and a kernel
+ * with BTF: without them, requireRoot() fails the test loudly.
+ */
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+export const REPO = join(import.meta.dir, "..", "..");
+export const BINARY = join(REPO, "dist", "http-statistics");
+
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0)
+    throw new Error("integration tests load eBPF programs and must run as root (sudo bun test)");
+}
+
+export interface ScopeReport {
+  Process: { nodes: Record<string, ProcessNode>; metric_templates: Record<string, unknown> };
+  Plugins: Array<Record<string, unknown>>;
+  [topology: string]: unknown;
+}
+
+export interface ProcessNode {
+  id: string;
+  topology: string;
+  metrics: Record<string, { samples: Array<{ date: string; value: number }>; min: number; max: number }>;
+}
+
+export interface RunningPlugin {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  socket: string;
+  hostId: string;
+  /** ms from spawn to the socket answering. */
+  startupMs: number;
+  report(path?: string): Promise<ScopeReport>;
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  stop(signal?: NodeJS.Signals): Promise<number>;
+  stderr(): Promise<string>;
+}
+
+export interface StartOptions {
+  binary?: boolean;
+  args?: string[];
+  hostId?: string;
+  env?: Record<string, string>;
+}
+
+export async function startPlugin(options: StartOptions = {}): Promise<RunningPlugin> {
+  requireRoot();
+  const dir = mkdtempSync(join(tmpdir(), "hs-test-"));
+  const socket = join(dir, "plugins", "http-statistics", "http-statistics.sock");
+  const hostId = options.hostId ?? "test-host";
+  const command = options.binary
+    ? [BINARY]
+    : [process.execPath, "run", join(REPO, "src", "main.ts")];
+  if (options.binary && !existsSync(BINARY)) throw new Error(`${BINARY} is missing: run 'bun run build' first`);
+  const started = performance.now();
+  const proc = Bun.spawn([...command, "--socket", socket, "--hostname", hostId, ...(options.args ?? [])], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, ...options.env },
+  });
+  const call = (path: string, init?: RequestInit) => fetch(`http://plugin${path}`, { ...init, unix: socket } as RequestInit);
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`plugin exited with ${proc.exitCode}: ${await new Response(proc.stderr).text()}`);
+    if (existsSync(socket)) {
+      try {
+        if ((await call("/report")).ok) break;
+      } catch {
+        // not listening yet
+      }
+    }
+    if (performance.now() - started > 20_000) {
+      proc.kill();
+      throw new Error("plugin did not serve its socket within 20 s");
+    }
+    await Bun.sleep(10);
+  }
+  const startupMs = performance.now() - started;
+  let stderrText: Promise<string> | undefined;
+  return {
+    proc,
+    socket,
+    hostId,
+    startupMs,
+    fetch: call,
+    async report(path = "/report?api_version=1&probe_id=7e57") {
+      const res = await call(path);
+      if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
+      return (await res.json()) as ScopeReport;
+    },
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (proc.exitCode === null) proc.kill(signal);
+      return await proc.exited;
+    },
+    stderr() {
+      stderrText ??= new Response(proc.stderr).text();
+      return stderrText;
+    },
+  };
+}
+
+/** The plugin ticks on each wall-clock second; this outlasts the next tick. */
+export async function afterNextTick(): Promise<void> {
+  await Bun.sleep(1000 - (Date.now() % 1000) + 300);
+}
+
+/** Sum over the window of one metric of one process, 0 when absent. */
+export function total(report: ScopeReport, hostId: string, pid: number, metric: string): number {
+  const samples = report.Process.nodes[`${hostId};${pid}`]?.metrics[metric]?.samples ?? [];
+  return samples.reduce((sum, s) => sum + s.value, 0);
+}
+
+/** Every metric of one process summed over the window: {metricId: total}. */
+export function totals(report: ScopeReport, hostId: string, pid: number): Record<string, number> {
+  const node = report.Process.nodes[`${hostId};${pid}`];
+  if (!node) return {};
+  return Object.fromEntries(
+    Object.entries(node.metrics).map(([id, m]) => [id, m.samples.reduce((sum, s) => sum + s.value, 0)]),
+  );
+}
+
+export function pidsIn(report: ScopeReport, hostId: string): number[] {
+  return Object.keys(report.Process.nodes)
+    .filter((id) => id.startsWith(`${hostId};`))
+    .map((id) => Number(id.slice(hostId.length + 1)))
+    .sort((a, b) => a - b);
+}

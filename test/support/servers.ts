@@ -1,0 +1,118 @@
+/**
+ * Real HTTP servers on loopback for the tests: nginx from Debian, and small
+ * Node, Bun and Python servers (test/fixtures/) that answer GET /status/NNN
+ * with status NNN. Each returns the pids that serve requests.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+const FIXTURES = join(import.meta.dir, "..", "fixtures");
+
+export interface RunningServer {
+  port: number;
+  /** Processes that accept and answer connections. */
+  servingPids: number[];
+  stop(): Promise<void>;
+}
+
+async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const socket = await Bun.connect({ hostname: host, port, socket: { data() {} } });
+      socket.end();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+      await Bun.sleep(20);
+    }
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export interface NginxOptions {
+  port: number;
+  workers?: number;
+  /** Extra directives inside the server block. */
+  locations?: string;
+  ipv6?: boolean;
+}
+
+/** nginx's return takes a literal code, so one exact location per code. */
+const STATUS_LOCATIONS = Array.from({ length: 400 }, (_, i) => i + 200)
+  .map((code) => `location = /status/${code} { return ${code} "status ${code}\\n"; }`)
+  .join("\n    ");
+
+export async function startNginx(options: NginxOptions): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), "hs-nginx-"));
+  writeFileSync(join(dir, "index.html"), "<h1>hello from nginx</h1>\n");
+  const listen = `listen 127.0.0.1:${options.port};${options.ipv6 ? ` listen [::1]:${options.port};` : ""}`;
+  writeFileSync(
+    join(dir, "nginx.conf"),
+    `worker_processes ${options.workers ?? 2};
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000;
+  client_body_temp_path ${dir}/body;
+  server {
+    ${listen}
+    root ${dir};
+    location = /index.html { }
+    ${STATUS_LOCATIONS}
+    ${options.locations ?? ""}
+  }
+}
+`,
+  );
+  const proc = Bun.spawn(["nginx", "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], {
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  await waitForPort(options.port);
+  let workers: number[] = [];
+  for (let i = 0; i < 100 && workers.length < (options.workers ?? 2); i++) {
+    workers = childrenOf(proc.pid);
+    await Bun.sleep(20);
+  }
+  return {
+    port: options.port,
+    servingPids: workers,
+    async stop() {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    },
+  };
+}
+
+async function startFixture(command: string[], port: number, host = "127.0.0.1"): Promise<RunningServer> {
+  const proc: Subprocess = Bun.spawn(command, { stdout: "ignore", stderr: "inherit" });
+  await waitForPort(port, host);
+  return {
+    port,
+    servingPids: [proc.pid],
+    async stop() {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    },
+  };
+}
+
+export const startNodeServer = (port: number) => startFixture(["node", join(FIXTURES, "node_server.mjs"), String(port)], port);
+export const startBunServer = (port: number) =>
+  startFixture([process.execPath, join(FIXTURES, "bun_server.ts"), String(port)], port);
+/** protocol: "HTTP/1.0" or "HTTP/1.1" */
+export const startPythonServer = (port: number, protocol = "HTTP/1.1") =>
+  startFixture(["python3", join(FIXTURES, "python_server.py"), String(port), protocol], port);
