@@ -3,9 +3,26 @@
  * real clients, exact counts per pid through GET /report.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect } from "node:net";
+import { ensureBinary } from "../support/binary";
 import { afterNextTick, pidsIn, startPlugin, totals, type RunningPlugin } from "../support/plugin";
 import { startBunServer, startNginx, startNodeServer, type RunningServer } from "../support/servers";
 import { curl, statusUrls } from "../support/traffic";
+
+/** Accepts one TCP connection, echoes a line-protocol exchange back to a client it runs itself, exits. */
+const ECHO_SERVER = `
+import socket, sys, threading
+srv = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+def client():
+    c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    for line in (b"SET key 1\\r\\n", b"GET key\\r\\n", b"QUIT\\r\\n"):
+        c.sendall(line); c.recv(100)
+    c.close()
+threading.Thread(target=client).start()
+conn, _ = srv.accept()
+while data := conn.recv(100):
+    conn.sendall(data)
+`;
 
 const PLAN = { 200: 7, 404: 3, 503: 2, 418: 1, 201: 2 };
 const SENT = Object.values(PLAN).reduce((a, b) => a + b, 0);
@@ -27,23 +44,32 @@ function sumOver(plugin: RunningPlugin, report: Awaited<ReturnType<RunningPlugin
   return sum;
 }
 
-describe("plugin from source", () => {
+for (const [name, binary, basePort] of [
+  ["from source", false, 18180],
+  ["compiled binary", true, 18185],
+] as const) {
+describe(`plugin ${name}`, () => {
   let plugin: RunningPlugin;
   let nginx: RunningServer;
   let node: RunningServer;
   let bun: RunningServer;
 
   beforeAll(async () => {
-    plugin = await startPlugin();
-    [nginx, node, bun] = await Promise.all([startNginx({ port: 18180, workers: 2 }), startNodeServer(18181), startBunServer(18182)]);
-  }, 30_000);
+    if (binary) await ensureBinary();
+    plugin = await startPlugin({ binary });
+    [nginx, node, bun] = await Promise.all([
+      startNginx({ port: basePort, workers: 2 }),
+      startNodeServer(basePort + 1),
+      startBunServer(basePort + 2),
+    ]);
+  }, 120_000);
   afterAll(async () => {
     await Promise.all([nginx?.stop(), node?.stop(), bun?.stop()]);
     await plugin?.stop();
   }, 30_000);
 
   test("nginx workers over new connections: exact counts, summed across workers", async () => {
-    const codes = await curl(statusUrls("http://127.0.0.1:18180", PLAN), { close: true });
+    const codes = await curl(statusUrls(`http://127.0.0.1:${basePort}`, PLAN), { close: true });
     expect(codes.length).toBe(SENT);
     await afterNextTick();
     const report = await plugin.report();
@@ -51,22 +77,70 @@ describe("plugin from source", () => {
   });
 
   test("node http over one keep-alive connection: exact counts on the server's pid", async () => {
-    await curl(statusUrls("http://127.0.0.1:18181", PLAN));
+    await curl(statusUrls(`http://127.0.0.1:${basePort + 1}`, PLAN));
     await afterNextTick();
     expect(totals(await plugin.report(), plugin.hostId, node.servingPids[0]!)).toEqual(EXPECTED);
   });
 
   test("Bun.serve over keep-alive: exact counts on the server's pid", async () => {
-    await curl(statusUrls("http://127.0.0.1:18182", PLAN));
+    await curl(statusUrls(`http://127.0.0.1:${basePort + 2}`, PLAN));
     await afterNextTick();
     expect(totals(await plugin.report(), plugin.hostId, bun.servingPids[0]!)).toEqual(EXPECTED);
   });
 
-  test("only the serving processes appear: not curl, not the test runner, not the plugin", async () => {
-    const report = await plugin.report();
-    const serving = [...nginx.servingPids, ...node.servingPids, ...bun.servingPids];
-    for (const pid of pidsIn(report, plugin.hostId)) expect(serving).toContain(pid);
-    expect(pidsIn(report, plugin.hostId)).not.toContain(process.pid);
-    expect(pidsIn(report, plugin.hostId)).not.toContain(plugin.proc.pid);
+  test("processes that are not HTTP servers show nothing: clients, the test runner, the plugin, a TCP echo server", async () => {
+    // A non-HTTP TCP server and its client exchange line-protocol bytes on loopback.
+    const echo = Bun.spawn(["python3", "-c", ECHO_SERVER, String(basePort + 3)], { stdout: "pipe" });
+    try {
+      await new Response(echo.stdout).text(); // the server prints nothing and exits after one exchange
+      await afterNextTick();
+      const pids = pidsIn(await plugin.report(), plugin.hostId);
+      for (const pid of [echo.pid, process.pid, plugin.proc.pid]) expect(pids).not.toContain(pid);
+      for (const pid of [...nginx.servingPids, node.servingPids[0]!, bun.servingPids[0]!]) expect(pids).toContain(pid);
+    } finally {
+      echo.kill();
+    }
   });
 });
+}
+
+/** One raw keep-alive request on an open socket; resolves with the status code. */
+function requestOn(socket: ReturnType<typeof connect>, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    let text = "";
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString();
+      const end = text.indexOf("\r\n\r\n");
+      const length = /content-length: (\d+)/i.exec(text)?.[1];
+      if (end >= 0 && length !== undefined && text.length >= end + 4 + Number(length)) {
+        socket.off("data", onData);
+        resolve(Number(text.split(" ")[1]));
+      }
+    };
+    socket.on("data", onData);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+  });
+}
+
+test("a keep-alive connection accepted before the plugin started is counted from then on", async () => {
+  const server = await startBunServer(18189); // answers with Content-Length, which requestOn relies on
+  const socket = connect(18189, "127.0.0.1");
+  await new Promise((resolve) => socket.once("connect", resolve));
+  let plugin: RunningPlugin | undefined;
+  try {
+    expect(await requestOn(socket, "/status/200")).toBe(200); // before: not ours to count
+    plugin = await startPlugin();
+    for (const code of [200, 200, 404, 500, 200]) expect(await requestOn(socket, `/status/${code}`)).toBe(code);
+    await afterNextTick();
+    expect(totals(await plugin.report(), plugin.hostId, server.servingPids[0]!)).toEqual({
+      http_requests_per_second: 5,
+      http_200_responses_per_second: 3,
+      http_404_responses_per_second: 1,
+      http_500_responses_per_second: 1,
+    });
+  } finally {
+    socket.destroy();
+    await server.stop();
+    await plugin?.stop();
+  }
+}, 30_000);

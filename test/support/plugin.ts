@@ -44,13 +44,15 @@ export interface StartOptions {
   binary?: boolean;
   args?: string[];
   hostId?: string;
+  /** Default: a fresh private directory, plugins/http-statistics/http-statistics.sock inside. */
+  socket?: string;
   env?: Record<string, string>;
 }
 
 export async function startPlugin(options: StartOptions = {}): Promise<RunningPlugin> {
   requireRoot();
   const dir = mkdtempSync(join(tmpdir(), "hs-test-"));
-  const socket = join(dir, "plugins", "http-statistics", "http-statistics.sock");
+  const socket = options.socket ?? join(dir, "plugins", "http-statistics", "http-statistics.sock");
   const hostId = options.hostId ?? "test-host";
   const command = options.binary
     ? [BINARY]

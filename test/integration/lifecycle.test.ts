@@ -1,0 +1,137 @@
+/**
+ * The command line and the socket's life, for the plugin run from source
+ * and as the compiled binary: flags, refusals with one clear line and
+ * nothing left behind, stale sockets, clean shutdown, wrong paths/methods.
+ */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ensureBinary } from "../support/binary";
+import { BINARY, REPO, requireRoot, startPlugin } from "../support/plugin";
+
+type Variant = { name: string; binary: boolean; command: () => string[] };
+const VARIANTS: Variant[] = [
+  { name: "from source", binary: false, command: () => [process.execPath, "run", join(REPO, "src", "main.ts")] },
+  { name: "compiled binary", binary: true, command: () => [BINARY] },
+];
+
+function run(argv: string[], options: { asNobody?: boolean } = {}) {
+  const prefix = options.asNobody ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"] : [];
+  const r = Bun.spawnSync([...prefix, ...argv], { stdout: "pipe", stderr: "pipe", env: { ...process.env, HOME: "/tmp" } });
+  return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+function privateDir(): string {
+  return mkdtempSync(join(tmpdir(), "hs-life-"));
+}
+
+beforeAll(async () => {
+  requireRoot();
+  await ensureBinary();
+}, 120_000);
+
+for (const variant of VARIANTS) {
+  describe(variant.name, () => {
+    test("--help lists every flag and exits 0", () => {
+      const r = run([...variant.command(), "--help"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toStartWith("Usage: http-statistics [flags]\n");
+      for (const flag of ["--socket", "--hostname", "--window", "--max-connections", "--max-counters", "--verbose", "--version"]) expect(r.stdout).toContain(flag);
+    });
+
+    test("--version prints the package version", () => {
+      const r = run([...variant.command(), "--version"]);
+      expect(r.code).toBe(0);
+      const { version } = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8"));
+      expect(r.stdout).toStartWith(`http-statistics ${version}`);
+    });
+
+    test("an unknown flag: one line on stderr, exit 1, no stack trace", () => {
+      const r = run([...variant.command(), "--frobnicate"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe("http-statistics: unknown argument '--frobnicate' (see --help)\n");
+    });
+
+    test("without root: one line naming cause and fix, exit 1, no socket directory created", () => {
+      const dir = privateDir();
+      const socket = join(dir, "plugins", "x.sock");
+      const r = run([...variant.command(), "--socket", socket], { asNobody: true });
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toContain("needs root");
+      expect(r.stderr).toContain("sudo");
+      expect(existsSync(join(dir, "plugins"))).toBe(false);
+    });
+
+    test("a regular file where the socket goes is refused and left untouched", () => {
+      const dir = privateDir();
+      const path = join(dir, "report.sock");
+      writeFileSync(path, "precious");
+      const r = run([...variant.command(), "--socket", path]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`http-statistics: ${path} exists and is not a socket: remove it or choose another --socket\n`);
+      expect(readFileSync(path, "utf8")).toBe("precious");
+    });
+
+    test("a second instance on a live socket is refused; the first keeps serving", async () => {
+      const first = await startPlugin({ binary: variant.binary });
+      try {
+        const r = run([...variant.command(), "--socket", first.socket]);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toBe(`http-statistics: another process is already serving ${first.socket}: stop it first\n`);
+        expect((await first.fetch("/report")).status).toBe(200);
+      } finally {
+        expect(await first.stop()).toBe(0);
+      }
+    }, 30_000);
+
+    test("a stale socket left by a dead process is replaced", async () => {
+      const dir = privateDir();
+      const path = join(dir, "plugins", "http-statistics", "http-statistics.sock");
+      // A process that binds and dies leaves its socket file behind, as a crash does.
+      mkdirSync(join(dir, "plugins", "http-statistics"), { recursive: true });
+      const bound = run(["python3", "-c", `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(path)})`]);
+      expect(bound.code).toBe(0);
+      expect(statSync(path).isSocket()).toBe(true);
+      const plugin = await startPlugin({ binary: variant.binary, socket: path });
+      expect((await plugin.fetch("/report")).status).toBe(200);
+      expect(await plugin.stop()).toBe(0);
+    }, 30_000);
+
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      test(`${signal}: exit 0 and the socket is removed`, async () => {
+        const plugin = await startPlugin({ binary: variant.binary });
+        expect(existsSync(plugin.socket)).toBe(true);
+        expect(await plugin.stop(signal)).toBe(0);
+        expect(existsSync(plugin.socket)).toBe(false);
+      }, 30_000);
+    }
+
+    test("other paths answer 404 and other methods 405, with a JSON error", async () => {
+      const plugin = await startPlugin({ binary: variant.binary });
+      try {
+        const missing = await plugin.fetch("/metrics");
+        expect(missing.status).toBe(404);
+        expect(await missing.json()).toEqual({ error: "not found: the plugin serves GET /report" });
+        const post = await plugin.fetch("/report", { method: "POST", body: "{}" });
+        expect(post.status).toBe(405);
+        expect(await post.json()).toEqual({ error: "method not allowed: use GET /report" });
+        const get = await plugin.fetch("/report?api_version=1&probe_id=abc");
+        expect(get.status).toBe(200);
+        expect(get.headers.get("content-type")).toStartWith("application/json");
+      } finally {
+        await plugin.stop();
+      }
+    }, 30_000);
+
+    test("the socket's directories are created with mode 0700", async () => {
+      const plugin = await startPlugin({ binary: variant.binary });
+      try {
+        expect(statSync(join(plugin.socket, "..")).mode & 0o777).toBe(0o700);
+      } finally {
+        await plugin.stop();
+      }
+    }, 30_000);
+  });
+}

@@ -1,0 +1,65 @@
+import { describe, expect, test } from "bun:test";
+import { counterDeltas, RateCollector } from "../../src/collector";
+import type { CounterSnapshot } from "../../src/kernel_probe";
+
+function snapshot(data: Record<number, Record<number, number>>): CounterSnapshot {
+  return new Map(
+    Object.entries(data).map(([pid, slots]) => [Number(pid), new Map(Object.entries(slots).map(([s, v]) => [Number(s), BigInt(v)]))]),
+  );
+}
+
+function plain(deltas: Map<number, Map<number, number>>) {
+  return Object.fromEntries([...deltas].map(([pid, slots]) => [pid, Object.fromEntries(slots)]));
+}
+
+describe("counterDeltas", () => {
+  test("differences of monotonically increasing counters; unchanged ones are left out", () => {
+    const before = snapshot({ 1: { 0: 10, 200: 10 }, 2: { 0: 5 } });
+    const after = snapshot({ 1: { 0: 15, 200: 12, 404: 1 }, 2: { 0: 5 } });
+    expect(plain(counterDeltas(before, after))).toEqual({ 1: { 0: 5, 200: 2, 404: 1 } });
+  });
+
+  test("a new process counts from zero", () => {
+    expect(plain(counterDeltas(snapshot({}), snapshot({ 9: { 0: 3 } })))).toEqual({ 9: { 0: 3 } });
+  });
+
+  test("a counter that went down was recreated (pid reused): its whole value is new, never negative", () => {
+    expect(plain(counterDeltas(snapshot({ 9: { 0: 100 } }), snapshot({ 9: { 0: 4 } })))).toEqual({ 9: { 0: 4 } });
+  });
+
+  test("values beyond 2^53 subtract exactly", () => {
+    const big = 2n ** 60n;
+    const before: CounterSnapshot = new Map([[1, new Map([[0, big]])]]);
+    const after: CounterSnapshot = new Map([[1, new Map([[0, big + 7n]])]]);
+    expect(plain(counterDeltas(before, after))).toEqual({ 1: { 0: 7 } });
+  });
+});
+
+describe("RateCollector", () => {
+  test("ticks hold per-interval counts, the window keeps the newest N, sums equal the counter growth", () => {
+    const readings = [
+      snapshot({ 1: { 0: 0 } }),
+      snapshot({ 1: { 0: 4 } }),
+      snapshot({ 1: { 0: 4 } }),
+      snapshot({ 1: { 0: 10 } }),
+      snapshot({ 1: { 0: 11 } }),
+    ];
+    let i = 0;
+    const collector = new RateCollector(() => readings[i++]!, 3);
+    collector.prime();
+    for (let t = 1; t <= 4; t++) collector.tick(t * 1000);
+    expect(collector.window().map((tick) => tick.time)).toEqual([2000, 3000, 4000]);
+    expect(collector.window().map((tick) => tick.deltas.get(1)?.get(0) ?? 0)).toEqual([0, 6, 1]);
+  });
+
+  test("idlePids names processes with counters but no change in the window; forget drops them", () => {
+    const readings = [snapshot({ 1: { 0: 1 }, 2: { 0: 1 } }), snapshot({ 1: { 0: 2 }, 2: { 0: 1 } })];
+    let i = 0;
+    const collector = new RateCollector(() => readings[Math.min(i++, 1)]!, 5);
+    collector.prime();
+    collector.tick(1000);
+    expect(collector.idlePids()).toEqual([2]);
+    collector.forget([2]);
+    expect(collector.idlePids()).toEqual([]);
+  });
+});
