@@ -96,7 +96,9 @@ describe(`plugin ${name}`, () => {
       await afterNextTick();
       const pids = pidsIn(await plugin.report(), plugin.hostId);
       for (const pid of [echo.pid, process.pid, plugin.proc.pid]) expect(pids).not.toContain(pid);
-      for (const pid of [...nginx.servingPids, node.servingPids[0]!, bun.servingPids[0]!]) expect(pids).toContain(pid);
+      for (const pid of [node.servingPids[0]!, bun.servingPids[0]!]) expect(pids).toContain(pid);
+      // nginx may hand every connection to the same worker: at least one of them served.
+      expect(pids.filter((pid) => nginx.servingPids.includes(pid)).length).toBeGreaterThanOrEqual(1);
     } finally {
       echo.kill();
     }
