@@ -1,8 +1,9 @@
 /**
  * TCP connections that servers accepted before we attached: a keep-alive
  * connection can outlive a restart of this plugin by hours, and we could not
- * have seen its accept(). /proc/net/tcp{,6} tells which established sockets
- * sit on a listening port; /proc/<pid>/fd tells who holds them.
+ * have seen its accept(). /proc/<pid>/net/tcp{,6}, read once per network
+ * namespace, tells which established sockets sit on a listening port;
+ * /proc/<pid>/fd tells who holds them.
  */
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import type { ExistingConnection } from "./kernel_probe";
@@ -42,20 +43,29 @@ function readOr(path: string): string {
   }
 }
 
+/** Server-side inodes of the network namespace pid lives in (containers have their own). */
+function serverSideInodesOf(procRoot: string, pid: number): Set<string> {
+  const rows = [...parseProcNetTcp(readOr(`${procRoot}/${pid}/net/tcp`)), ...parseProcNetTcp(readOr(`${procRoot}/${pid}/net/tcp6`))];
+  return serverSideInodes(rows);
+}
+
 export function findExistingConnections(procRoot = "/proc", excludePid = process.pid): ExistingConnection[] {
-  const rows = [...parseProcNetTcp(readOr(`${procRoot}/net/tcp`)), ...parseProcNetTcp(readOr(`${procRoot}/net/tcp6`))];
-  const wanted = serverSideInodes(rows);
-  if (wanted.size === 0) return [];
+  const byNamespace = new Map<string, Set<string>>();
   const found: ExistingConnection[] = [];
   for (const entry of readdirSync(procRoot)) {
     const pid = Number(entry);
     if (!Number.isInteger(pid) || pid === excludePid) continue;
     let fds: string[];
+    let namespace: string;
     try {
+      namespace = readlinkSync(`${procRoot}/${pid}/ns/net`);
       fds = readdirSync(`${procRoot}/${pid}/fd`);
     } catch {
       continue; // gone, or a kernel thread
     }
+    let wanted = byNamespace.get(namespace);
+    if (!wanted) byNamespace.set(namespace, (wanted = serverSideInodesOf(procRoot, pid)));
+    if (wanted.size === 0) continue;
     for (const fd of fds) {
       let target: string;
       try {
