@@ -5,11 +5,13 @@
  * entries of processes that exec'd or exited).
  */
 import { BpfError, BpfMap, BpfObject, type LoadedLibrary } from "./libbpf";
+import { existsSync } from "node:fs";
 import {
   CONN,
   CONN_OFFSETS,
   COUNT_KEY,
   GENERATION,
+  INFLIGHT,
   LOSS,
   LOSS_REASONS,
   PARSER_RESYNC_OFFSET,
@@ -37,6 +39,7 @@ export class KernelProbe {
   private readonly connections: BpfMap;
   private readonly generations: BpfMap;
   private readonly losses: BpfMap;
+  private readonly inflight: BpfMap;
   private nextUserGeneration = USER_GENERATION_BASE;
 
   private constructor(
@@ -47,6 +50,7 @@ export class KernelProbe {
     this.connections = object.map("connections", CONN);
     this.generations = object.map("generations", GENERATION);
     this.losses = object.map("losses", LOSS);
+    this.inflight = object.map("inflight", INFLIGHT);
   }
 
   static start(library: LoadedLibrary, image: Uint8Array, sizing: ProbeSizing): KernelProbe {
@@ -138,8 +142,29 @@ export class KernelProbe {
     return seeded;
   }
 
-  /** Deletes connection entries left behind by exec or exit; returns how many. */
-  reapConnections(): number {
+  /**
+   * Deletes what dead processes and threads left in the kernel: connections
+   * of a retired generation (exec, exit), and buffers remembered by threads
+   * killed inside a syscall, whose exit never came.
+   */
+  reapStale(): { connections: number; inflight: number } {
+    return { connections: this.reapConnections(), inflight: this.reapInflight() };
+  }
+
+  private reapInflight(): number {
+    const { keys, count } = this.inflight.lookupAll();
+    const view = new DataView(keys.buffer, keys.byteOffset);
+    const dead: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const tid = view.getUint32(i * INFLIGHT.keySize, true);
+      const tgid = view.getUint32(i * INFLIGHT.keySize + 4, true);
+      if (!existsSync(`/proc/${tgid}/task/${tid}`)) dead.push(i);
+    }
+    this.deleteEntries(this.inflight, keys, dead);
+    return dead.length;
+  }
+
+  private reapConnections(): number {
     const { keys, values, count } = this.connections.lookupAll();
     const keyView = new DataView(keys.buffer, keys.byteOffset);
     const valueView = new DataView(values.buffer, values.byteOffset);

@@ -55,7 +55,7 @@ async function run(options: Options): Promise<void> {
     if (++tickCount % 5 === 0) housekeeping();
   };
   const housekeeping = () => {
-    probe.reapConnections();
+    probe.reapStale();
     const gone = collector.idlePids().filter((pid) => !existsSync(`/proc/${pid}`));
     probe.forgetProcesses(gone);
     collector.forget(gone);
