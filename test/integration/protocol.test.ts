@@ -68,8 +68,8 @@ test("two polls on one keep-alive connection, each within 500 ms, each report va
       expect(response.headers["content-type"]).toStartWith("application/json");
       const report = JSON.parse(response.body);
       expect(protocolViolations(report, { pluginId: "http-statistics", hostId: "probe-host.example" })).toEqual([]);
-      const nodes = Object.keys(report.Process.nodes);
-      expect(nodes).toEqual([`probe-host.example;${nginx.servingPids[0]}`]);
+      // The plugin sees the whole host: other servers may appear, ours must.
+      expect(Object.keys(report.Process.nodes)).toContain(`probe-host.example;${nginx.servingPids[0]}`);
     }
   } finally {
     socket.destroy();
