@@ -11,7 +11,7 @@ fi
 
 packages=(
   clang llvm bpftool libbpf-dev   # compile and link bpf/*.bpf.c
-  libbpf1                          # what the plugin loads at run time
+  libbpf1 libelf1 zlib1g           # copied into the binary by build.ts (the host needs none of them)
   nginx-light curl python3         # real servers and clients for the tests
 )
 missing=()
