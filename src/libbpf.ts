@@ -137,7 +137,12 @@ export async function loadEmbeddedLibbpf(libraries: EmbeddedLibrary[], verbose =
     for (const [i, library] of libraries.slice(0, -1).entries())
       if (!dl.dlopen(Buffer.from(`${paths[i]}\0`), RTLD_NOW))
         throw new BpfError(`cannot load the embedded ${library.soname}: ${dl.dlerror()} (try --system-libbpf)`, -ENOENT);
-    const loaded = loadLibbpf(paths.slice(-1), verbose);
+    let loaded: LoadedLibrary;
+    try {
+      loaded = loadLibbpf(paths.slice(-1), verbose);
+    } catch (error) {
+      throw new BpfError(`cannot load the embedded libbpf.so.1: ${error instanceof Error ? error.message : error} (try --system-libbpf)`, -ENOENT);
+    }
     return { ...loaded, path: "embedded" };
   } finally {
     // The mappings keep the memory files alive; the descriptors are no longer needed.
@@ -147,13 +152,13 @@ export async function loadEmbeddedLibbpf(libraries: EmbeddedLibrary[], verbose =
 
 /** Opens libbpf from the first path that works and routes its log into memory. */
 export function loadLibbpf(paths: string[], verbose = false): LoadedLibrary {
-  let lastError: unknown;
+  let firstError: unknown;
   for (const path of paths) {
     let lib: ReturnType<typeof openLibbpf>;
     try {
       lib = openLibbpf(path);
     } catch (error) {
-      lastError = error;
+      firstError ??= error;
       continue;
     }
     const log: string[] = [];
@@ -179,7 +184,8 @@ export function loadLibbpf(paths: string[], verbose = false): LoadedLibrary {
       drainLog: () => log.splice(0, log.length),
     };
   }
-  throw new BpfError(`cannot open libbpf (${paths.join(", ")}): ${lastError}`, -ENOENT);
+  const reason = firstError instanceof Error ? firstError.message : String(firstError);
+  throw new BpfError(`cannot open the system's libbpf (tried ${paths.join(", ")}): ${reason}`, -ENOENT);
 }
 
 /** One map of a loaded object: typed byte-level access. */
