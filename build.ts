@@ -98,6 +98,8 @@ async function embeddedPackages(): Promise<string> {
 }
 
 async function gitCommit(): Promise<string> {
+  // An image build has no .git: the Dockerfile passes the commit in.
+  if (process.env.HS_GIT_COMMIT) return process.env.HS_GIT_COMMIT.slice(0, 12);
   const r = await $`git rev-parse --short=12 HEAD`.nothrow().quiet();
   return r.exitCode === 0 ? r.stdout.toString().trim() : "unknown";
 }
