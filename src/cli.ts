@@ -12,6 +12,8 @@ export interface Options {
   /** Load the host's libbpf.so.1 instead of the copy embedded in the binary. */
   systemLibbpf: boolean;
   verbose: boolean;
+  /** Ask a running plugin on --socket for a report and exit 0 or 1: a readiness probe for images without a shell. */
+  healthCheck: boolean;
   help: boolean;
   version: boolean;
 }
@@ -36,6 +38,7 @@ const FLAGS: Record<string, Flag> = {
   "--max-counters": { name: "maxCounters", value: "count", min: 1024, max: 4_194_304, help: "(process, status code) counters kept at once" },
   "--system-libbpf": { name: "systemLibbpf", help: "load the host's libbpf.so.1 instead of the embedded libbpf" },
   "--verbose": { name: "verbose", help: "print libbpf's log to stderr" },
+  "--health-check": { name: "healthCheck", action: true, help: "exit 0 if a plugin answers GET /report on --socket within 2 s, else 1 (readiness probes)" },
   "--help": { name: "help", action: true, help: "show this help and exit" },
   "--version": { name: "version", action: true, help: "print the version, git commit and libbpf version, and exit" },
 };
@@ -48,6 +51,7 @@ export function defaultOptions(): Options {
     maxCounters: 65_536,
     systemLibbpf: false,
     verbose: false,
+    healthCheck: false,
     help: false,
     version: false,
   };

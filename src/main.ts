@@ -84,6 +84,19 @@ async function run(options: Options): Promise<void> {
   process.on("SIGTERM", shutdown);
 }
 
+/** One GET /report on the socket; the exit code is the answer. */
+async function healthCheck(socket: string): Promise<never> {
+  if (!existsSync(socket)) fail(`no plugin socket at ${socket}`);
+  try {
+    const res = await fetch("http://localhost/report", { unix: socket, signal: AbortSignal.timeout(2000) } as RequestInit);
+    await res.arrayBuffer();
+    if (!res.ok) fail(`${socket} answered GET /report with ${res.status}`);
+  } catch (error) {
+    fail(`no plugin answers on ${socket}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  process.exit(0);
+}
+
 async function main(): Promise<void> {
   let options: Options;
   try {
@@ -96,6 +109,7 @@ async function main(): Promise<void> {
     process.stdout.write(helpText());
     return;
   }
+  if (options.healthCheck) await healthCheck(options.socket);
   try {
     if (options.version) {
       const library = await openLibbpf(options);

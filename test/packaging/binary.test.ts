@@ -101,6 +101,14 @@ describe("the self-contained binary in a bare Debian chroot", () => {
     expect(maps.split("\n").filter((l) => / \/\S*(libbpf|libelf|libz)[^ ]*$/.test(l) && !l.includes("/memfd:"))).toEqual([]);
   });
 
+  test("--health-check answers 0 for the live socket and 1, in one line, for a missing one", async () => {
+    const ok = await $`${BINARY} --health-check --socket ${socket()}`.nothrow().quiet();
+    expect(ok.exitCode).toBe(0);
+    const missing = await $`${BINARY} --health-check --socket ${join(dir, "none.sock")}`.nothrow().quiet();
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr.toString()).toBe(`http-statistics: no plugin socket at ${join(dir, "none.sock")}\n`);
+  });
+
   test("real requests to a loopback server come back as exact counts on its pid through the default socket", async () => {
     expect(existsSync(socket())).toBe(true);
     const codes = await curl(statusUrls(`http://127.0.0.1:${PORT}`, PLAN));

@@ -164,6 +164,9 @@ describe("the container image, built and run with buildah/podman and no registry
       expect(mounts.filter((m) => m.includes(" - tracefs ")).map((m) => m.split(" ")[4])).toEqual(["/sys/kernel/tracing"]);
       expect(mounts.filter((m) => /\/lib\/modules|\/usr\/src|\/sys\/kernel\/debug/.test(m))).toEqual([]);
       expect(await countsSeenBy(container, server)).toEqual(EXPECTED);
+      // The DaemonSet's readiness probe, run the way the kubelet runs it: inside the container.
+      const probe = await $`podman ${GLOBAL} exec ${container.name} /usr/bin/http-statistics --health-check`.nothrow().quiet();
+      expect(probe.exitCode).toBe(0);
     } finally {
       expect(await stopContainer(container)).toBe(0);
     }
