@@ -156,8 +156,8 @@ describe("the container image, built and run with buildah/podman and no registry
     }
   }, 60_000);
 
-  test("with only CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN, tracefs mounted by the plugin itself: exact counts", async () => {
-    const container = await runContainer("hs-test-caps", "image-caps", ["--cap-drop=all", "--cap-add=BPF,PERFMON,SYS_ADMIN"]);
+  test("as the DaemonSet runs it: only CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN, read-only root, tracefs mounted by the plugin itself: exact counts", async () => {
+    const container = await runContainer("hs-test-caps", "image-caps", ["--cap-drop=all", "--cap-add=BPF,PERFMON,SYS_ADMIN", "--read-only"]);
     try {
       const pid = Number((await podman(["inspect", "--format", "{{.State.Pid}}", container.name], "inspecting the container")).trim());
       const mounts = readFileSync(`/proc/${pid}/mountinfo`, "utf8").split("\n");
