@@ -21,9 +21,17 @@ const PORT = 18520;
 const IMAGE = "localhost/http-statistics:test";
 const CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
-// crun fails here; runc with cgroupfs works. The limits stay under this shell's hard limits.
+// crun fails here; runc with cgroupfs works, given explicit limits no higher than ours.
 const GLOBAL = ["--runtime", "runc", "--cgroup-manager", "cgroupfs"];
-const LIMITS = ["--ulimit", "nofile=16384:16384", "--ulimit", "nproc=16384:16384"];
+
+function ownHardLimit(name: string): number {
+  const row = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith(name));
+  const hard = row?.slice(name.length).trim().split(/\s+/)[1];
+  return !hard || hard === "unlimited" ? Infinity : Number(hard);
+}
+const NOFILE = Math.min(16384, ownHardLimit("Max open files"));
+const NPROC = Math.min(16384, ownHardLimit("Max processes"));
+const LIMITS = ["--ulimit", `nofile=${NOFILE}:${NOFILE}`, "--ulimit", `nproc=${NPROC}:${NPROC}`];
 
 async function podman(args: string[], what: string): Promise<string> {
   const r = await $`podman ${GLOBAL} ${args}`.cwd(REPO).nothrow().quiet();
