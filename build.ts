@@ -51,6 +51,10 @@ export async function buildBpf(): Promise<string> {
 /**
  * The libraries embedded in the binary, dependencies first (the order
  * src/embedded_libraries.ts loads them in), and the Debian package of each.
+ * Debian's own shared builds, not one bundle linked from libbpf.a, libelf.a
+ * and libz.a: libelf.a is compiled for executables (its thread-local error
+ * variable uses the local-exec TLS model, R_X86_64_TPOFF32), which no shared
+ * object can contain.
  */
 export const EMBEDDED = [
   { soname: "libz.so.1", pkg: "zlib1g" },

@@ -168,7 +168,8 @@ export function loadLibbpf(paths: string[], verbose = false): LoadedLibrary {
     const printer = new JSCallback(
       (level: number, format: Pointer, args: Pointer) => {
         const n = c.vsnprintf(ptr(text), text.length, format, args);
-        const line = new TextDecoder().decode(text.subarray(0, Math.max(0, Math.min(n, text.length - 1)))).trimEnd();
+        // libbpf starts most messages with its own "libbpf: "; keep one.
+        const line = new TextDecoder().decode(text.subarray(0, Math.max(0, Math.min(n, text.length - 1)))).trimEnd().replace(/^libbpf: /, "");
         if (verbose) process.stderr.write(`libbpf: ${line}\n`);
         log.push(line);
         if (log.length > 400) log.splice(0, log.length - 400);

@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   } catch (error) {
     if (error instanceof BpfError) {
       const detail = error.log.filter((line) => /error|invalid|failed|unknown|not supported/i.test(line)).slice(-2);
-      fail(`${error.message}${detail.length ? ` (${detail.join("; ")})` : ""}${options.verbose ? "" : "; --verbose shows libbpf's log"}`);
+      fail(`${error.message}${detail.length ? ` (${detail.join("; ")})` : ""}${options.verbose || error.log.length === 0 ? "" : "; --verbose shows libbpf's log"}`);
     }
     if (error instanceof PreflightError || error instanceof SocketError) fail(error.message);
     fail(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);
