@@ -11,9 +11,11 @@ fi
 
 packages=(
   clang llvm bpftool libbpf-dev   # compile and link bpf/*.bpf.c
-  libbpf1                          # what the plugin loads at run time
+  libbpf1 libelf1 zlib1g           # copied into the binary by build.ts (the host needs none of them)
   nginx-light curl python3         # real servers and clients for the tests
   iproute2 util-linux              # network namespaces and setpriv in the tests
+  debootstrap                      # the bare Debian root the packaging tests run the binary in
+  buildah podman runc              # build and run the image without a Docker engine
 )
 missing=()
 for p in "${packages[@]}"; do

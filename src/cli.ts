@@ -9,7 +9,11 @@ export interface Options {
   windowSeconds: number;
   maxConnections: number;
   maxCounters: number;
+  /** Load the host's libbpf.so.1 instead of the copy embedded in the binary. */
+  systemLibbpf: boolean;
   verbose: boolean;
+  /** Ask a running plugin on --socket for a report and exit 0 or 1: a readiness probe for images without a shell. */
+  healthCheck: boolean;
   help: boolean;
   version: boolean;
 }
@@ -22,6 +26,8 @@ interface Flag {
   min?: number;
   max?: number;
   help: string;
+  /** Does something and exits instead of configuring the run: no default to show. */
+  action?: true;
 }
 
 const FLAGS: Record<string, Flag> = {
@@ -30,9 +36,11 @@ const FLAGS: Record<string, Flag> = {
   "--window": { name: "windowSeconds", value: "count", min: 2, max: 300, help: "seconds of per-second samples each report carries" },
   "--max-connections": { name: "maxConnections", value: "count", min: 1024, max: 4_194_304, help: "accepted TCP connections tracked at once" },
   "--max-counters": { name: "maxCounters", value: "count", min: 1024, max: 4_194_304, help: "(process, status code) counters kept at once" },
+  "--system-libbpf": { name: "systemLibbpf", help: "load the host's libbpf.so.1 instead of the embedded libbpf" },
   "--verbose": { name: "verbose", help: "print libbpf's log to stderr" },
-  "--help": { name: "help", help: "show this help and exit" },
-  "--version": { name: "version", help: "print the version and exit" },
+  "--health-check": { name: "healthCheck", action: true, help: "exit 0 if a plugin answers GET /report on --socket within 2 s, else 1 (readiness probes)" },
+  "--help": { name: "help", action: true, help: "show this help and exit" },
+  "--version": { name: "version", action: true, help: "print the version, git commit and libbpf version, and exit" },
 };
 
 export function defaultOptions(): Options {
@@ -41,7 +49,9 @@ export function defaultOptions(): Options {
     windowSeconds: 15,
     maxConnections: 65_536,
     maxCounters: 65_536,
+    systemLibbpf: false,
     verbose: false,
+    healthCheck: false,
     help: false,
     version: false,
   };
@@ -83,7 +93,8 @@ export function helpText(): string {
   const lines = Object.entries(FLAGS).map(([name, flag]) => {
     const left = flag.value ? `${name} ${flag.value.toUpperCase()}` : name;
     const value = defaults[flag.name];
-    const suffix = flag.value && value !== undefined ? ` (default: ${value})` : "";
+    const shown = flag.value ? value : value ? "on" : "off";
+    const suffix = flag.action || shown === undefined ? "" : ` (default: ${shown})`;
     return `  ${left.padEnd(24)} ${flag.help}${suffix}`;
   });
   return [

@@ -4,10 +4,11 @@
  * attaches an object and moves bytes in and out of its maps.
  */
 import { CString, dlopen, FFIType, JSCallback, ptr, read, type Pointer } from "bun:ffi";
+import { closeSync, writeSync } from "node:fs";
 
 const { ptr: P, i32, u32, u64, cstring, void: none } = FFIType;
 
-/** Library paths tried in order; the first that opens wins. */
+/** Library names tried in order by --system-libbpf; the first that opens wins. */
 export const SYSTEM_LIBBPF = ["libbpf.so.1", "libbpf.so"];
 
 function openLibbpf(path: string) {
@@ -39,6 +40,15 @@ function openLibc() {
     vsnprintf: { args: [P, u64, P, P], returns: i32 },
     mount: { args: [cstring, cstring, cstring, u64, P], returns: i32 },
     geteuid: { args: [], returns: u32 },
+    memfd_create: { args: [cstring, u32], returns: i32 },
+  });
+}
+
+// libdl.so.2 exists on every glibc: a stub forwarding to libc since 2.34, the real thing before.
+function openLibdl() {
+  return dlopen("libdl.so.2", {
+    dlopen: { args: [cstring, i32], returns: P },
+    dlerror: { args: [], returns: cstring },
   });
 }
 
@@ -83,15 +93,72 @@ export interface LoadedLibrary {
   drainLog(): string[];
 }
 
+/** A shared library carried inside the binary: its soname and where Bun can read its bytes. */
+export interface EmbeddedLibrary {
+  soname: string;
+  file: string;
+}
+
+const MFD_CLOEXEC = 0x1;
+/** Kernels >= 6.3 with vm.memfd_noexec=1 make memfds non-executable unless asked. */
+const MFD_EXEC = 0x10;
+const EINVAL = 22;
+const RTLD_NOW = 0x2;
+
+/**
+ * Loads libbpf and its dependencies from copies shipped inside the binary,
+ * without writing them to disk: each goes into an anonymous memory file and
+ * is dlopen()ed through /proc/self/fd. `libraries` lists dependencies first
+ * and libbpf last: when libbpf's DT_NEEDED asks for "libelf.so.1", the
+ * dynamic linker matches that name against the soname of the copy already
+ * loaded and never searches the disk.
+ */
+export async function loadEmbeddedLibbpf(libraries: EmbeddedLibrary[], verbose = false): Promise<LoadedLibrary> {
+  const libc = getLibc();
+  const dl = openLibdl().symbols;
+  const fds: number[] = [];
+  try {
+    const paths: string[] = [];
+    for (const library of libraries) {
+      const bytes = new Uint8Array(await Bun.file(library.file).arrayBuffer());
+      const name = Buffer.from(`${library.soname}\0`);
+      let fd = libc.memfd_create(name, MFD_CLOEXEC | MFD_EXEC);
+      if (fd < 0 && errno() === EINVAL) fd = libc.memfd_create(name, MFD_CLOEXEC);
+      if (fd < 0) {
+        const code = errno();
+        throw new BpfError(`cannot create a memory file for the embedded ${library.soname}: ${strerror(code)} (try --system-libbpf)`, -code);
+      }
+      fds.push(fd);
+      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
+      paths.push(`/proc/self/fd/${fd}`);
+    }
+    // Every descriptor stays open until all are loaded: a reused fd number would
+    // make a later /proc/self/fd/N match an already loaded object by its name.
+    for (const [i, library] of libraries.slice(0, -1).entries())
+      if (!dl.dlopen(Buffer.from(`${paths[i]}\0`), RTLD_NOW))
+        throw new BpfError(`cannot load the embedded ${library.soname}: ${dl.dlerror()} (try --system-libbpf)`, -ENOENT);
+    let loaded: LoadedLibrary;
+    try {
+      loaded = loadLibbpf(paths.slice(-1), verbose);
+    } catch (error) {
+      throw new BpfError(`cannot load the embedded libbpf.so.1: ${error instanceof Error ? error.message : error} (try --system-libbpf)`, -ENOENT);
+    }
+    return { ...loaded, path: "embedded" };
+  } finally {
+    // The mappings keep the memory files alive; the descriptors are no longer needed.
+    for (const fd of fds) closeSync(fd);
+  }
+}
+
 /** Opens libbpf from the first path that works and routes its log into memory. */
 export function loadLibbpf(paths: string[], verbose = false): LoadedLibrary {
-  let lastError: unknown;
+  let firstError: unknown;
   for (const path of paths) {
     let lib: ReturnType<typeof openLibbpf>;
     try {
       lib = openLibbpf(path);
     } catch (error) {
-      lastError = error;
+      firstError ??= error;
       continue;
     }
     const log: string[] = [];
@@ -101,7 +168,8 @@ export function loadLibbpf(paths: string[], verbose = false): LoadedLibrary {
     const printer = new JSCallback(
       (level: number, format: Pointer, args: Pointer) => {
         const n = c.vsnprintf(ptr(text), text.length, format, args);
-        const line = new TextDecoder().decode(text.subarray(0, Math.max(0, Math.min(n, text.length - 1)))).trimEnd();
+        // libbpf starts most messages with its own "libbpf: "; keep one.
+        const line = new TextDecoder().decode(text.subarray(0, Math.max(0, Math.min(n, text.length - 1)))).trimEnd().replace(/^libbpf: /, "");
         if (verbose) process.stderr.write(`libbpf: ${line}\n`);
         log.push(line);
         if (log.length > 400) log.splice(0, log.length - 400);
@@ -117,7 +185,8 @@ export function loadLibbpf(paths: string[], verbose = false): LoadedLibrary {
       drainLog: () => log.splice(0, log.length),
     };
   }
-  throw new BpfError(`cannot open libbpf (${paths.join(", ")}): ${lastError}`, -ENOENT);
+  const reason = firstError instanceof Error ? firstError.message : String(firstError);
+  throw new BpfError(`cannot open the system's libbpf (tried ${paths.join(", ")}): ${reason}`, -ENOENT);
 }
 
 /** One map of a loaded object: typed byte-level access. */

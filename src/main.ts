@@ -9,7 +9,8 @@ import { helpText, parseArgs, UsageError, type Options } from "./cli";
 import { RateCollector } from "./collector";
 import { findExistingConnections } from "./existing_connections";
 import { KernelProbe } from "./kernel_probe";
-import { BpfError, loadLibbpf, SYSTEM_LIBBPF } from "./libbpf";
+import { EMBEDDED_LIBRARIES, EMBEDDED_PACKAGES } from "./embedded_libraries";
+import { BpfError, loadEmbeddedLibbpf, loadLibbpf, SYSTEM_LIBBPF, type LoadedLibrary } from "./libbpf";
 import { checkBtf, checkPrivileges, ensureTracefs, pidMax, PreflightError } from "./preflight";
 import { buildReport } from "./report";
 import { prepareSocketPath, serveReports, SocketError } from "./server";
@@ -25,11 +26,15 @@ function log(message: string): void {
   process.stderr.write(`http-statistics: ${message}\n`);
 }
 
+function openLibbpf(options: Options): Promise<LoadedLibrary> | LoadedLibrary {
+  return options.systemLibbpf ? loadLibbpf(SYSTEM_LIBBPF, options.verbose) : loadEmbeddedLibbpf(EMBEDDED_LIBRARIES, options.verbose);
+}
+
 async function run(options: Options): Promise<void> {
   checkPrivileges();
   checkBtf();
   ensureTracefs();
-  const library = loadLibbpf(SYSTEM_LIBBPF, options.verbose);
+  const library = await openLibbpf(options);
   const image = new Uint8Array(await Bun.file(objectPath).arrayBuffer());
   await prepareSocketPath(options.socket);
 
@@ -45,7 +50,7 @@ async function run(options: Options): Promise<void> {
 
   let report = JSON.stringify(buildReport({ hostId, ticks: [] }));
   const server = serveReports(options.socket, () => report);
-  log(`serving ${options.socket} (${probe.programs} programs attached, ${seeded} existing connections, libbpf ${library.version})`);
+  log(`serving ${options.socket} (${probe.programs} programs attached, ${seeded} existing connections, libbpf ${library.version} ${library.path})`);
 
   // Align ticks to wall-clock seconds so samples from successive reports line up.
   let tickCount = 0;
@@ -79,6 +84,19 @@ async function run(options: Options): Promise<void> {
   process.on("SIGTERM", shutdown);
 }
 
+/** One GET /report on the socket; the exit code is the answer. */
+async function healthCheck(socket: string): Promise<never> {
+  if (!existsSync(socket)) fail(`no plugin socket at ${socket}`);
+  try {
+    const res = await fetch("http://localhost/report", { unix: socket, signal: AbortSignal.timeout(2000) } as RequestInit);
+    await res.arrayBuffer();
+    if (!res.ok) fail(`${socket} answered GET /report with ${res.status}`);
+  } catch (error) {
+    fail(`no plugin answers on ${socket}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  process.exit(0);
+}
+
 async function main(): Promise<void> {
   let options: Options;
   try {
@@ -91,16 +109,19 @@ async function main(): Promise<void> {
     process.stdout.write(helpText());
     return;
   }
-  if (options.version) {
-    process.stdout.write(`http-statistics ${VERSION}\n`);
-    return;
-  }
+  if (options.healthCheck) await healthCheck(options.socket);
   try {
+    if (options.version) {
+      const library = await openLibbpf(options);
+      const origin = options.systemLibbpf ? `system ${library.path}` : `embedded: ${EMBEDDED_PACKAGES}`;
+      process.stdout.write(`http-statistics ${VERSION}\nlibbpf ${library.version} (${origin})\n`);
+      return;
+    }
     await run(options);
   } catch (error) {
     if (error instanceof BpfError) {
       const detail = error.log.filter((line) => /error|invalid|failed|unknown|not supported/i.test(line)).slice(-2);
-      fail(`${error.message}${detail.length ? ` (${detail.join("; ")})` : ""}${options.verbose ? "" : "; --verbose shows libbpf's log"}`);
+      fail(`${error.message}${detail.length ? ` (${detail.join("; ")})` : ""}${options.verbose || error.log.length === 0 ? "" : "; --verbose shows libbpf's log"}`);
     }
     if (error instanceof PreflightError || error instanceof SocketError) fail(error.message);
     fail(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);

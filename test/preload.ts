@@ -3,7 +3,8 @@
  * embeds is built from the current bpf/ sources.
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { buildBpf, OBJECT } from "../build";
+import { buildBpf, EMBEDDED, LIBRARY_DIR, OBJECT, stageLibraries } from "../build";
 
 const newestSource = Math.max(...readdirSync("bpf").map((f) => statSync(`bpf/${f}`).mtimeMs));
 if (!existsSync(OBJECT) || statSync(OBJECT).mtimeMs < newestSource) await buildBpf();
+if (EMBEDDED.some(({ soname }) => !existsSync(`${LIBRARY_DIR}/${soname}`))) await stageLibraries();
