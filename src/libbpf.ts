@@ -6,7 +6,8 @@
 import { CString, dlopen, FFIType, JSCallback, ptr, read, type Pointer } from "bun:ffi";
 import { closeSync, writeSync } from "node:fs";
 
-const { ptr: P, i32, u32, u64, cstring, void: none } = FFIType;
+const P = FFIType.ptr;
+const { i32, u32, u64, cstring, void: none } = FFIType;
 
 /** Library names tried in order by --system-libbpf; the first that opens wins. */
 export const SYSTEM_LIBBPF = ["libbpf.so.1", "libbpf.so"];
@@ -257,7 +258,13 @@ export class BpfMap {
   }
 }
 
-function grow(buffer: Uint8Array, size: number): Uint8Array {
+/** bun:ffi types pointer returns as possibly bigint; pointers of this address space fit a number. */
+function asPointer(value: Pointer | bigint | null): Pointer | null {
+  if (typeof value === "bigint") throw new BpfError("bun:ffi returned a pointer beyond 2^53", -22);
+  return value;
+}
+
+function grow(buffer: Uint8Array, size: number): Uint8Array<ArrayBuffer> {
   const bigger = new Uint8Array(size);
   bigger.set(buffer);
   return bigger;
@@ -280,7 +287,7 @@ export class BpfObject {
   ) {}
 
   static openMem(library: LoadedLibrary, image: Uint8Array): BpfObject {
-    const handle = library.symbols.bpf_object__open_mem(ptr(image), image.byteLength, null);
+    const handle = asPointer(library.symbols.bpf_object__open_mem(ptr(image), image.byteLength, null));
     if (!handle) {
       const code = -errno();
       throw new BpfError(`cannot open the eBPF object: ${strerror(code)}`, code, library.drainLog());
@@ -289,7 +296,7 @@ export class BpfObject {
   }
 
   private mapHandle(name: string): Pointer {
-    const handle = this.library.symbols.bpf_object__find_map_by_name(this.handle, Buffer.from(`${name}\0`));
+    const handle = asPointer(this.library.symbols.bpf_object__find_map_by_name(this.handle, Buffer.from(`${name}\0`)));
     if (!handle) throw new BpfError(`the eBPF object has no map ${name}`, -ENOENT);
     return handle;
   }
@@ -308,8 +315,8 @@ export class BpfObject {
   attachAll(): number {
     const lib = this.library.symbols;
     let prog: Pointer | null = null;
-    while ((prog = lib.bpf_object__next_program(this.handle, prog))) {
-      const link = lib.bpf_program__attach(prog);
+    while ((prog = asPointer(lib.bpf_object__next_program(this.handle, prog)))) {
+      const link = asPointer(lib.bpf_program__attach(prog));
       if (!link) {
         const code = -errno();
         const name = String(lib.bpf_program__name(prog));
