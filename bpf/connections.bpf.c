@@ -148,3 +148,62 @@ int hs_process_exit(struct trace_event_raw_sched_process_exit *ctx)
 		hs_retire_generation(pid_tgid >> 32);
 	return 0;
 }
+
+/* What a fork copies: the parent's live entries, re-keyed under the child. */
+struct hs_fork_copy {
+	__u32 parent_tgid;
+	hs_generation_t parent_generation;
+	__u32 child_tgid;
+	hs_generation_t child_generation;
+};
+
+static long hs_copy_conn_cb(void *map, struct hs_conn_key *key, struct hs_conn *conn,
+			    struct hs_fork_copy *copy)
+{
+	struct hs_conn_key child_key;
+	struct hs_conn child_conn;
+
+	if (key->tgid != copy->parent_tgid || conn->generation != copy->parent_generation)
+		return 0;
+	child_key.tgid = copy->child_tgid;
+	child_key.fd = key->fd;
+	child_conn = *conn;
+	child_conn.generation = copy->child_generation;
+	if (bpf_map_update_elem(&connections, &child_key, &child_conn, BPF_ANY))
+		hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
+	return 0;
+}
+
+/*
+ * A forked child inherits its parent's descriptors, accepted sockets among
+ * them: pre-fork servers (socketserver.ForkingMixIn, inetd-style daemons)
+ * accept in the parent and serve in the child. Copy the parent's entries to
+ * the child so the child's reads and writes are seen. A raw tracepoint
+ * because it hands us both tasks, so threads (same tgid) are told apart; the
+ * walk over the table happens only when the parent tracks connections.
+ */
+SEC("raw_tp/sched_process_fork")
+int hs_process_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	struct hs_fork_copy copy;
+	hs_generation_t *slot;
+	__u32 child_pid;
+
+	copy.parent_tgid = BPF_CORE_READ(parent, tgid);
+	copy.parent_generation = hs_generation_of(copy.parent_tgid);
+	if (!copy.parent_generation)
+		return 0;
+	copy.child_tgid = BPF_CORE_READ(child, tgid);
+	child_pid = BPF_CORE_READ(child, pid);
+	if (copy.child_tgid == copy.parent_tgid || child_pid != copy.child_tgid)
+		return 0;	/* a new thread shares its process's entries */
+	slot = bpf_map_lookup_elem(&generations, &copy.child_tgid);
+	if (!slot)
+		return 0;
+	copy.child_generation = hs_new_generation();
+	*slot = copy.child_generation;
+	bpf_for_each_map_elem(&connections, hs_copy_conn_cb, &copy, 0);
+	return 0;
+}
