@@ -105,19 +105,28 @@ export class Meter {
     this.last = await this.plugin.report();
   }
 
-  /** Waits for the plugin's next tick, then returns what `pids` did since the last call. */
+  /** Waits for the plugin's next tick, then returns what `pids` did together since the last call. */
   async measure(pids: number[]): Promise<Totals> {
+    return sumTotals([...(await this.measureEach(pids)).values()]);
+  }
+
+  /** Like measure(), one entry per pid. */
+  async measureEach(pids: number[]): Promise<Map<number, Totals>> {
     await afterNextTick();
     const now = await this.plugin.report();
-    const before = this.last ? countedFor(this.plugin, this.last, pids) : {};
-    const after = countedFor(this.plugin, now, pids);
-    this.last = now;
-    const delta: Totals = {};
-    for (const id of new Set([...Object.keys(before), ...Object.keys(after)])) {
-      const n = (after[id] ?? 0) - (before[id] ?? 0);
-      if (n !== 0) delta[id] = n;
+    const each = new Map<number, Totals>();
+    for (const pid of pids) {
+      const before = this.last ? countedFor(this.plugin, this.last, [pid]) : {};
+      const after = countedFor(this.plugin, now, [pid]);
+      const delta: Totals = {};
+      for (const id of new Set([...Object.keys(before), ...Object.keys(after)])) {
+        const n = (after[id] ?? 0) - (before[id] ?? 0);
+        if (n !== 0) delta[id] = n;
+      }
+      each.set(pid, delta);
     }
-    return delta;
+    this.last = now;
+    return each;
   }
 }
 

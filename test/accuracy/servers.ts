@@ -4,7 +4,7 @@
  * served which status (the ground truth per worker), and the raw
  * one-syscall-shape server (raw_server.py).
  */
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -35,15 +35,16 @@ function childrenOf(pid: number): number[] {
 export interface LoggedNginx {
   port: number;
   workers: number[];
-  /** Per worker pid: {status: count} as nginx's own access log says it served. */
-  servedByPid(): Map<number, Record<number, number>>;
+  /** Per worker pid: {status: count} as nginx's own access log says it served; reset empties the log. */
+  servedByPid(reset?: boolean): Map<number, Record<number, number>>;
   stop(): Promise<void>;
 }
 
 /** nginx with `workers` worker processes, IPv4 and IPv6, one access-log line per response: "pid status". */
 export async function startLoggedNginx(port: number, workers: number): Promise<LoggedNginx> {
   const dir = mkdtempSync(join(tmpdir(), "hs-acc-nginx-"));
-  writeFileSync(join(dir, "big.bin"), Buffer.alloc(BIG_BYTES, "n"));
+  chmodSync(dir, 0o755); // workers run unprivileged and must read big.bin
+  writeFileSync(join(dir, "big.bin"), Buffer.alloc(BIG_BYTES, "n"), { mode: 0o644 });
   const locations = Array.from({ length: 400 }, (_, i) => i + 200)
     .map((code) => `location = /status/${code} { return ${code} "status ${code}\\n"; }`)
     .join("\n    ");
@@ -83,7 +84,7 @@ http {
   return {
     port,
     workers: pids,
-    servedByPid() {
+    servedByPid(reset = true) {
       const served = new Map<number, Record<number, number>>();
       const text = existsSync(log) ? readFileSync(log, "utf8") : "";
       for (const line of text.split("\n")) {
@@ -93,7 +94,7 @@ http {
         perPid[status] = (perPid[status] ?? 0) + 1;
         served.set(pid, perPid);
       }
-      writeFileSync(log, ""); // the next case starts from an empty log
+      if (reset) writeFileSync(log, ""); // the next case starts from an empty log
       return served;
     },
     async stop() {
