@@ -7,7 +7,7 @@
 #   mode:        thread (one thread per connection) | fork (the parent
 #                accepts, a forked child serves, like socketserver.ForkingMixIn)
 # Paths: /status/NNN answers NNN; /big/NNN answers NNN with 1 MiB;
-# /chunked/NNN answers NNN chunked; /hints/NNN sends 103 Early Hints first.
+# /chunked/NNN answers NNN chunked; /echo/NNN answers NNN with the request's body; /hints/NNN sends 103 Early Hints first.
 # "Expect: 100-continue" gets a 100 before the body is read.
 import os
 import re
@@ -141,18 +141,18 @@ class Conn:
                 headers[name.strip().lower()] = value.strip()
             if headers.get("expect", "").lower() == "100-continue":
                 self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            self.body(headers)
+            body = self.body(headers)
             close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
-            self.answer(method, path, close)
+            self.answer(method, path, close, body)
             if close:
                 return
 
-    def answer(self, method, path, close):
-        match = re.fullmatch(r"/(status|big|chunked|hints)/(\d{3})", path)
+    def answer(self, method, path, close, request_body):
+        match = re.fullmatch(r"/(status|big|chunked|hints|echo)/(\d{3})", path)
         kind, code = (match.group(1), int(match.group(2))) if match else ("status", 404)
         if kind == "hints":
             self.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
-        body = b"x" * BIG if kind == "big" else f"status {code}\n".encode()
+        body = b"x" * BIG if kind == "big" else request_body if kind == "echo" else f"status {code}\n".encode()
         if code in (204, 304):
             body = b""
         head = f"HTTP/1.1 {code} Whatever\r\n"

@@ -127,7 +127,7 @@ describe("Node http", () => {
     server = await startNodeServer(18341);
   }, 30_000);
   afterAll(() => server?.stop());
-  const syscalls = "read / writev";
+  const syscalls = "read / writev (chunked body)";
   test("curl keep-alive", () =>
     singleProcessCase(server, "keep-alive, all classes", "node http", "curl", syscalls, () => curl(statusUrls("http://127.0.0.1:18341", PLAN)), PLAN));
   test("curl, a new connection per request", () =>
