@@ -126,10 +126,14 @@ static __always_inline int hs_request_line_byte(struct hs_conn *conn, struct hs_
 		if ((p->window != HS_HTTP_1_1 && p->window != HS_HTTP_1_0) || p->before_window != ' ')
 			return hs_fail(p);
 		hs_count(tgid, HS_REQUEST_SLOT);
-		if (conn->head_queue_len < 64) {
+		/* The queue counts every request awaiting its answer; only the
+		 * first 64 can say whether they were HEAD. */
+		if (conn->head_queue_len < 64)
 			conn->head_queue |= (__u64)p->method_is_head << conn->head_queue_len;
+		else if (p->method_is_head)
+			hs_count_loss(HS_LOSS_HEAD_QUEUE_FULL);
+		if (conn->head_queue_len < 0xffffffff)
 			conn->head_queue_len++;
-		}
 		p->seen_http = 1;
 		p->resync = 0;
 		p->state = HS_ST_HEADERS;
@@ -142,8 +146,18 @@ static __always_inline int hs_request_line_byte(struct hs_conn *conn, struct hs_
 	return HS_GO_ON;
 }
 
+/* Whether a status line now can be an answer: a request awaits one, or is
+ * being received (a server may refuse it early), or we lost our place. */
+static __always_inline bool hs_expects_response(struct hs_conn *conn)
+{
+	if (conn->head_queue_len || conn->request.resync || conn->response.resync)
+		return true;
+	return conn->request.state != HS_ST_START && conn->request.state != HS_ST_NOT_HTTP;
+}
+
 /* "HTTP/1.x SP DDD SP reason CRLF": counts as soon as the code is read. */
-static __always_inline int hs_status_line_byte(struct hs_parser *p, __u32 tgid, __u8 ch)
+static __always_inline int hs_status_line_byte(struct hs_conn *conn, struct hs_parser *p,
+					       __u32 tgid, __u8 ch)
 {
 	__u32 at = p->line_len;
 
@@ -172,6 +186,11 @@ static __always_inline int hs_status_line_byte(struct hs_parser *p, __u32 tgid, 
 		if ((ch != ' ' && ch != '\r' && ch != '\n') || p->status < HS_STATUS_MIN ||
 		    p->status > HS_STATUS_MAX)
 			return hs_fail(p);
+		if (!hs_expects_response(conn)) {
+			/* Not an answer to anything: some other protocol that looks like HTTP. */
+			hs_count_loss(HS_LOSS_UNSOLICITED_RESPONSE);
+			return hs_fail(p);
+		}
 		hs_count(tgid, p->status);
 		p->seen_http = 1;
 		p->resync = 0;
@@ -335,7 +354,7 @@ __noinline int hs_parse_byte(struct hs_conn *conn, __u32 tgid, __u32 is_request,
 		/* fall through */
 	case HS_ST_START_LINE:
 		return is_request ? hs_request_line_byte(conn, p, tgid, ch) :
-				    hs_status_line_byte(p, tgid, ch);
+				    hs_status_line_byte(conn, p, tgid, ch);
 	case HS_ST_HEADERS:
 	case HS_ST_TRAILERS:
 		return hs_header_byte(conn, p, is_request, ch);

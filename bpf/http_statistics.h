@@ -33,6 +33,8 @@ enum hs_loss {
 	HS_LOSS_PARSE_BUDGET,		/* one syscall had more header bytes than one pass parses */
 	HS_LOSS_IOVEC_LIMIT,		/* a vectored call had more segments than we walk */
 	HS_LOSS_DESYNC,			/* an HTTP connection sent bytes that start no message */
+	HS_LOSS_HEAD_QUEUE_FULL,	/* a HEAD came after 64 unanswered requests: its answer's framing is unknown */
+	HS_LOSS_UNSOLICITED_RESPONSE,	/* a status line answered no request: not counted */
 	HS_LOSS_MAX,
 };
 
@@ -83,8 +85,8 @@ struct hs_parser {
 struct hs_conn {
 	hs_generation_t generation;	/* the owner's generation when this was tracked */
 	__u32 pad0;
-	__u64 head_queue;		/* one bit per request awaiting its response: 1 = HEAD */
-	__u32 head_queue_len;		/* requests awaiting their response (saturates at 64) */
+	__u64 head_queue;		/* one bit per request awaiting its response: 1 = HEAD (first 64) */
+	__u32 head_queue_len;		/* requests awaiting their response */
 	__u32 pad;
 	struct hs_parser request;	/* bytes the process read */
 	struct hs_parser response;	/* bytes the process wrote */

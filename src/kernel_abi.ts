@@ -34,6 +34,8 @@ export const LOSS_REASONS = [
   "parse_budget",
   "iovec_limit",
   "desync",
+  "head_queue_full",
+  "unsolicited_response",
 ] as const;
 export type LossReason = (typeof LOSS_REASONS)[number];
 
