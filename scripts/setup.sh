@@ -12,7 +12,8 @@ fi
 packages=(
   clang llvm bpftool libbpf-dev   # compile and link bpf/*.bpf.c
   libbpf1                          # what the plugin loads at run time
-  nginx-light curl python3         # real servers and clients for the tests
+  nginx-light curl python3 wrk     # real servers and clients for the tests
+  nodejs                           # Node http server and fetch client in test/accuracy
 )
 missing=()
 for p in "${packages[@]}"; do
