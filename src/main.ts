@@ -9,6 +9,7 @@ import { helpText, parseArgs, UsageError, type Options } from "./cli";
 import { RateCollector } from "./collector";
 import { findExistingConnections } from "./existing_connections";
 import { KernelProbe } from "./kernel_probe";
+import { LossLog } from "./loss_log";
 import { BpfError, loadLibbpf, SYSTEM_LIBBPF } from "./libbpf";
 import { checkBtf, checkPrivileges, ensureTracefs, pidMax, PreflightError } from "./preflight";
 import { buildReport } from "./report";
@@ -49,9 +50,14 @@ async function run(options: Options): Promise<void> {
 
   // Align ticks to wall-clock seconds so samples from successive reports line up.
   let tickCount = 0;
+  const lossLog = new LossLog();
   const tick = () => {
-    collector.tick(Date.now());
-    report = JSON.stringify(buildReport({ hostId, ticks: collector.window() }));
+    const now = Date.now();
+    collector.tick(now);
+    const losses = { counts: probe.readLosses(), time: now };
+    const line = lossLog.update(losses.counts, now);
+    if (line) log(line);
+    report = JSON.stringify(buildReport({ hostId, ticks: collector.window(), losses }));
     if (++tickCount % 5 === 0) housekeeping();
   };
   const housekeeping = () => {

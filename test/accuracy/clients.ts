@@ -34,7 +34,7 @@ export function rawExchange(options: RawOptions): Promise<Buffer> {
       socket.destroy();
       reject(new Error(`raw exchange with ${host}:${options.port} did not finish in ${options.timeoutMs ?? 20_000} ms`));
     }, options.timeoutMs ?? 20_000);
-    socket.on("data", (data) => chunks.push(data));
+    socket.on("data", (data) => chunks.push(Buffer.from(data)));
     socket.on("error", (error) => {
       clearTimeout(timer);
       reject(error);

@@ -132,3 +132,10 @@ export class Meter {
 
 /** The window every accuracy file runs its plugin with: longer than any file takes. */
 export const ACCURACY_WINDOW = ["--window", "300"];
+
+/** A loss counter as the report's Host node shows it (0 when not listed). */
+export function reportedLoss(report: ScopeReport, hostId: string, id: string): number {
+  const host = report.Host as { nodes?: Record<string, { latest?: Record<string, { value: string }> }> } | undefined;
+  const value = host?.nodes?.[`${hostId};<host>`]?.latest?.[id]?.value;
+  return value === undefined ? 0 : Number(value);
+}
