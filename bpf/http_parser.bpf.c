@@ -2,8 +2,10 @@
 /* The HTTP/1.x message parser (interface and overview in http_parser.h). */
 #include "http_parser.h"
 
-/* Parse passes per segment: with HS_SCRATCH_SIZE, bounds the header bytes one call parses. */
-#define HS_PASSES_PER_SEGMENT 32
+/* Parse passes per segment: with HS_SCRATCH_SIZE, bounds the header bytes one
+ * call parses to 64 KiB, the read size of most servers; bodies inside a pass
+ * are skipped in place and cost no pass of their own. */
+#define HS_PASSES_PER_SEGMENT 128
 
 #define HS_FNV_OFFSET 0xcbf29ce484222325ULL
 #define HS_FNV_PRIME 0x100000001b3ULL
@@ -364,6 +366,17 @@ __noinline int hs_parse_byte(struct hs_conn *conn, __u32 tgid, __u32 is_request,
 	return HS_STOP_SKIP;
 }
 
+/* body_left bytes were skipped: the body, or this chunk's data, is over. */
+static __always_inline void hs_body_done(struct hs_parser *p)
+{
+	if (p->state == HS_ST_BODY) {
+		p->state = HS_ST_START;
+	} else {
+		p->state = HS_ST_CHUNK_SIZE;
+		hs_new_line(p);
+	}
+}
+
 struct hs_segment {
 	struct hs_conn *conn;
 	struct hs_scratch *scratch;
@@ -375,21 +388,39 @@ struct hs_segment {
 	__u32 chunk;		/* valid bytes in scratch */
 	__u32 consumed;		/* bytes of scratch the byte loop used */
 	__u32 stop;		/* enum hs_step of the last pass */
+	__u64 skip_to;		/* scratch bytes before this are body: pass over them */
 };
 
 static int hs_byte_cb(__u32 index, struct hs_segment *s)
 {
+	struct hs_parser *p;
+	__u64 rest;
 	int step;
 
 	if (index >= s->chunk)
 		return 1;
+	if (index < s->skip_to)
+		return 0;
 	step = hs_parse_byte(s->conn, s->tgid, s->is_request,
 			     s->scratch->data[index & (HS_SCRATCH_SIZE - 1)]);
 	/* Derived from index, not incremented: a counter the verifier can follow
 	 * exactly would make it walk every iteration instead of converging. */
 	s->consumed = index + 1;
 	s->stop = step;
-	return step != HS_GO_ON;
+	if (step != HS_STOP_SKIP || !s->conn)
+		return step != HS_GO_ON;
+	/* A body that ends inside this scratch (pipelined small POSTs, short
+	 * chunks) is passed over here, so it costs no extra pass and no re-read. */
+	p = s->is_request ? &s->conn->request : &s->conn->response;
+	rest = s->chunk - (index + 1);
+	if ((p->state != HS_ST_BODY && p->state != HS_ST_CHUNK_DATA) || p->body_left > rest)
+		return 1;
+	s->skip_to = index + 1 + p->body_left;
+	s->consumed = s->skip_to;
+	p->body_left = 0;
+	hs_body_done(p);
+	s->stop = HS_GO_ON;
+	return 0;
 }
 
 /* One pass: skip body bytes, or copy up to HS_SCRATCH_SIZE bytes and parse them. */
@@ -406,14 +437,8 @@ static int hs_pass_cb(__u32 index, struct hs_segment *s)
 		skip = left < p->body_left ? left : p->body_left;
 		s->pos += skip;
 		p->body_left -= skip;
-		if (!p->body_left) {
-			if (p->state == HS_ST_BODY) {
-				p->state = HS_ST_START;
-			} else {
-				p->state = HS_ST_CHUNK_SIZE;
-				hs_new_line(p);
-			}
-		}
+		if (!p->body_left)
+			hs_body_done(p);
 		return 0;
 	}
 	if (p->state == HS_ST_UNTIL_CLOSE || p->state == HS_ST_NOT_HTTP)
@@ -426,6 +451,7 @@ static int hs_pass_cb(__u32 index, struct hs_segment *s)
 	}
 	s->stop = HS_GO_ON;
 	s->consumed = 0;
+	s->skip_to = 0;
 	bpf_loop(s->chunk, hs_byte_cb, s, 0);
 	s->pos += s->consumed;
 	return s->stop == HS_STOP_DROP;

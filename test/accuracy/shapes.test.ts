@@ -104,6 +104,16 @@ describe("wire edge cases", () => {
     });
   });
 
+  test("pipelining: 200 POSTs with small bodies in one send", () => {
+    const writes = [Array.from({ length: 200 }, (_, i) => request("POST", i % 4 === 3 ? "/status/404" : "/status/200", i === 199 ? { Connection: "close" } : {}, `body ${i}`)).join("")];
+    return runRawCase({ name: "pipelining: 200 POSTs with bodies in one send", connections: [{ writes }], plan: { 200: 150, 404: 50 } });
+  });
+
+  test("pipelining: 1,000 GETs in one send", () => {
+    const plan = { 200: 800, 404: 100, 503: 100 };
+    return runRawCase({ name: "pipelining: 1,000 GETs (~40 KiB) in one send", connections: [pipelined(plan)], plan });
+  });
+
   test("1 MiB bodies both ways", () => {
     const body = "u".repeat(BIG_BYTES);
     const writes = [0, 1, 2].map((i) => request("POST", "/big/200", i === 2 ? { Connection: "close" } : {}, body));
