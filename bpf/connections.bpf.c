@@ -6,71 +6,12 @@
  * kernel closes them without a close() we could see); user space reaps
  * stale entries later.
  */
-#include "maps.bpf.h"
-#include <bpf/bpf_core_read.h>
-#include <bpf/bpf_tracing.h>
-
-/* The socket behind fd in the current task if it is TCP over IPv4 or IPv6. */
-static __always_inline bool hs_fd_is_tcp(__u32 fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
-	struct file *file;
-	struct socket *sock;
-	struct sock *sk;
-	unsigned short mode, family;
-
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return false;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return false;
-	mode = BPF_CORE_READ(file, f_inode, i_mode);
-	if ((mode & HS_S_IFMT) != HS_S_IFSOCK)
-		return false;
-	sock = BPF_CORE_READ(file, private_data);
-	if (!sock || BPF_CORE_READ(sock, type) != HS_SOCK_STREAM)
-		return false;
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
-		return false;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != HS_AF_INET && family != HS_AF_INET6)
-		return false;
-	return BPF_CORE_READ(sk, sk_protocol) == HS_IPPROTO_TCP;
-}
-
-static __always_inline hs_generation_t hs_new_generation(void)
-{
-	__u32 zero = 0;
-	hs_generation_t *next = bpf_map_lookup_elem(&next_generation, &zero);
-	hs_generation_t gen;
-
-	if (!next)
-		return 0;
-	gen = __sync_fetch_and_add(next, 1) + 1;
-	return gen ? gen : __sync_fetch_and_add(next, 1) + 1;
-}
+#include "conn_track.h"
 
 static __always_inline int hs_track_accepted(struct hs_syscall_exit *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct hs_conn_key key = { .tgid = tgid };
-	struct hs_conn conn = {};
-	hs_generation_t *slot;
-
-	if (ctx->ret < 0 || !hs_fd_is_tcp(ctx->ret))
-		return 0;
-	slot = bpf_map_lookup_elem(&generations, &tgid);
-	if (!slot)
-		return 0;
-	if (!*slot)
-		*slot = hs_new_generation();
-	key.fd = ctx->ret;
-	conn.generation = *slot;
-	if (bpf_map_update_elem(&connections, &key, &conn, BPF_ANY))
-		hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
+	if (ctx->ret >= 0)
+		hs_track_fd(bpf_get_current_pid_tgid() >> 32, ctx->ret);
 	return 0;
 }
 

@@ -35,6 +35,7 @@ enum hs_loss {
 	HS_LOSS_DESYNC,			/* an HTTP connection sent bytes that start no message */
 	HS_LOSS_HEAD_QUEUE_FULL,	/* a HEAD came after 64 unanswered requests: its answer's framing is unknown */
 	HS_LOSS_UNSOLICITED_RESPONSE,	/* a status line answered no request: not counted */
+	HS_LOSS_PASSED_FD_LIMIT,	/* a recvmsg passed more descriptors than we inspect */
 	HS_LOSS_MAX,
 };
 

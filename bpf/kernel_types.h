@@ -41,10 +41,22 @@ struct hs_user_msghdr {
 	__u32 pad;
 	__u64 iov;
 	__u64 iovlen;
+	__u64 control;
+	__u64 controllen;
 };
+
+/* struct cmsghdr; SCM_RIGHTS data is an array of int descriptors after it. */
+struct hs_user_cmsghdr {
+	__u64 len;
+	__s32 level;
+	__s32 type;
+};
+#define HS_SOL_SOCKET 1
+#define HS_SCM_RIGHTS 1
 
 struct sock_common {
 	unsigned short skc_family;
+	unsigned char skc_state;
 } __attribute__((preserve_access_index));
 
 struct sock {
@@ -93,6 +105,7 @@ struct trace_event_raw_sched_process_exit {
 #define HS_AF_INET 2
 #define HS_AF_INET6 10
 #define HS_IPPROTO_TCP 6
+#define HS_TCP_LISTEN 10
 #define HS_SOCK_STREAM 1
 
 #endif /* HS_KERNEL_TYPES_H */

@@ -52,7 +52,7 @@ struct hs_inflight {
 	__u8 is_request;
 };
 
-enum hs_shape { HS_SHAPE_BUF, HS_SHAPE_IOV, HS_SHAPE_MSG, HS_SHAPE_SENDFILE };
+enum hs_shape { HS_SHAPE_BUF, HS_SHAPE_IOV, HS_SHAPE_MSG, HS_SHAPE_SENDFILE, HS_SHAPE_FDS };
 
 /* Threads blocked in a tracked read or write at once: 16,384 is well above any host's. */
 HS_MAP struct {

@@ -9,9 +9,11 @@
 #define HS_SYSCALL_IO_H
 
 #include "http_parser.h"
+#include "fd_passing.h"
 
-static __always_inline int hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_shape shape,
-				       bool is_request)
+/* Returns whether fd is a tracked connection. */
+static __always_inline bool hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_shape shape,
+					bool is_request)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
@@ -20,12 +22,12 @@ static __always_inline int hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_
 	struct hs_conn *conn;
 
 	if (!gen)
-		return 0;
+		return false;
 	conn = hs_lookup_conn(tgid, fd, gen);
 	if (!conn)
-		return 0;
+		return false;
 	if ((is_request ? conn->request.state : conn->response.state) == HS_ST_NOT_HTTP)
-		return 0;
+		return true;
 	call.buf = buf;
 	call.fd = fd;
 	call.vlen = vlen > 0xffff ? 0xffff : vlen;
@@ -33,7 +35,7 @@ static __always_inline int hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_
 	call.is_request = is_request;
 	if (bpf_map_update_elem(&inflight, &pid_tgid, &call, BPF_ANY))
 		hs_count_loss(HS_LOSS_INFLIGHT_TABLE_FULL);
-	return 0;
+	return true;
 }
 
 /* Walk up to HS_MAX_IOV segments of an iovec array, bytes bytes in all. */
@@ -60,7 +62,9 @@ static __always_inline void hs_parse_iov(struct hs_conn *conn, __u32 tgid, bool 
 		hs_count_loss(HS_LOSS_IOVEC_LIMIT);
 }
 
-static __always_inline int hs_io_exit(__s64 ret)
+/* may_pass_fds: this syscall (recvmsg) may have received descriptors, so a
+ * process that tracks nothing yet can have a call in flight. */
+static __always_inline int hs_io_exit(__s64 ret, bool may_pass_fds)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
@@ -70,13 +74,18 @@ static __always_inline int hs_io_exit(__s64 ret)
 	struct hs_conn *conn;
 	struct hs_parser *p;
 
-	if (!gen)
+	if (!gen && !may_pass_fds)
 		return 0;
 	found = bpf_map_lookup_elem(&inflight, &pid_tgid);
 	if (!found)
 		return 0;
 	call = *found;
 	bpf_map_delete_elem(&inflight, &pid_tgid);
+	if (call.shape == HS_SHAPE_FDS) {
+		if (ret >= 0)
+			hs_fdpass_exit(call.buf);
+		return 0;
+	}
 	if (ret <= 0)
 		return 0;
 	conn = hs_lookup_conn(tgid, call.fd, gen);

@@ -36,6 +36,7 @@ export const LOSS_REASONS = [
   "desync",
   "head_queue_full",
   "unsolicited_response",
+  "passed_fd_limit",
 ] as const;
 export type LossReason = (typeof LOSS_REASONS)[number];
 

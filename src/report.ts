@@ -73,6 +73,7 @@ export const LOSS_LABELS: Record<LossReason, string> = {
   desync: "lost place in a connection",
   head_queue_full: "HEAD beyond 64 pipelined",
   unsolicited_response: "status line answering nothing",
+  passed_fd_limit: "descriptors passed over limit",
 };
 
 export const LOSSES_TOTAL_ID = "http_statistics_losses";

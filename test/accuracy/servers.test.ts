@@ -5,6 +5,7 @@
  * a raw socket client.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
 import { startBunServer, startNodeServer, startPythonServer, type RunningServer } from "../support/servers";
 import { curl, statusUrls } from "../support/traffic";
@@ -136,6 +137,38 @@ describe("Node http", () => {
     singleProcessCase(server, "keep-alive pool", "node http", "node fetch", syscalls, () => nodeFetch("http://127.0.0.1:18341", planPaths(KEEPALIVE_PLAN)), KEEPALIVE_PLAN));
   test("pipelined", () =>
     singleProcessCase(server, "pipelining: 200 requests in one send", "node http", "raw socket", syscalls, pipelinedDrive(18341, KEEPALIVE_PLAN), KEEPALIVE_PLAN));
+});
+
+describe("Node cluster: the primary accepts, workers get each connection over IPC", () => {
+  let proc: ReturnType<typeof Bun.spawn>;
+  const workers: number[] = [];
+  beforeAll(async () => {
+    proc = Bun.spawn(["node", join(import.meta.dir, "node_cluster.mjs"), "18345", "2"], { stdout: "pipe", stderr: "inherit" });
+    const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+    let text = "";
+    const deadline = Date.now() + 15_000;
+    while (!text.includes("ready\n")) {
+      if (Date.now() > deadline) throw new Error(`node cluster not ready: ${text}`);
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`node cluster exited: ${text}`);
+      text += new TextDecoder().decode(value);
+    }
+    for (const m of text.matchAll(/worker (\d+)/g)) workers.push(Number(m[1]));
+  }, 30_000);
+  afterAll(async () => {
+    proc?.kill();
+    await proc?.exited;
+  });
+  test("curl, a new connection per request", async () => {
+    const codes = await curl(statusUrls("http://127.0.0.1:18345", PLAN), { close: true });
+    expect(histogram(codes)).toEqual(PLAN);
+    const each = await meter.measureEach([proc.pid, ...workers]);
+    const counted = sumTotals(workers.map((pid) => each.get(pid)!));
+    const sent = expectedTotals(PLAN);
+    expect(each.get(proc.pid)).toEqual({}); // the primary only accepted
+    table.add({ case: "connections passed to workers (SCM_RIGHTS)", server: "node cluster, 2 workers", client: "curl", syscalls: "recvmsg (fd) + read / writev", sent, counted });
+    expect(counted).toEqual(sent);
+  });
 });
 
 describe("Bun.serve", () => {
