@@ -3,7 +3,7 @@
  * an accepted TCP connection count nothing, and HTTP text inside a body
  * counts only the message that carries it.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { createSocket } from "node:dgram";
 import { mkdtempSync } from "node:fs";
 import { connect } from "node:net";
@@ -13,6 +13,9 @@ import { startPlugin, type RunningPlugin } from "../support/plugin";
 import { parseResponses, rawExchange, request } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, Meter, reportedLoss } from "./harness";
 import { startRawServer } from "./servers";
+
+// Cases wait for the plugin's ticks and some drive thousands of requests.
+setDefaultTimeout(60_000);
 
 const table = new AccuracyTable("false_positives");
 const TCP_PORT = 18360;

@@ -4,11 +4,14 @@
  * as the window slides), leave no second out, and their union must sum to
  * exactly what was sent.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { REQUESTS_METRIC, responseMetricId } from "../../src/report";
 import { afterNextTick, startPlugin, type RunningPlugin } from "../support/plugin";
 import { startNodeServer, type RunningServer } from "../support/servers";
 import { AccuracyTable, expectedTotals, type Totals } from "./harness";
+
+// Cases wait for the plugin's ticks and some drive thousands of requests.
+setDefaultTimeout(60_000);
 
 const table = new AccuracyTable("rates");
 const WINDOW = 5;

@@ -4,7 +4,7 @@
  * Bun.serve and Python http.server, driven by curl, wrk, Node's fetch and
  * a raw socket client.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
 import { startBunServer, startNodeServer, startPythonServer, type RunningServer } from "../support/servers";
@@ -12,6 +12,9 @@ import { curl, statusUrls } from "../support/traffic";
 import { histogram, nodeFetch, parseResponses, planPaths, rawExchange, request, wrk } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, Meter, sumTotals, type Totals } from "./harness";
 import { startLoggedNginx, type LoggedNginx } from "./servers";
+
+// Cases wait for the plugin's ticks and some drive thousands of requests.
+setDefaultTimeout(60_000);
 
 const table = new AccuracyTable("servers");
 const PLAN = { 200: 20, 201: 4, 204: 3, 299: 2, 302: 3, 304: 2, 400: 2, 404: 8, 418: 2, 500: 2, 503: 3, 599: 2 };

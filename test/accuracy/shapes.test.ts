@@ -3,11 +3,14 @@
  * each server does all its reads with one syscall and all its writes with
  * another, so the table names exactly what the kernel side had to parse.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
 import { histogram, parseResponses, planPaths, rawExchange, request } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, Meter, type Totals } from "./harness";
 import { BIG_BYTES, startRawServer, type RawServer, type ReadShape, type WriteShape } from "./servers";
+
+// Cases wait for the plugin's ticks and some drive thousands of requests.
+setDefaultTimeout(60_000);
 
 const table = new AccuracyTable("shapes");
 let plugin: RunningPlugin;
