@@ -3,7 +3,8 @@
 # exercised. argv: port host read-shape write-shape mode
 #   read-shape:  read | recv | readv | recvmsg
 #   write-shape: write | send | writev | sendmsg | sendfile | split
-#                (split: headers and body in two separate send calls)
+#                (split: headers and body in two separate send calls;
+#                 trickle: the first 16 bytes of each response 1 byte per send)
 #   mode:        thread (one thread per connection) | fork (the parent
 #                accepts, a forked child serves, like socketserver.ForkingMixIn)
 # Paths: /status/NNN answers NNN; /big/NNN answers NNN with 1 MiB;
@@ -48,7 +49,7 @@ def send_all(sock, data):
     fd = sock.fileno()
     view = memoryview(data)
     while view:
-        n = os.write(fd, view) if WRITE == "write" else sock.send(view)
+        n = os.write(fd, view) if WRITE == "write" else sock.send(view)  # send for split/trickle/sendfile heads
         view = view[n:]
 
 
@@ -58,6 +59,11 @@ def writer(sock):
     def write(head, body=b""):
         if WRITE in ("write", "send"):
             send_all(sock, head + body)
+        elif WRITE == "trickle":
+            data = head + body
+            for i in range(min(16, len(data))):
+                send_all(sock, data[i : i + 1])
+            send_all(sock, data[16:])
         elif WRITE == "split":
             send_all(sock, head)
             if body:

@@ -105,7 +105,7 @@ http {
 }
 
 export type ReadShape = "read" | "recv" | "readv" | "recvmsg";
-export type WriteShape = "write" | "send" | "writev" | "sendmsg" | "sendfile" | "split";
+export type WriteShape = "write" | "send" | "writev" | "sendmsg" | "sendfile" | "split" | "trickle";
 
 export interface RawServer {
   port: number;

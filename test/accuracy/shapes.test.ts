@@ -63,7 +63,7 @@ async function runRawCase(c: RawCase): Promise<void> {
       case: c.name,
       server: `raw python${c.mode === "fork" ? " (fork per conn)" : ""}`,
       client: c.client ?? "raw socket",
-      syscalls: `${read === "recv" ? "recvfrom" : read} / ${write === "send" ? "sendto" : write === "split" ? "sendto x2 (head, body)" : write}`,
+      syscalls: `${read === "recv" ? "recvfrom" : read} / ${write === "send" ? "sendto" : write === "split" ? "sendto x2 (head, body)" : write === "trickle" ? "sendto, 1 byte per call for 16 bytes" : write}`,
       sent,
       counted,
     });
@@ -88,6 +88,7 @@ describe("syscall shapes (keep-alive, pipelined, every status class)", () => {
     ["recvmsg", "sendmsg"],
     ["recv", "sendfile"],
     ["read", "split"],
+    ["recv", "trickle"],
   ];
   for (const [read, write] of shapes)
     test(`${read} / ${write}`, () =>
