@@ -115,7 +115,7 @@ describe("wire edge cases", () => {
 
   test("pipelining: 1,000 GETs in one send", () => {
     const plan = { 200: 800, 404: 100, 503: 100 };
-    return runRawCase({ name: "pipelining: 1,000 GETs (~40 KiB) in one send", connections: [pipelined(plan)], plan });
+    return runRawCase({ name: "pipelining: 1,000 GETs (~44 KiB) in one send", connections: [pipelined(plan)], plan });
   });
 
   test("1 MiB bodies both ways", () => {
