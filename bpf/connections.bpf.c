@@ -140,6 +140,10 @@ int hs_process_fork(struct bpf_raw_tracepoint_args *ctx)
 	child_pid = BPF_CORE_READ(child, pid);
 	if (copy.child_tgid == copy.parent_tgid || child_pid != copy.child_tgid)
 		return 0;	/* a new thread shares its process's entries */
+	/* A child sharing its parent's memory (vfork, posix_spawn) only execs:
+	 * copying would leave entries for the reaper and cost a walk for nothing. */
+	if (BPF_CORE_READ(child, mm) == BPF_CORE_READ(parent, mm))
+		return 0;
 	slot = bpf_map_lookup_elem(&generations, &copy.child_tgid);
 	if (!slot)
 		return 0;

@@ -88,10 +88,13 @@ struct files_struct {
 	struct fdtable *fdt;
 } __attribute__((preserve_access_index));
 
+struct mm_struct;
+
 struct task_struct {
 	int pid;
 	int tgid;
 	struct files_struct *files;
+	struct mm_struct *mm;
 } __attribute__((preserve_access_index));
 
 /* sched_process_exit got a format of its own, with group_dead, in 6.16;
