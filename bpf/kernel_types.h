@@ -97,6 +97,15 @@ struct task_struct {
 	struct mm_struct *mm;
 } __attribute__((preserve_access_index));
 
+/* The user registers saved at syscall entry (x86_64): the arguments are
+ * still there at exit. The ___x86 flavour matches the kernel's pt_regs
+ * only where it has these fields; elsewhere bpf_core_field_exists() says no. */
+struct pt_regs___x86 {
+	unsigned long di;
+	unsigned long si;
+	unsigned long dx;
+} __attribute__((preserve_access_index));
+
 /* sched_process_exit got a format of its own, with group_dead, in 6.16;
  * bpf_core_field_exists() tells whether this kernel has it. */
 struct trace_event_raw_sched_process_exit {

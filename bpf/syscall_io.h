@@ -10,6 +10,7 @@
 
 #include "http_parser.h"
 #include "fd_passing.h"
+#include <bpf/bpf_core_read.h>
 
 /* Returns whether fd is a tracked connection. */
 static __always_inline bool hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_shape shape,
@@ -26,6 +27,8 @@ static __always_inline bool hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs
 	conn = hs_lookup_conn(tgid, fd, gen);
 	if (!conn)
 		return false;
+	if (is_request && conn->seeded_unentered)
+		conn->seeded_unentered = 0;
 	if ((is_request ? conn->request.state : conn->response.state) == HS_ST_NOT_HTTP)
 		return true;
 	call.buf = buf;
@@ -62,9 +65,41 @@ static __always_inline void hs_parse_iov(struct hs_conn *conn, __u32 tgid, bool 
 		hs_count_loss(HS_LOSS_IOVEC_LIMIT);
 }
 
+/*
+ * A read that returns without an entry of ours may have been entered before
+ * we attached: a thread-per-connection server idles blocked in read() on
+ * its keep-alive connections, and that first read carries the next
+ * request. Only in processes whose connections were seeded (user-space
+ * generations), and only on connections no read has entered since, take
+ * the arguments from the registers the syscall saved.
+ */
+static __always_inline bool hs_unentered_read(__u32 tgid, hs_generation_t gen, enum hs_shape shape,
+					      struct hs_inflight *call)
+{
+	struct pt_regs___x86 *regs;
+	struct hs_conn *conn;
+
+	if (gen < HS_USER_GENERATION_BASE || !bpf_core_field_exists(struct pt_regs___x86, si))
+		return false;
+	regs = (struct pt_regs___x86 *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return false;
+	call->fd = BPF_CORE_READ(regs, di);
+	call->buf = BPF_CORE_READ(regs, si);
+	call->vlen = BPF_CORE_READ(regs, dx) > 0xffff ? 0xffff : BPF_CORE_READ(regs, dx);
+	call->shape = shape;
+	call->is_request = 1;
+	conn = hs_lookup_conn(tgid, call->fd, gen);
+	if (!conn || !conn->seeded_unentered)
+		return false;
+	conn->seeded_unentered = 0;
+	return true;
+}
+
 /* may_pass_fds: this syscall (recvmsg) may have received descriptors, so a
- * process that tracks nothing yet can have a call in flight. */
-static __always_inline int hs_io_exit(__s64 ret, bool may_pass_fds)
+ * process that tracks nothing yet can have a call in flight.
+ * read_shape: for reads, the shape of their arguments (see hs_unentered_read). */
+static __always_inline int hs_io_exit(__s64 ret, bool may_pass_fds, int read_shape)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
@@ -77,10 +112,12 @@ static __always_inline int hs_io_exit(__s64 ret, bool may_pass_fds)
 	if (!gen && !may_pass_fds)
 		return 0;
 	found = bpf_map_lookup_elem(&inflight, &pid_tgid);
-	if (!found)
+	if (found) {
+		call = *found;
+		bpf_map_delete_elem(&inflight, &pid_tgid);
+	} else if (read_shape < 0 || ret <= 0 || !hs_unentered_read(tgid, gen, read_shape, &call)) {
 		return 0;
-	call = *found;
-	bpf_map_delete_elem(&inflight, &pid_tgid);
+	}
 	if (call.shape == HS_SHAPE_FDS) {
 		if (ret >= 0)
 			hs_fdpass_exit(call.buf);

@@ -19,6 +19,7 @@ export const LOSS = { keySize: 4, valueSize: 8 } as const;
 /** Offsets inside struct hs_conn that user space writes when seeding. */
 export const CONN_OFFSETS = {
   generation: 0,
+  seededUnentered: 4,
   request: 24,
   response: 72,
 } as const;

@@ -112,7 +112,8 @@ export class KernelProbe {
 
   /**
    * Tracks connections accepted before we attached. Their parsers start in
-   * resync mode: the next buffer in each direction may be mid-message.
+   * resync mode: the next buffer in each direction may be mid-message; and
+   * a read may already be waiting on them (seededUnentered).
    */
   seedConnections(existing: ExistingConnection[]): number {
     let seeded = 0;
@@ -129,6 +130,7 @@ export class KernelProbe {
       const value = new Uint8Array(CONN.valueSize);
       const view = new DataView(value.buffer);
       view.setUint32(CONN_OFFSETS.generation, generation, true);
+      view.setUint32(CONN_OFFSETS.seededUnentered, 1, true);
       value[CONN_OFFSETS.request + PARSER_RESYNC_OFFSET] = 1;
       value[CONN_OFFSETS.response + PARSER_RESYNC_OFFSET] = 1;
       const key = new Uint8Array(new Uint32Array([pid, fd]).buffer);
