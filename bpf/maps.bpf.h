@@ -82,6 +82,15 @@ HS_MAP struct {
 	__type(value, __u64);
 } losses SEC(".maps");
 
+/* Seeded connections no read has entered yet, as user space last counted them
+ * (at seeding, then at each reap): 0 turns the blocked-read fallback off. */
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} seeds_waiting SEC(".maps");
+
 /* Hands out connection-table generations; never 0, which means "none". */
 HS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -78,8 +78,12 @@ static __always_inline bool hs_unentered_read(__u32 tgid, hs_generation_t gen, e
 {
 	struct pt_regs___x86 *regs;
 	struct hs_conn *conn;
+	__u32 zero = 0, *waiting;
 
 	if (gen < HS_USER_GENERATION_BASE || !bpf_core_field_exists(struct pt_regs___x86, si))
+		return false;
+	waiting = bpf_map_lookup_elem(&seeds_waiting, &zero);
+	if (!waiting || !*waiting)
 		return false;
 	regs = (struct pt_regs___x86 *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!regs)

@@ -13,6 +13,8 @@ export const COUNT_KEY = { keySize: 8, valueSize: 8 } as const;
 export const CONN = { keySize: 8, valueSize: 120 } as const;
 /** u32 tgid -> hs_generation_t */
 export const GENERATION = { keySize: 4, valueSize: 4 } as const;
+/** u32 0 -> u32 seeded connections no read has entered yet */
+export const SEEDS_WAITING = { keySize: 4, valueSize: 4 } as const;
 /** u32 enum hs_loss -> u64 */
 export const LOSS = { keySize: 4, valueSize: 8 } as const;
 

@@ -13,6 +13,7 @@ import {
   LOSS,
   LOSS_REASONS,
   PARSER_RESYNC_OFFSET,
+  SEEDS_WAITING,
   USER_GENERATION_BASE,
   type LossReason,
 } from "./kernel_abi";
@@ -37,6 +38,7 @@ export class KernelProbe {
   private readonly connections: BpfMap;
   private readonly generations: BpfMap;
   private readonly losses: BpfMap;
+  private readonly seedsWaiting: BpfMap;
   private nextUserGeneration = USER_GENERATION_BASE;
 
   private constructor(
@@ -47,6 +49,7 @@ export class KernelProbe {
     this.connections = object.map("connections", CONN);
     this.generations = object.map("generations", GENERATION);
     this.losses = object.map("losses", LOSS);
+    this.seedsWaiting = object.map("seeds_waiting", SEEDS_WAITING);
   }
 
   static start(library: LoadedLibrary, image: Uint8Array, sizing: ProbeSizing): KernelProbe {
@@ -137,7 +140,13 @@ export class KernelProbe {
       // NOEXIST: a connection the kernel already tracks knows better than we do.
       if (this.connections.update(key, value, 1) === 0) seeded++;
     }
+    this.setSeedsWaiting(seeded);
     return seeded;
+  }
+
+  /** Lets the kernel side stop looking for reads blocked since start once none can be left. */
+  private setSeedsWaiting(count: number): void {
+    this.seedsWaiting.update(new Uint8Array(4), new Uint8Array(new Uint32Array([count]).buffer));
   }
 
   /** Deletes connection entries left behind by exec or exit; returns how many. */
@@ -147,13 +156,16 @@ export class KernelProbe {
     const valueView = new DataView(values.buffer, values.byteOffset);
     const generationByTgid = new Map<number, number>();
     const stale: number[] = [];
+    let seedsWaiting = 0;
     for (let i = 0; i < count; i++) {
       const tgid = keyView.getUint32(i * CONN.keySize, true);
       let current = generationByTgid.get(tgid);
       if (current === undefined) generationByTgid.set(tgid, (current = this.generationOf(tgid)));
       if (valueView.getUint32(i * CONN.valueSize + CONN_OFFSETS.generation, true) !== current) stale.push(i);
+      else if (valueView.getUint32(i * CONN.valueSize + CONN_OFFSETS.seededUnentered, true) !== 0) seedsWaiting++;
     }
     this.deleteEntries(this.connections, keys, stale);
+    this.setSeedsWaiting(seedsWaiting);
     return stale.length;
   }
 
