@@ -2,13 +2,15 @@
 # through one chosen syscall, so the accuracy suite can name the shape it
 # exercised. argv: port host read-shape write-shape mode
 #   read-shape:  read | recv | readv | recvmsg
-#   write-shape: write | send | writev | sendmsg | sendfile | split
-#                (split: headers and body in two separate send calls;
-#                 trickle: the first 16 bytes of each response 1 byte per send)
+#   write-shape: write | send | writev | sendmsg | sendfile | split | trickle
+#                (sendfile: head by send, body by sendfile; split: head and
+#                body in two sends; trickle: the first 16 bytes of each
+#                response one byte per send)
 #   mode:        thread (one thread per connection) | fork (the parent
 #                accepts, a forked child serves, like socketserver.ForkingMixIn)
 # Paths: /status/NNN answers NNN; /big/NNN answers NNN with 1 MiB;
-# /chunked/NNN answers NNN chunked; /echo/NNN answers NNN with the request's body; /hints/NNN sends 103 Early Hints first.
+# /chunked/NNN answers NNN chunked; /echo/NNN answers NNN with the
+# request's body; /hints/NNN sends 103 Early Hints first.
 # "Expect: 100-continue" gets a 100 before the body is read.
 import os
 import re
@@ -49,7 +51,8 @@ def send_all(sock, data):
     fd = sock.fileno()
     view = memoryview(data)
     while view:
-        n = os.write(fd, view) if WRITE == "write" else sock.send(view)  # send for split/trickle/sendfile heads
+        # every shape but "write" sends plain bytes with send (sendto)
+        n = os.write(fd, view) if WRITE == "write" else sock.send(view)
         view = view[n:]
 
 
