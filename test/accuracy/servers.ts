@@ -7,30 +7,9 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { childrenOf, waitForPort } from "../support/servers";
 
 export const BIG_BYTES = 1 << 20;
-
-async function waitForPort(port: number, host: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const socket = await Bun.connect({ hostname: host, port, socket: { data() {} } });
-      socket.end();
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
-      await Bun.sleep(20);
-    }
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 export interface LoggedNginx {
   port: number;
