@@ -6,71 +6,12 @@
  * kernel closes them without a close() we could see); user space reaps
  * stale entries later.
  */
-#include "maps.bpf.h"
-#include <bpf/bpf_core_read.h>
-#include <bpf/bpf_tracing.h>
-
-/* The socket behind fd in the current task if it is TCP over IPv4 or IPv6. */
-static __always_inline bool hs_fd_is_tcp(__u32 fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
-	struct file *file;
-	struct socket *sock;
-	struct sock *sk;
-	unsigned short mode, family;
-
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return false;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return false;
-	mode = BPF_CORE_READ(file, f_inode, i_mode);
-	if ((mode & HS_S_IFMT) != HS_S_IFSOCK)
-		return false;
-	sock = BPF_CORE_READ(file, private_data);
-	if (!sock || BPF_CORE_READ(sock, type) != HS_SOCK_STREAM)
-		return false;
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
-		return false;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != HS_AF_INET && family != HS_AF_INET6)
-		return false;
-	return BPF_CORE_READ(sk, sk_protocol) == HS_IPPROTO_TCP;
-}
-
-static __always_inline hs_generation_t hs_new_generation(void)
-{
-	__u32 zero = 0;
-	hs_generation_t *next = bpf_map_lookup_elem(&next_generation, &zero);
-	hs_generation_t gen;
-
-	if (!next)
-		return 0;
-	gen = __sync_fetch_and_add(next, 1) + 1;
-	return gen ? gen : __sync_fetch_and_add(next, 1) + 1;
-}
+#include "conn_track.h"
 
 static __always_inline int hs_track_accepted(struct hs_syscall_exit *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct hs_conn_key key = { .tgid = tgid };
-	struct hs_conn conn = {};
-	hs_generation_t *slot;
-
-	if (ctx->ret < 0 || !hs_fd_is_tcp(ctx->ret))
-		return 0;
-	slot = bpf_map_lookup_elem(&generations, &tgid);
-	if (!slot)
-		return 0;
-	if (!*slot)
-		*slot = hs_new_generation();
-	key.fd = ctx->ret;
-	conn.generation = *slot;
-	if (bpf_map_update_elem(&connections, &key, &conn, BPF_ANY))
-		hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
+	if (ctx->ret >= 0)
+		hs_track_fd(bpf_get_current_pid_tgid() >> 32, ctx->ret);
 	return 0;
 }
 
@@ -146,5 +87,68 @@ int hs_process_exit(struct trace_event_raw_sched_process_exit *ctx)
 		group_dead = (__u32)pid_tgid == pid_tgid >> 32;
 	if (group_dead)
 		hs_retire_generation(pid_tgid >> 32);
+	return 0;
+}
+
+/* What a fork copies: the parent's live entries, re-keyed under the child. */
+struct hs_fork_copy {
+	__u32 parent_tgid;
+	hs_generation_t parent_generation;
+	__u32 child_tgid;
+	hs_generation_t child_generation;
+};
+
+static long hs_copy_conn_cb(void *map, struct hs_conn_key *key, struct hs_conn *conn,
+			    struct hs_fork_copy *copy)
+{
+	struct hs_conn_key child_key;
+	struct hs_conn child_conn;
+
+	if (key->tgid != copy->parent_tgid || conn->generation != copy->parent_generation)
+		return 0;
+	child_key.tgid = copy->child_tgid;
+	child_key.fd = key->fd;
+	child_conn = *conn;
+	child_conn.generation = copy->child_generation;
+	if (bpf_map_update_elem(&connections, &child_key, &child_conn, BPF_ANY))
+		hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
+	return 0;
+}
+
+/*
+ * A forked child inherits its parent's descriptors, accepted sockets among
+ * them: pre-fork servers (socketserver.ForkingMixIn, inetd-style daemons)
+ * accept in the parent and serve in the child. Copy the parent's entries to
+ * the child so the child's reads and writes are seen. A raw tracepoint
+ * because it hands us both tasks, so threads (same tgid) are told apart; the
+ * walk over the table happens only when the parent tracks connections.
+ */
+SEC("raw_tp/sched_process_fork")
+int hs_process_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	struct hs_fork_copy copy;
+	hs_generation_t *slot;
+	__u32 child_pid;
+
+	copy.parent_tgid = BPF_CORE_READ(parent, tgid);
+	copy.parent_generation = hs_generation_of(copy.parent_tgid);
+	if (!copy.parent_generation)
+		return 0;
+	copy.child_tgid = BPF_CORE_READ(child, tgid);
+	child_pid = BPF_CORE_READ(child, pid);
+	if (copy.child_tgid == copy.parent_tgid || child_pid != copy.child_tgid)
+		return 0;	/* a new thread shares its process's entries */
+	/* A child sharing its parent's memory (vfork, posix_spawn) only execs:
+	 * copying would leave entries for the reaper and cost a walk for nothing. */
+	if (BPF_CORE_READ(child, mm) == BPF_CORE_READ(parent, mm))
+		return 0;
+	slot = bpf_map_lookup_elem(&generations, &copy.child_tgid);
+	if (!slot)
+		return 0;
+	copy.child_generation = hs_new_generation();
+	*slot = copy.child_generation;
+	bpf_for_each_map_elem(&connections, hs_copy_conn_cb, &copy, 0);
 	return 0;
 }

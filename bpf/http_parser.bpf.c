@@ -2,8 +2,10 @@
 /* The HTTP/1.x message parser (interface and overview in http_parser.h). */
 #include "http_parser.h"
 
-/* Parse passes per segment: with HS_SCRATCH_SIZE, bounds the header bytes one call parses. */
-#define HS_PASSES_PER_SEGMENT 32
+/* Parse passes per segment: with HS_SCRATCH_SIZE, bounds the header bytes one
+ * call parses to 64 KiB, the read size of most servers; bodies inside a pass
+ * are skipped in place and cost no pass of their own. */
+#define HS_PASSES_PER_SEGMENT 128
 
 #define HS_FNV_OFFSET 0xcbf29ce484222325ULL
 #define HS_FNV_PRIME 0x100000001b3ULL
@@ -126,10 +128,14 @@ static __always_inline int hs_request_line_byte(struct hs_conn *conn, struct hs_
 		if ((p->window != HS_HTTP_1_1 && p->window != HS_HTTP_1_0) || p->before_window != ' ')
 			return hs_fail(p);
 		hs_count(tgid, HS_REQUEST_SLOT);
-		if (conn->head_queue_len < 64) {
+		/* The queue counts every request awaiting its answer; only the
+		 * first 64 can say whether they were HEAD. */
+		if (conn->head_queue_len < 64)
 			conn->head_queue |= (__u64)p->method_is_head << conn->head_queue_len;
+		else if (p->method_is_head)
+			hs_count_loss(HS_LOSS_HEAD_QUEUE_FULL);
+		if (conn->head_queue_len < 0xffffffff)
 			conn->head_queue_len++;
-		}
 		p->seen_http = 1;
 		p->resync = 0;
 		p->state = HS_ST_HEADERS;
@@ -142,8 +148,18 @@ static __always_inline int hs_request_line_byte(struct hs_conn *conn, struct hs_
 	return HS_GO_ON;
 }
 
+/* Whether a status line now can be an answer: a request awaits one, or is
+ * being received (a server may refuse it early), or we lost our place. */
+static __always_inline bool hs_expects_response(struct hs_conn *conn)
+{
+	if (conn->head_queue_len || conn->request.resync || conn->response.resync)
+		return true;
+	return conn->request.state != HS_ST_START && conn->request.state != HS_ST_NOT_HTTP;
+}
+
 /* "HTTP/1.x SP DDD SP reason CRLF": counts as soon as the code is read. */
-static __always_inline int hs_status_line_byte(struct hs_parser *p, __u32 tgid, __u8 ch)
+static __always_inline int hs_status_line_byte(struct hs_conn *conn, struct hs_parser *p,
+					       __u32 tgid, __u8 ch)
 {
 	__u32 at = p->line_len;
 
@@ -172,6 +188,11 @@ static __always_inline int hs_status_line_byte(struct hs_parser *p, __u32 tgid, 
 		if ((ch != ' ' && ch != '\r' && ch != '\n') || p->status < HS_STATUS_MIN ||
 		    p->status > HS_STATUS_MAX)
 			return hs_fail(p);
+		if (!hs_expects_response(conn)) {
+			/* Not an answer to anything: some other protocol that looks like HTTP. */
+			hs_count_loss(HS_LOSS_UNSOLICITED_RESPONSE);
+			return hs_fail(p);
+		}
 		hs_count(tgid, p->status);
 		p->seen_http = 1;
 		p->resync = 0;
@@ -335,7 +356,7 @@ __noinline int hs_parse_byte(struct hs_conn *conn, __u32 tgid, __u32 is_request,
 		/* fall through */
 	case HS_ST_START_LINE:
 		return is_request ? hs_request_line_byte(conn, p, tgid, ch) :
-				    hs_status_line_byte(p, tgid, ch);
+				    hs_status_line_byte(conn, p, tgid, ch);
 	case HS_ST_HEADERS:
 	case HS_ST_TRAILERS:
 		return hs_header_byte(conn, p, is_request, ch);
@@ -343,6 +364,17 @@ __noinline int hs_parse_byte(struct hs_conn *conn, __u32 tgid, __u32 is_request,
 		return hs_chunk_size_byte(p, ch);
 	}
 	return HS_STOP_SKIP;
+}
+
+/* body_left bytes were skipped: the body, or this chunk's data, is over. */
+static __always_inline void hs_body_done(struct hs_parser *p)
+{
+	if (p->state == HS_ST_BODY) {
+		p->state = HS_ST_START;
+	} else {
+		p->state = HS_ST_CHUNK_SIZE;
+		hs_new_line(p);
+	}
 }
 
 struct hs_segment {
@@ -356,21 +388,39 @@ struct hs_segment {
 	__u32 chunk;		/* valid bytes in scratch */
 	__u32 consumed;		/* bytes of scratch the byte loop used */
 	__u32 stop;		/* enum hs_step of the last pass */
+	__u64 skip_to;		/* scratch bytes before this are body: pass over them */
 };
 
 static int hs_byte_cb(__u32 index, struct hs_segment *s)
 {
+	struct hs_parser *p;
+	__u64 rest;
 	int step;
 
 	if (index >= s->chunk)
 		return 1;
+	if (index < s->skip_to)
+		return 0;
 	step = hs_parse_byte(s->conn, s->tgid, s->is_request,
 			     s->scratch->data[index & (HS_SCRATCH_SIZE - 1)]);
 	/* Derived from index, not incremented: a counter the verifier can follow
 	 * exactly would make it walk every iteration instead of converging. */
 	s->consumed = index + 1;
 	s->stop = step;
-	return step != HS_GO_ON;
+	if (step != HS_STOP_SKIP || !s->conn)
+		return step != HS_GO_ON;
+	/* A body that ends inside this scratch (pipelined small POSTs, short
+	 * chunks) is passed over here, so it costs no extra pass and no re-read. */
+	p = s->is_request ? &s->conn->request : &s->conn->response;
+	rest = s->chunk - (index + 1);
+	if ((p->state != HS_ST_BODY && p->state != HS_ST_CHUNK_DATA) || p->body_left > rest)
+		return 1;
+	s->skip_to = index + 1 + p->body_left;
+	s->consumed = s->skip_to;
+	p->body_left = 0;
+	hs_body_done(p);
+	s->stop = HS_GO_ON;
+	return 0;
 }
 
 /* One pass: skip body bytes, or copy up to HS_SCRATCH_SIZE bytes and parse them. */
@@ -387,14 +437,8 @@ static int hs_pass_cb(__u32 index, struct hs_segment *s)
 		skip = left < p->body_left ? left : p->body_left;
 		s->pos += skip;
 		p->body_left -= skip;
-		if (!p->body_left) {
-			if (p->state == HS_ST_BODY) {
-				p->state = HS_ST_START;
-			} else {
-				p->state = HS_ST_CHUNK_SIZE;
-				hs_new_line(p);
-			}
-		}
+		if (!p->body_left)
+			hs_body_done(p);
 		return 0;
 	}
 	if (p->state == HS_ST_UNTIL_CLOSE || p->state == HS_ST_NOT_HTTP)
@@ -407,6 +451,7 @@ static int hs_pass_cb(__u32 index, struct hs_segment *s)
 	}
 	s->stop = HS_GO_ON;
 	s->consumed = 0;
+	s->skip_to = 0;
 	bpf_loop(s->chunk, hs_byte_cb, s, 0);
 	s->pos += s->consumed;
 	return s->stop == HS_STOP_DROP;

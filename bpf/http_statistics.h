@@ -33,11 +33,17 @@ enum hs_loss {
 	HS_LOSS_PARSE_BUDGET,		/* one syscall had more header bytes than one pass parses */
 	HS_LOSS_IOVEC_LIMIT,		/* a vectored call had more segments than we walk */
 	HS_LOSS_DESYNC,			/* an HTTP connection sent bytes that start no message */
+	HS_LOSS_HEAD_QUEUE_FULL,	/* a HEAD came after 64 unanswered requests: its answer's framing is unknown */
+	HS_LOSS_UNSOLICITED_RESPONSE,	/* a status line answered no request: not counted */
+	HS_LOSS_PASSED_FD_LIMIT,	/* a recvmsg passed more descriptors than we inspect */
 	HS_LOSS_MAX,
 };
 
 /* Generation of a process's connection table; 0 means it tracks no connection. */
 typedef __u32 hs_generation_t;
+/* Generations from here up are handed out by user space to processes whose
+ * connections predate the plugin (the kernel's own count never gets there). */
+#define HS_USER_GENERATION_BASE 0x80000000u
 
 /* Where a direction of a connection stands between two HTTP messages. */
 enum hs_parse_state {
@@ -78,13 +84,14 @@ struct hs_parser {
 #define HS_F_DIGITS		0x40	/* the number has at least one digit */
 
 /* Value of the connections map. For connections that existed before it
- * started, user space writes one zeroed but for generation and both resync
- * flags, since it cannot know where their current messages start. */
+ * started, user space writes one zeroed but for generation, both resync
+ * flags and seeded_unentered, since it cannot know where their current
+ * messages start nor whether a read was already waiting. */
 struct hs_conn {
 	hs_generation_t generation;	/* the owner's generation when this was tracked */
-	__u32 pad0;
-	__u64 head_queue;		/* one bit per request awaiting its response: 1 = HEAD */
-	__u32 head_queue_len;		/* requests awaiting their response (saturates at 64) */
+	__u32 seeded_unentered;		/* seeded, no read entered since: one may have been blocked at attach */
+	__u64 head_queue;		/* one bit per request awaiting its response: 1 = HEAD (first 64) */
+	__u32 head_queue_len;		/* requests awaiting their response */
 	__u32 pad;
 	struct hs_parser request;	/* bytes the process read */
 	struct hs_parser response;	/* bytes the process wrote */

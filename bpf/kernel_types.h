@@ -41,10 +41,22 @@ struct hs_user_msghdr {
 	__u32 pad;
 	__u64 iov;
 	__u64 iovlen;
+	__u64 control;
+	__u64 controllen;
 };
+
+/* struct cmsghdr; SCM_RIGHTS data is an array of int descriptors after it. */
+struct hs_user_cmsghdr {
+	__u64 len;
+	__s32 level;
+	__s32 type;
+};
+#define HS_SOL_SOCKET 1
+#define HS_SCM_RIGHTS 1
 
 struct sock_common {
 	unsigned short skc_family;
+	unsigned char skc_state;
 } __attribute__((preserve_access_index));
 
 struct sock {
@@ -76,10 +88,22 @@ struct files_struct {
 	struct fdtable *fdt;
 } __attribute__((preserve_access_index));
 
+struct mm_struct;
+
 struct task_struct {
 	int pid;
 	int tgid;
 	struct files_struct *files;
+	struct mm_struct *mm;
+} __attribute__((preserve_access_index));
+
+/* The user registers saved at syscall entry (x86_64): the arguments are
+ * still there at exit. The ___x86 flavour matches the kernel's pt_regs
+ * only where it has these fields; elsewhere bpf_core_field_exists() says no. */
+struct pt_regs___x86 {
+	unsigned long di;
+	unsigned long si;
+	unsigned long dx;
 } __attribute__((preserve_access_index));
 
 /* sched_process_exit got a format of its own, with group_dead, in 6.16;
@@ -93,6 +117,7 @@ struct trace_event_raw_sched_process_exit {
 #define HS_AF_INET 2
 #define HS_AF_INET6 10
 #define HS_IPPROTO_TCP 6
+#define HS_TCP_LISTEN 10
 #define HS_SOCK_STREAM 1
 
 #endif /* HS_KERNEL_TYPES_H */

@@ -52,7 +52,7 @@ struct hs_inflight {
 	__u8 is_request;
 };
 
-enum hs_shape { HS_SHAPE_BUF, HS_SHAPE_IOV, HS_SHAPE_MSG, HS_SHAPE_SENDFILE };
+enum hs_shape { HS_SHAPE_BUF, HS_SHAPE_IOV, HS_SHAPE_MSG, HS_SHAPE_SENDFILE, HS_SHAPE_FDS };
 
 /* Threads blocked in a tracked read or write at once: 16,384 is well above any host's. */
 HS_MAP struct {
@@ -81,6 +81,15 @@ HS_MAP struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } losses SEC(".maps");
+
+/* Seeded connections no read has entered yet, as user space last counted them
+ * (at seeding, then at each reap): 0 turns the blocked-read fallback off. */
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} seeds_waiting SEC(".maps");
 
 /* Hands out connection-table generations; never 0, which means "none". */
 HS_MAP struct {

@@ -5,47 +5,53 @@
 SEC("tracepoint/syscalls/sys_enter_read")
 int hs_enter_read(struct hs_syscall_enter *ctx)
 {
-	return hs_io_enter(ctx->args[0], ctx->args[1], 0, HS_SHAPE_BUF, true);
+	hs_io_enter(ctx->args[0], ctx->args[1], 0, HS_SHAPE_BUF, true);
+	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int hs_enter_recvfrom(struct hs_syscall_enter *ctx)
 {
-	return hs_io_enter(ctx->args[0], ctx->args[1], 0, HS_SHAPE_BUF, true);
+	hs_io_enter(ctx->args[0], ctx->args[1], 0, HS_SHAPE_BUF, true);
+	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_readv")
 int hs_enter_readv(struct hs_syscall_enter *ctx)
 {
-	return hs_io_enter(ctx->args[0], ctx->args[1], ctx->args[2], HS_SHAPE_IOV, true);
+	hs_io_enter(ctx->args[0], ctx->args[1], ctx->args[2], HS_SHAPE_IOV, true);
+	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int hs_enter_recvmsg(struct hs_syscall_enter *ctx)
 {
-	return hs_io_enter(ctx->args[0], ctx->args[1], 0, HS_SHAPE_MSG, true);
+	/* Descriptors only ever travel over unix sockets, never a tracked TCP one. */
+	if (!hs_io_enter(ctx->args[0], ctx->args[1], 0, HS_SHAPE_MSG, true))
+		hs_fdpass_enter(ctx->args[1]);
+	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_read")
 int hs_exit_read(struct hs_syscall_exit *ctx)
 {
-	return hs_io_exit(ctx->ret);
+	return hs_io_exit(ctx->ret, false, HS_SHAPE_BUF);
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int hs_exit_recvfrom(struct hs_syscall_exit *ctx)
 {
-	return hs_io_exit(ctx->ret);
+	return hs_io_exit(ctx->ret, false, HS_SHAPE_BUF);
 }
 
 SEC("tracepoint/syscalls/sys_exit_readv")
 int hs_exit_readv(struct hs_syscall_exit *ctx)
 {
-	return hs_io_exit(ctx->ret);
+	return hs_io_exit(ctx->ret, false, HS_SHAPE_IOV);
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int hs_exit_recvmsg(struct hs_syscall_exit *ctx)
 {
-	return hs_io_exit(ctx->ret);
+	return hs_io_exit(ctx->ret, true, HS_SHAPE_MSG);
 }

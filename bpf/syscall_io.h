@@ -9,9 +9,12 @@
 #define HS_SYSCALL_IO_H
 
 #include "http_parser.h"
+#include "fd_passing.h"
+#include <bpf/bpf_core_read.h>
 
-static __always_inline int hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_shape shape,
-				       bool is_request)
+/* Returns whether fd is a tracked connection. */
+static __always_inline bool hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_shape shape,
+					bool is_request)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
@@ -20,12 +23,14 @@ static __always_inline int hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_
 	struct hs_conn *conn;
 
 	if (!gen)
-		return 0;
+		return false;
 	conn = hs_lookup_conn(tgid, fd, gen);
 	if (!conn)
-		return 0;
+		return false;
+	if (is_request && conn->seeded_unentered)
+		conn->seeded_unentered = 0;
 	if ((is_request ? conn->request.state : conn->response.state) == HS_ST_NOT_HTTP)
-		return 0;
+		return true;
 	call.buf = buf;
 	call.fd = fd;
 	call.vlen = vlen > 0xffff ? 0xffff : vlen;
@@ -33,7 +38,7 @@ static __always_inline int hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_
 	call.is_request = is_request;
 	if (bpf_map_update_elem(&inflight, &pid_tgid, &call, BPF_ANY))
 		hs_count_loss(HS_LOSS_INFLIGHT_TABLE_FULL);
-	return 0;
+	return true;
 }
 
 /* Walk up to HS_MAX_IOV segments of an iovec array, bytes bytes in all. */
@@ -60,7 +65,45 @@ static __always_inline void hs_parse_iov(struct hs_conn *conn, __u32 tgid, bool 
 		hs_count_loss(HS_LOSS_IOVEC_LIMIT);
 }
 
-static __always_inline int hs_io_exit(__s64 ret)
+/*
+ * A read that returns without an entry of ours may have been entered before
+ * we attached: a thread-per-connection server idles blocked in read() on
+ * its keep-alive connections, and that first read carries the next
+ * request. Only in processes whose connections were seeded (user-space
+ * generations), and only on connections no read has entered since, take
+ * the arguments from the registers the syscall saved.
+ */
+static __always_inline bool hs_unentered_read(__u32 tgid, hs_generation_t gen, enum hs_shape shape,
+					      struct hs_inflight *call)
+{
+	struct pt_regs___x86 *regs;
+	struct hs_conn *conn;
+	__u32 zero = 0, *waiting;
+
+	if (gen < HS_USER_GENERATION_BASE || !bpf_core_field_exists(struct pt_regs___x86, si))
+		return false;
+	waiting = bpf_map_lookup_elem(&seeds_waiting, &zero);
+	if (!waiting || !*waiting)
+		return false;
+	regs = (struct pt_regs___x86 *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return false;
+	call->fd = BPF_CORE_READ(regs, di);
+	call->buf = BPF_CORE_READ(regs, si);
+	call->vlen = BPF_CORE_READ(regs, dx) > 0xffff ? 0xffff : BPF_CORE_READ(regs, dx);
+	call->shape = shape;
+	call->is_request = 1;
+	conn = hs_lookup_conn(tgid, call->fd, gen);
+	if (!conn || !conn->seeded_unentered)
+		return false;
+	conn->seeded_unentered = 0;
+	return true;
+}
+
+/* may_pass_fds: this syscall (recvmsg) may have received descriptors, so a
+ * process that tracks nothing yet can have a call in flight.
+ * read_shape: for reads, the shape of their arguments (see hs_unentered_read). */
+static __always_inline int hs_io_exit(__s64 ret, bool may_pass_fds, int read_shape)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
@@ -70,13 +113,20 @@ static __always_inline int hs_io_exit(__s64 ret)
 	struct hs_conn *conn;
 	struct hs_parser *p;
 
-	if (!gen)
+	if (!gen && !may_pass_fds)
 		return 0;
 	found = bpf_map_lookup_elem(&inflight, &pid_tgid);
-	if (!found)
+	if (found) {
+		call = *found;
+		bpf_map_delete_elem(&inflight, &pid_tgid);
+	} else if (read_shape < 0 || ret <= 0 || !hs_unentered_read(tgid, gen, read_shape, &call)) {
 		return 0;
-	call = *found;
-	bpf_map_delete_elem(&inflight, &pid_tgid);
+	}
+	if (call.shape == HS_SHAPE_FDS) {
+		if (ret >= 0)
+			hs_fdpass_exit(call.buf);
+		return 0;
+	}
 	if (ret <= 0)
 		return 0;
 	conn = hs_lookup_conn(tgid, call.fd, gen);

@@ -12,7 +12,8 @@ fi
 packages=(
   clang llvm bpftool libbpf-dev   # compile and link bpf/*.bpf.c
   libbpf1 libelf1 zlib1g           # copied into the binary by build.ts (the host needs none of them)
-  nginx-light curl python3         # real servers and clients for the tests
+  nginx-light curl python3 wrk     # real servers and clients for the tests
+  nodejs                           # Node http server and fetch client in the tests
   iproute2 util-linux              # network namespaces and setpriv in the tests
   debootstrap                      # the bare Debian root the packaging tests run the binary in
   buildah podman runc              # build and run the image without a Docker engine

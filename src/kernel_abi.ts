@@ -15,12 +15,15 @@ export const CONN = { keySize: 8, valueSize: 120 } as const;
 export const GENERATION = { keySize: 4, valueSize: 4 } as const;
 /** u64 pid_tgid (tgid << 32 | tid) -> struct hs_inflight */
 export const INFLIGHT = { keySize: 8, valueSize: 16 } as const;
+/** u32 0 -> u32 seeded connections no read has entered yet */
+export const SEEDS_WAITING = { keySize: 4, valueSize: 4 } as const;
 /** u32 enum hs_loss -> u64 */
 export const LOSS = { keySize: 4, valueSize: 8 } as const;
 
 /** Offsets inside struct hs_conn that user space writes when seeding. */
 export const CONN_OFFSETS = {
   generation: 0,
+  seededUnentered: 4,
   request: 24,
   response: 72,
 } as const;
@@ -36,6 +39,9 @@ export const LOSS_REASONS = [
   "parse_budget",
   "iovec_limit",
   "desync",
+  "head_queue_full",
+  "unsolicited_response",
+  "passed_fd_limit",
 ] as const;
 export type LossReason = (typeof LOSS_REASONS)[number];
 

@@ -15,6 +15,7 @@ import {
   LOSS,
   LOSS_REASONS,
   PARSER_RESYNC_OFFSET,
+  SEEDS_WAITING,
   USER_GENERATION_BASE,
   type LossReason,
 } from "./kernel_abi";
@@ -40,6 +41,7 @@ export class KernelProbe {
   private readonly generations: BpfMap;
   private readonly losses: BpfMap;
   private readonly inflight: BpfMap;
+  private readonly seedsWaiting: BpfMap;
   private nextUserGeneration = USER_GENERATION_BASE;
 
   private constructor(
@@ -51,6 +53,7 @@ export class KernelProbe {
     this.generations = object.map("generations", GENERATION);
     this.losses = object.map("losses", LOSS);
     this.inflight = object.map("inflight", INFLIGHT);
+    this.seedsWaiting = object.map("seeds_waiting", SEEDS_WAITING);
   }
 
   static start(library: LoadedLibrary, image: Uint8Array, sizing: ProbeSizing): KernelProbe {
@@ -116,7 +119,8 @@ export class KernelProbe {
 
   /**
    * Tracks connections accepted before we attached. Their parsers start in
-   * resync mode: the next buffer in each direction may be mid-message.
+   * resync mode: the next buffer in each direction may be mid-message; and
+   * a read may already be waiting on them (seededUnentered).
    */
   seedConnections(existing: ExistingConnection[]): number {
     let seeded = 0;
@@ -133,12 +137,14 @@ export class KernelProbe {
       const value = new Uint8Array(CONN.valueSize);
       const view = new DataView(value.buffer);
       view.setUint32(CONN_OFFSETS.generation, generation, true);
+      view.setUint32(CONN_OFFSETS.seededUnentered, 1, true);
       value[CONN_OFFSETS.request + PARSER_RESYNC_OFFSET] = 1;
       value[CONN_OFFSETS.response + PARSER_RESYNC_OFFSET] = 1;
       const key = new Uint8Array(new Uint32Array([pid, fd]).buffer);
       // NOEXIST: a connection the kernel already tracks knows better than we do.
       if (this.connections.update(key, value, 1) === 0) seeded++;
     }
+    this.setSeedsWaiting(seeded);
     return seeded;
   }
 
@@ -164,19 +170,27 @@ export class KernelProbe {
     return dead.length;
   }
 
+  /** Lets the kernel side stop looking for reads blocked since start once none can be left. */
+  private setSeedsWaiting(count: number): void {
+    this.seedsWaiting.update(new Uint8Array(4), new Uint8Array(new Uint32Array([count]).buffer));
+  }
+
   private reapConnections(): number {
     const { keys, values, count } = this.connections.lookupAll();
     const keyView = new DataView(keys.buffer, keys.byteOffset);
     const valueView = new DataView(values.buffer, values.byteOffset);
     const generationByTgid = new Map<number, number>();
     const stale: number[] = [];
+    let seedsWaiting = 0;
     for (let i = 0; i < count; i++) {
       const tgid = keyView.getUint32(i * CONN.keySize, true);
       let current = generationByTgid.get(tgid);
       if (current === undefined) generationByTgid.set(tgid, (current = this.generationOf(tgid)));
       if (valueView.getUint32(i * CONN.valueSize + CONN_OFFSETS.generation, true) !== current) stale.push(i);
+      else if (valueView.getUint32(i * CONN.valueSize + CONN_OFFSETS.seededUnentered, true) !== 0) seedsWaiting++;
     }
     this.deleteEntries(this.connections, keys, stale);
+    this.setSeedsWaiting(seedsWaiting);
     return stale.length;
   }
 

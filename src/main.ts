@@ -11,6 +11,7 @@ import { findExistingConnections } from "./existing_connections";
 import { KernelProbe } from "./kernel_probe";
 import { EMBEDDED_LIBRARIES, EMBEDDED_PACKAGES } from "./embedded_libraries";
 import { BpfError, loadEmbeddedLibbpf, loadLibbpf, SYSTEM_LIBBPF, type LoadedLibrary } from "./libbpf";
+import { LossLog } from "./loss_log";
 import { checkBtf, checkPrivileges, ensureTracefs, pidMax, PreflightError } from "./preflight";
 import { buildReport } from "./report";
 import { prepareSocketPath, serveReports, SocketError } from "./server";
@@ -54,9 +55,14 @@ async function run(options: Options): Promise<void> {
 
   // Align ticks to wall-clock seconds so samples from successive reports line up.
   let tickCount = 0;
+  const lossLog = new LossLog();
   const tick = () => {
-    collector.tick(Date.now());
-    report = JSON.stringify(buildReport({ hostId, ticks: collector.window() }));
+    const now = Date.now();
+    collector.tick(now);
+    const losses = { counts: probe.readLosses(), time: now };
+    const line = lossLog.update(losses.counts, now);
+    if (line) log(line);
+    report = JSON.stringify(buildReport({ hostId, ticks: collector.window(), losses }));
     if (++tickCount % 5 === 0) housekeeping();
   };
   const housekeeping = () => {

@@ -4,7 +4,7 @@
  * probe's (shared/PROTOCOL.md); test/unit/protocol.test.ts checks them.
  */
 import type { Tick } from "./collector";
-import { REQUEST_SLOT } from "./kernel_abi";
+import { LOSS_REASONS, REQUEST_SLOT, type LossReason } from "./kernel_abi";
 
 export const PLUGIN_ID = "http-statistics";
 
@@ -58,6 +58,48 @@ export interface ReportInput {
   /** The collector's window, oldest first. */
   ticks: readonly Tick[];
   description?: string;
+  /** The kernel side's loss counters (since start) and when they were read, ms since the epoch. */
+  losses?: { counts: Record<LossReason, number>; time: number };
+}
+
+/** What each loss reason means, for the Host panel. */
+export const LOSS_LABELS: Record<LossReason, string> = {
+  conn_table_full: "connection table full",
+  counter_table_full: "counter table full",
+  inflight_table_full: "in-flight syscall table full",
+  read_fault: "unreadable user memory",
+  parse_budget: "header bytes over parse budget",
+  iovec_limit: "iovec segments over limit",
+  desync: "lost place in a connection",
+  head_queue_full: "HEAD beyond 64 pipelined",
+  unsolicited_response: "status line answering nothing",
+  passed_fd_limit: "descriptors passed over limit",
+};
+
+export const LOSSES_TOTAL_ID = "http_statistics_losses";
+export const lossMetadataId = (reason: LossReason) => `http_statistics_losses_${reason}`;
+
+/**
+ * Plugin-level metadata, on the Host node `<hostID>;<host>` (the id the
+ * probe gives its own host node, so the two merge): the total of the
+ * kernel side's counted losses always, and each reason once it is non-zero.
+ */
+export const LOSS_METADATA_TEMPLATES: Record<string, { id: string; label: string; dataType: string; priority: number; from: string }> =
+  Object.fromEntries(
+    [
+      { id: LOSSES_TOTAL_ID, label: "HTTP stats: events not counted" },
+      ...LOSS_REASONS.map((reason) => ({ id: lossMetadataId(reason), label: `HTTP stats lost: ${LOSS_LABELS[reason]}` })),
+    ].map((t, index) => [t.id, { ...t, dataType: "number", priority: 20 + index, from: "latest" }]),
+  );
+
+function lossNode(hostId: string, losses: NonNullable<ReportInput["losses"]>) {
+  const timestamp = new Date(losses.time).toISOString();
+  const total = LOSS_REASONS.reduce((sum, reason) => sum + losses.counts[reason], 0);
+  const latest: Record<string, { timestamp: string; value: string }> = { [LOSSES_TOTAL_ID]: { timestamp, value: String(total) } };
+  for (const reason of LOSS_REASONS)
+    if (losses.counts[reason] > 0) latest[lossMetadataId(reason)] = { timestamp, value: String(losses.counts[reason]) };
+  const id = `${hostId};<host>`;
+  return { [id]: { id, topology: "host", latest } };
 }
 
 /**
@@ -102,6 +144,9 @@ export function buildReport(input: ReportInput) {
   }
   return {
     Process: { nodes, metric_templates: METRIC_TEMPLATES },
+    ...(input.losses && {
+      Host: { nodes: lossNode(input.hostId, input.losses), metadata_templates: LOSS_METADATA_TEMPLATES },
+    }),
     Plugins: [
       {
         id: PLUGIN_ID,

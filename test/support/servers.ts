@@ -17,7 +17,7 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 10_000): Promise<void> {
+export async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -31,7 +31,7 @@ async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 10_000)
   }
 }
 
-function childrenOf(pid: number): number[] {
+export function childrenOf(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {

@@ -1,0 +1,12 @@
+// Fetches base + each path on stdin (one per line) with Node's fetch, one
+// after another over its keep-alive pool, and prints each status code.
+const base = process.argv[2];
+let input = "";
+for await (const chunk of process.stdin) input += chunk;
+const codes = [];
+for (const path of input.split("\n").filter(Boolean)) {
+  const res = await fetch(base + path);
+  await res.arrayBuffer();
+  codes.push(res.status);
+}
+process.stdout.write(codes.join("\n") + "\n");
