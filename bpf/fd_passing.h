@@ -19,8 +19,7 @@
 
 static __always_inline void hs_fdpass_enter(__u64 msg)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct hs_inflight call = {};
+	struct hs_inflight *call;
 	__u64 controllen;
 
 	if (bpf_probe_read_user(&controllen, sizeof(controllen),
@@ -28,10 +27,11 @@ static __always_inline void hs_fdpass_enter(__u64 msg)
 		return;
 	if (controllen < sizeof(struct hs_user_cmsghdr) + sizeof(__s32))
 		return;
-	call.buf = msg;
-	call.shape = HS_SHAPE_FDS;
-	if (bpf_map_update_elem(&inflight, &pid_tgid, &call, BPF_ANY))
-		hs_count_loss(HS_LOSS_INFLIGHT_TABLE_FULL);
+	call = hs_remember_call();
+	if (!call)
+		return;
+	call->buf = msg;
+	call->shape = HS_SHAPE_FDS;
 }
 
 /* After recvmsg: track every TCP connection among the descriptors received. */

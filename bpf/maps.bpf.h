@@ -43,24 +43,50 @@ HS_MAP struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* A buffer remembered from syscall entry to exit, one per thread inside a tracked call. */
+/* A call remembered from syscall entry to exit by the thread making it. */
 struct hs_inflight {
 	__u64 buf;	/* the buffer, the iovec array, or the msghdr */
 	__u32 fd;
 	__u16 vlen;	/* iovec count for readv/writev */
 	__u8 shape;	/* enum hs_shape */
 	__u8 is_request;
+	__u8 pending;	/* set at entry, cleared by the exit that takes it */
+	__u8 pad[7];
 };
 
 enum hs_shape { HS_SHAPE_BUF, HS_SHAPE_IOV, HS_SHAPE_MSG, HS_SHAPE_SENDFILE, HS_SHAPE_FDS };
 
-/* Threads blocked in a tracked read or write at once: 16,384 is well above any host's. */
+/* In the task itself, sized by the threads that make tracked calls: a pointer
+ * away from the task, cheaper than a hash update, lookup and delete, and gone
+ * with the thread if it dies inside a call. */
 HS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct hs_inflight);
 } inflight SEC(".maps");
+
+/* Threads with a remembered call, counted by bucket (thread id mod 4,096:
+ * 16 KiB). An exit whose bucket counts 0 has nothing to parse and returns
+ * after one inlined array load; sharing a bucket costs a lookup, never a count. */
+#define HS_PENDING_BUCKETS 4096
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HS_PENDING_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u32);
+} pending SEC(".maps");
+
+/* Slot 0: hs_exit_parse, the one program holding the parser; every sys_exit_*
+ * program tail-calls it, so the verifier walks the parser once, not once per
+ * exit. User space fills it between load and attach (libbpf 1.1's linker
+ * cannot link a statically initialised program array). */
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} hs_exits SEC(".maps");
 
 /* Bytes copied from user memory for one parse pass; per CPU because BPF's stack is 512 bytes. */
 #define HS_SCRATCH_SIZE 512
@@ -128,6 +154,56 @@ static __always_inline struct hs_conn *hs_lookup_conn(__u32 tgid, __u32 fd, hs_g
 		return NULL;
 	}
 	return conn;
+}
+
+/* The current thread's call record, created if need be and marked pending. */
+static __always_inline struct hs_inflight *hs_remember_call(void)
+{
+	__u32 bucket = (__u32)bpf_get_current_pid_tgid() % HS_PENDING_BUCKETS, *waiting;
+	struct hs_inflight *call;
+
+	call = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!call) {
+		hs_count_loss(HS_LOSS_INFLIGHT_TABLE_FULL);
+		return NULL;
+	}
+	/* Counted on 0 -> 1 only: an exit missed at attach time leaves pending set. */
+	if (!call->pending) {
+		waiting = bpf_map_lookup_elem(&pending, &bucket);
+		if (waiting)
+			__sync_fetch_and_add(waiting, 1);
+		call->pending = 1;
+	}
+	return call;
+}
+
+/* Could the current thread have a pending call? One inlined array load. */
+static __always_inline bool hs_may_have_call(void)
+{
+	__u32 bucket = (__u32)bpf_get_current_pid_tgid() % HS_PENDING_BUCKETS;
+	__u32 *waiting = bpf_map_lookup_elem(&pending, &bucket);
+
+	return waiting && *waiting;
+}
+
+/* Moves the current thread's pending call into *out; false when it has none. */
+static __always_inline bool hs_take_call(struct hs_inflight *out)
+{
+	__u32 bucket = (__u32)bpf_get_current_pid_tgid() % HS_PENDING_BUCKETS, *waiting;
+	struct hs_inflight *call;
+
+	waiting = bpf_map_lookup_elem(&pending, &bucket);
+	if (!waiting || !*waiting)
+		return false;
+	/* Without F_CREATE: a thread that never made a tracked call has no storage. */
+	call = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+	if (!call || !call->pending)
+		return false;
+	*out = *call;
+	call->pending = 0;
+	__sync_fetch_and_add(waiting, -1);
+	return true;
 }
 
 #endif /* HS_MAPS_BPF_H */

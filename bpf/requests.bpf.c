@@ -35,23 +35,23 @@ int hs_enter_recvmsg(struct hs_syscall_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_read")
 int hs_exit_read(struct hs_syscall_exit *ctx)
 {
-	return hs_io_exit(ctx->ret, false, HS_SHAPE_BUF);
+	return hs_io_exit(ctx, HS_SHAPE_BUF);
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int hs_exit_recvfrom(struct hs_syscall_exit *ctx)
 {
-	return hs_io_exit(ctx->ret, false, HS_SHAPE_BUF);
+	return hs_io_exit(ctx, HS_SHAPE_BUF);
 }
 
 SEC("tracepoint/syscalls/sys_exit_readv")
 int hs_exit_readv(struct hs_syscall_exit *ctx)
 {
-	return hs_io_exit(ctx->ret, false, HS_SHAPE_IOV);
+	return hs_io_exit(ctx, HS_SHAPE_IOV);
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int hs_exit_recvmsg(struct hs_syscall_exit *ctx)
 {
-	return hs_io_exit(ctx->ret, true, HS_SHAPE_MSG);
+	return hs_io_exit(ctx, HS_SHAPE_MSG);
 }

@@ -16,10 +16,9 @@
 static __always_inline bool hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_shape shape,
 					bool is_request)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	hs_generation_t gen = hs_generation_of(tgid);
-	struct hs_inflight call;
+	struct hs_inflight *call;
 	struct hs_conn *conn;
 
 	if (!gen)
@@ -31,13 +30,14 @@ static __always_inline bool hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs
 		conn->seeded_unentered = 0;
 	if ((is_request ? conn->request.state : conn->response.state) == HS_ST_NOT_HTTP)
 		return true;
-	call.buf = buf;
-	call.fd = fd;
-	call.vlen = vlen > 0xffff ? 0xffff : vlen;
-	call.shape = shape;
-	call.is_request = is_request;
-	if (bpf_map_update_elem(&inflight, &pid_tgid, &call, BPF_ANY))
-		hs_count_loss(HS_LOSS_INFLIGHT_TABLE_FULL);
+	call = hs_remember_call();
+	if (!call)
+		return true;
+	call->buf = buf;
+	call->fd = fd;
+	call->vlen = vlen > 0xffff ? 0xffff : vlen;
+	call->shape = shape;
+	call->is_request = is_request;
 	return true;
 }
 
@@ -73,55 +73,66 @@ static __always_inline void hs_parse_iov(struct hs_conn *conn, __u32 tgid, bool 
  * generations), and only on connections no read has entered since, take
  * the arguments from the registers the syscall saved.
  */
-static __always_inline bool hs_unentered_read(__u32 tgid, hs_generation_t gen, enum hs_shape shape,
-					      struct hs_inflight *call)
+static __always_inline void hs_unentered_read(enum hs_shape shape)
 {
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	hs_generation_t gen = hs_generation_of(tgid);
+	struct hs_inflight *call;
 	struct pt_regs___x86 *regs;
 	struct hs_conn *conn;
-	__u32 zero = 0, *waiting;
+	__u32 zero = 0, *waiting, fd;
 
 	if (gen < HS_USER_GENERATION_BASE || !bpf_core_field_exists(struct pt_regs___x86, si))
-		return false;
+		return;
 	waiting = bpf_map_lookup_elem(&seeds_waiting, &zero);
 	if (!waiting || !*waiting)
-		return false;
+		return;
 	regs = (struct pt_regs___x86 *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!regs)
-		return false;
-	call->fd = BPF_CORE_READ(regs, di);
+		return;
+	fd = BPF_CORE_READ(regs, di);
+	conn = hs_lookup_conn(tgid, fd, gen);
+	if (!conn || !conn->seeded_unentered)
+		return;
+	conn->seeded_unentered = 0;
+	call = hs_remember_call();
+	if (!call)
+		return;
+	call->fd = fd;
 	call->buf = BPF_CORE_READ(regs, si);
 	call->vlen = BPF_CORE_READ(regs, dx) > 0xffff ? 0xffff : BPF_CORE_READ(regs, dx);
 	call->shape = shape;
 	call->is_request = 1;
-	conn = hs_lookup_conn(tgid, call->fd, gen);
-	if (!conn || !conn->seeded_unentered)
-		return false;
-	conn->seeded_unentered = 0;
-	return true;
 }
 
-/* may_pass_fds: this syscall (recvmsg) may have received descriptors, so a
- * process that tracks nothing yet can have a call in flight.
- * read_shape: for reads, the shape of their arguments (see hs_unentered_read). */
-static __always_inline int hs_io_exit(__s64 ret, bool may_pass_fds, int read_shape)
+/*
+ * What every sys_exit_* program runs: the per-syscall part (a read may have
+ * been entered before we attached), then, only if this thread may have a
+ * call to finish, a tail call into hs_exit_parse (http_parser.bpf.c), the one
+ * program that holds the parser. read_shape is the shape of a read's
+ * arguments, or -1 for writes.
+ */
+static __always_inline int hs_io_exit(struct hs_syscall_exit *ctx, int read_shape)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
-	hs_generation_t gen = hs_generation_of(tgid);
-	struct hs_inflight *found, call;
+	if (read_shape >= 0 && ctx->ret > 0)
+		hs_unentered_read(read_shape);
+	if (hs_may_have_call())
+		bpf_tail_call(ctx, &hs_exits, 0);
+	return 0;
+}
+
+/* hs_exit_parse's body: finish the call this thread remembered at entry. */
+static __always_inline int hs_finish_call(__s64 ret)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	hs_generation_t gen;
 	struct hs_user_msghdr msg;
+	struct hs_inflight call;
 	struct hs_conn *conn;
 	struct hs_parser *p;
 
-	if (!gen && !may_pass_fds)
+	if (!hs_take_call(&call))
 		return 0;
-	found = bpf_map_lookup_elem(&inflight, &pid_tgid);
-	if (found) {
-		call = *found;
-		bpf_map_delete_elem(&inflight, &pid_tgid);
-	} else if (read_shape < 0 || ret <= 0 || !hs_unentered_read(tgid, gen, read_shape, &call)) {
-		return 0;
-	}
 	if (call.shape == HS_SHAPE_FDS) {
 		if (ret >= 0)
 			hs_fdpass_exit(call.buf);
@@ -129,6 +140,7 @@ static __always_inline int hs_io_exit(__s64 ret, bool may_pass_fds, int read_sha
 	}
 	if (ret <= 0)
 		return 0;
+	gen = hs_generation_of(tgid);
 	conn = hs_lookup_conn(tgid, call.fd, gen);
 	if (!conn)
 		return 0;

@@ -13,8 +13,10 @@ export const COUNT_KEY = { keySize: 8, valueSize: 8 } as const;
 export const CONN = { keySize: 8, valueSize: 120 } as const;
 /** u32 tgid -> hs_generation_t */
 export const GENERATION = { keySize: 4, valueSize: 4 } as const;
-/** u64 pid_tgid (tgid << 32 | tid) -> struct hs_inflight */
-export const INFLIGHT = { keySize: 8, valueSize: 16 } as const;
+/** u32 slot -> program fd (BPF_MAP_TYPE_PROG_ARRAY) */
+export const PROG_SLOT = { keySize: 4, valueSize: 4 } as const;
+/** The program every sys_exit_* program tail-calls through hs_exits slot 0; attached nowhere itself. */
+export const FINISH_CALL_PROGRAM = "hs_exit_parse";
 /** u32 0 -> u32 seeded connections no read has entered yet */
 export const SEEDS_WAITING = { keySize: 4, valueSize: 4 } as const;
 /** u32 enum hs_loss -> u64 */

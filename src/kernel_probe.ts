@@ -4,17 +4,17 @@
  * keep the connection table tidy (seed connections that predate us, reap
  * entries of processes that exec'd or exited).
  */
-import { BpfError, BpfMap, BpfObject, type LoadedLibrary } from "./libbpf";
-import { existsSync } from "node:fs";
+import { BpfError, BpfMap, BpfObject, strerror, type LoadedLibrary } from "./libbpf";
 import {
   CONN,
   CONN_OFFSETS,
   COUNT_KEY,
   GENERATION,
-  INFLIGHT,
+  FINISH_CALL_PROGRAM,
   LOSS,
   LOSS_REASONS,
   PARSER_RESYNC_OFFSET,
+  PROG_SLOT,
   SEEDS_WAITING,
   USER_GENERATION_BASE,
   type LossReason,
@@ -40,7 +40,6 @@ export class KernelProbe {
   private readonly connections: BpfMap;
   private readonly generations: BpfMap;
   private readonly losses: BpfMap;
-  private readonly inflight: BpfMap;
   private readonly seedsWaiting: BpfMap;
   private nextUserGeneration = USER_GENERATION_BASE;
 
@@ -52,7 +51,6 @@ export class KernelProbe {
     this.connections = object.map("connections", CONN);
     this.generations = object.map("generations", GENERATION);
     this.losses = object.map("losses", LOSS);
-    this.inflight = object.map("inflight", INFLIGHT);
     this.seedsWaiting = object.map("seeds_waiting", SEEDS_WAITING);
   }
 
@@ -63,7 +61,11 @@ export class KernelProbe {
       object.setMaxEntries("connections", sizing.maxConnections);
       object.setMaxEntries("counters", sizing.maxCounters);
       object.load();
-      const programs = object.attachAll();
+      // Before attaching, so that no exit ever finds the program array empty.
+      const finish = new Uint32Array([object.programFd(FINISH_CALL_PROGRAM)]);
+      const rc = object.map("hs_exits", PROG_SLOT).update(new Uint8Array(4), new Uint8Array(finish.buffer));
+      if (rc < 0) throw new BpfError(`cannot fill the hs_exits program array: ${strerror(rc)}`, rc);
+      const programs = object.attachAll(new Set([FINISH_CALL_PROGRAM]));
       return new KernelProbe(object, programs);
     } catch (error) {
       object.close();
@@ -148,26 +150,9 @@ export class KernelProbe {
     return seeded;
   }
 
-  /**
-   * Deletes what dead processes and threads left in the kernel: connections
-   * of a retired generation (exec, exit), and buffers remembered by threads
-   * killed inside a syscall, whose exit never came.
-   */
-  reapStale(): { connections: number; inflight: number } {
-    return { connections: this.reapConnections(), inflight: this.reapInflight() };
-  }
-
-  private reapInflight(): number {
-    const { keys, count } = this.inflight.lookupAll();
-    const view = new DataView(keys.buffer, keys.byteOffset);
-    const dead: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const tid = view.getUint32(i * INFLIGHT.keySize, true);
-      const tgid = view.getUint32(i * INFLIGHT.keySize + 4, true);
-      if (!existsSync(`/proc/${tgid}/task/${tid}`)) dead.push(i);
-    }
-    this.deleteEntries(this.inflight, keys, dead);
-    return dead.length;
+  /** Deletes connections of a retired generation (exec, exit): the kernel closed them without a close() we saw. */
+  reapStale(): number {
+    return this.reapConnections();
   }
 
   /** Lets the kernel side stop looking for reads blocked since start once none can be left. */

@@ -21,6 +21,8 @@ function openLibbpf(path: string) {
     bpf_object__close: { args: [P], returns: none },
     bpf_object__next_program: { args: [P, P], returns: P },
     bpf_object__find_map_by_name: { args: [P, cstring], returns: P },
+    bpf_object__find_program_by_name: { args: [P, cstring], returns: P },
+    bpf_program__fd: { args: [P], returns: i32 },
     bpf_program__name: { args: [P], returns: cstring },
     bpf_program__attach: { args: [P], returns: P },
     bpf_link__destroy: { args: [P], returns: i32 },
@@ -311,11 +313,12 @@ export class BpfObject {
     if (rc < 0) throw new BpfError(`the kernel refused the eBPF programs: ${strerror(rc)}`, rc, this.library.drainLog());
   }
 
-  /** Attaches every program by its section name; returns how many. */
-  attachAll(): number {
+  /** Attaches every program by its section name, but those in `skip`; returns how many. */
+  attachAll(skip: ReadonlySet<string> = new Set()): number {
     const lib = this.library.symbols;
     let prog: Pointer | null = null;
     while ((prog = asPointer(lib.bpf_object__next_program(this.handle, prog)))) {
+      if (skip.has(String(lib.bpf_program__name(prog)))) continue;
       const link = asPointer(lib.bpf_program__attach(prog));
       if (!link) {
         const code = -errno();
@@ -325,6 +328,15 @@ export class BpfObject {
       this.links.push(link);
     }
     return this.links.length;
+  }
+
+  /** The fd of a loaded program, e.g. to put it in a program array. */
+  programFd(name: string): number {
+    const prog = asPointer(this.library.symbols.bpf_object__find_program_by_name(this.handle, Buffer.from(`${name}\0`)));
+    if (!prog) throw new BpfError(`the eBPF object has no program ${name}`, -ENOENT);
+    const fd = this.library.symbols.bpf_program__fd(prog);
+    if (fd < 0) throw new BpfError(`program ${name} is not loaded`, fd);
+    return fd;
   }
 
   map(name: string, layout: MapLayout): BpfMap {
