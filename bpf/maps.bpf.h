@@ -43,22 +43,26 @@ HS_MAP struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* A buffer remembered from syscall entry to exit, one per thread inside a tracked call. */
+/* A buffer remembered from syscall entry to exit by the thread inside a tracked call. */
 struct hs_inflight {
 	__u64 buf;	/* the buffer, the iovec array, or the msghdr */
 	__u32 fd;
 	__u16 vlen;	/* iovec count for readv/writev */
 	__u8 shape;	/* enum hs_shape */
 	__u8 is_request;
+	__u8 pending;	/* set at entry, cleared at exit */
+	__u8 pad[7];
 };
 
 enum hs_shape { HS_SHAPE_BUF, HS_SHAPE_IOV, HS_SHAPE_MSG, HS_SHAPE_SENDFILE };
 
-/* Threads blocked in a tracked read or write at once: 16,384 is well above any host's. */
+/* Per thread, in the task itself (sized by the threads that make tracked calls):
+ * every read/write exit of a tracked process looks here, and a task-storage
+ * lookup costs far less than a hash lookup, update and delete. */
 HS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct hs_inflight);
 } inflight SEC(".maps");
 

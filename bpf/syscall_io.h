@@ -13,10 +13,9 @@
 static __always_inline int hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_shape shape,
 				       bool is_request)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	hs_generation_t gen = hs_generation_of(tgid);
-	struct hs_inflight call;
+	struct hs_inflight *call;
 	struct hs_conn *conn;
 
 	if (!gen)
@@ -26,13 +25,18 @@ static __always_inline int hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_
 		return 0;
 	if ((is_request ? conn->request.state : conn->response.state) == HS_ST_NOT_HTTP)
 		return 0;
-	call.buf = buf;
-	call.fd = fd;
-	call.vlen = vlen > 0xffff ? 0xffff : vlen;
-	call.shape = shape;
-	call.is_request = is_request;
-	if (bpf_map_update_elem(&inflight, &pid_tgid, &call, BPF_ANY))
+	call = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!call) {
 		hs_count_loss(HS_LOSS_INFLIGHT_TABLE_FULL);
+		return 0;
+	}
+	call->buf = buf;
+	call->fd = fd;
+	call->vlen = vlen > 0xffff ? 0xffff : vlen;
+	call->shape = shape;
+	call->is_request = is_request;
+	call->pending = 1;
 	return 0;
 }
 
@@ -62,8 +66,7 @@ static __always_inline void hs_parse_iov(struct hs_conn *conn, __u32 tgid, bool 
 
 static __always_inline int hs_io_exit(__s64 ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	hs_generation_t gen = hs_generation_of(tgid);
 	struct hs_inflight *found, call;
 	struct hs_user_msghdr msg;
@@ -72,11 +75,12 @@ static __always_inline int hs_io_exit(__s64 ret)
 
 	if (!gen)
 		return 0;
-	found = bpf_map_lookup_elem(&inflight, &pid_tgid);
-	if (!found)
+	/* Without F_CREATE: a thread that never made a tracked call has no storage. */
+	found = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+	if (!found || !found->pending)
 		return 0;
 	call = *found;
-	bpf_map_delete_elem(&inflight, &pid_tgid);
+	found->pending = 0;
 	if (ret <= 0)
 		return 0;
 	conn = hs_lookup_conn(tgid, call.fd, gen);
