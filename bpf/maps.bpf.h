@@ -78,6 +78,16 @@ HS_MAP struct {
 	__type(value, struct hs_scratch);
 } scratch SEC(".maps");
 
+/* Slot 0 holds hs_exit_read, the one exit program with the parser; user space
+ * fills it between load and attach (libbpf 1.1's linker cannot link a
+ * statically initialised program array). */
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} hs_exits SEC(".maps");
+
 /* What the kernel side failed to count, by enum hs_loss. */
 HS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -36,29 +36,29 @@ int hs_enter_sendfile64(struct hs_syscall_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_write")
 int hs_exit_write(struct hs_syscall_exit *ctx)
 {
-	return hs_io_exit(ctx->ret);
+	return hs_io_exit_shared(ctx);
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendto")
 int hs_exit_sendto(struct hs_syscall_exit *ctx)
 {
-	return hs_io_exit(ctx->ret);
+	return hs_io_exit_shared(ctx);
 }
 
 SEC("tracepoint/syscalls/sys_exit_writev")
 int hs_exit_writev(struct hs_syscall_exit *ctx)
 {
-	return hs_io_exit(ctx->ret);
+	return hs_io_exit_shared(ctx);
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int hs_exit_sendmsg(struct hs_syscall_exit *ctx)
 {
-	return hs_io_exit(ctx->ret);
+	return hs_io_exit_shared(ctx);
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int hs_exit_sendfile64(struct hs_syscall_exit *ctx)
 {
-	return hs_io_exit(ctx->ret);
+	return hs_io_exit_shared(ctx);
 }

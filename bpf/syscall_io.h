@@ -112,4 +112,20 @@ static __always_inline int hs_io_exit(__s64 ret)
 	return 0;
 }
 
+/*
+ * Every sys_exit_* program does the same thing with the same context
+ * layout, so only hs_exit_read contains the parser; the others tail-call
+ * it through hs_exits (maps.bpf.h). The verifier then walks the parser
+ * once instead of once per exit tracepoint, which was most of the load time.
+ */
+static __always_inline int hs_io_exit_shared(struct hs_syscall_exit *ctx)
+{
+	/* Nothing to parse for this process: skip the tail call too. */
+	if (!hs_generation_of(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	bpf_tail_call(ctx, &hs_exits, 0);
+	/* Only reached if the array were empty; libbpf fills it at load. */
+	return 0;
+}
+
 #endif /* HS_SYSCALL_IO_H */

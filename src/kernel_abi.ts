@@ -13,6 +13,10 @@ export const COUNT_KEY = { keySize: 8, valueSize: 8 } as const;
 export const CONN = { keySize: 8, valueSize: 120 } as const;
 /** u32 tgid -> hs_generation_t */
 export const GENERATION = { keySize: 4, valueSize: 4 } as const;
+/** u32 slot -> program fd (BPF_MAP_TYPE_PROG_ARRAY) */
+export const PROG_SLOT = { keySize: 4, valueSize: 4 } as const;
+/** The exit program the other sys_exit_* programs tail-call (bpf/syscall_io.h). */
+export const SHARED_EXIT_PROGRAM = "hs_exit_read";
 /** u32 enum hs_loss -> u64 */
 export const LOSS = { keySize: 4, valueSize: 8 } as const;
 

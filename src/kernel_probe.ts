@@ -13,6 +13,8 @@ import {
   LOSS,
   LOSS_REASONS,
   PARSER_RESYNC_OFFSET,
+  PROG_SLOT,
+  SHARED_EXIT_PROGRAM,
   USER_GENERATION_BASE,
   type LossReason,
 } from "./kernel_abi";
@@ -56,6 +58,10 @@ export class KernelProbe {
       object.setMaxEntries("connections", sizing.maxConnections);
       object.setMaxEntries("counters", sizing.maxCounters);
       object.load();
+      // Before attaching, so no exit ever finds the program array empty.
+      const exits = object.map("hs_exits", PROG_SLOT);
+      const rc = exits.update(new Uint8Array(4), new Uint8Array(new Uint32Array([object.programFd(SHARED_EXIT_PROGRAM)]).buffer));
+      if (rc < 0) throw new BpfError(`cannot fill the hs_exits program array: ${rc}`, rc);
       const programs = object.attachAll();
       return new KernelProbe(object, programs);
     } catch (error) {

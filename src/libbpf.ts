@@ -19,6 +19,8 @@ function openLibbpf(path: string) {
     bpf_object__close: { args: [P], returns: none },
     bpf_object__next_program: { args: [P, P], returns: P },
     bpf_object__find_map_by_name: { args: [P, cstring], returns: P },
+    bpf_object__find_program_by_name: { args: [P, cstring], returns: P },
+    bpf_program__fd: { args: [P], returns: i32 },
     bpf_program__name: { args: [P], returns: cstring },
     bpf_program__attach: { args: [P], returns: P },
     bpf_link__destroy: { args: [P], returns: i32 },
@@ -249,6 +251,15 @@ export class BpfObject {
       this.links.push(link);
     }
     return this.links.length;
+  }
+
+  /** The fd of a loaded program, e.g. to put it in a program array. */
+  programFd(name: string): number {
+    const prog = this.library.symbols.bpf_object__find_program_by_name(this.handle, Buffer.from(`${name}\0`));
+    if (!prog) throw new BpfError(`the eBPF object has no program ${name}`, -ENOENT);
+    const fd = this.library.symbols.bpf_program__fd(prog);
+    if (fd < 0) throw new BpfError(`program ${name} is not loaded`, fd);
+    return fd;
   }
 
   map(name: string, layout: MapLayout): BpfMap {
