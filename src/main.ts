@@ -11,7 +11,7 @@ import { findExistingConnections } from "./existing_connections";
 import { KernelProbe } from "./kernel_probe";
 import { BpfError, loadLibbpf, SYSTEM_LIBBPF } from "./libbpf";
 import { checkBtf, checkPrivileges, ensureTracefs, pidMax, PreflightError } from "./preflight";
-import { buildReport } from "./report";
+import { renderReport, renderReportSteps } from "./report";
 import { prepareSocketPath, serveReports, SocketError } from "./server";
 import { existsSync } from "node:fs";
 import { VERSION } from "./version";
@@ -43,15 +43,24 @@ async function run(options: Options): Promise<void> {
   const collector = new RateCollector(() => probe.readCounters(), options.windowSeconds);
   collector.prime();
 
-  let report = JSON.stringify(buildReport({ hostId, ticks: [] }));
+  const encoder = new TextEncoder();
+  let report = encoder.encode(renderReport({ hostId, ticks: [] }));
   const server = serveReports(options.socket, () => report);
   log(`serving ${options.socket} (${probe.programs} programs attached, ${seeded} existing connections, libbpf ${library.version})`);
 
   // Align ticks to wall-clock seconds so samples from successive reports line up.
   let tickCount = 0;
-  const tick = () => {
+  const tick = async () => {
     collector.tick(Date.now());
-    report = JSON.stringify(buildReport({ hostId, ticks: collector.window() }));
+    // Built in steps, yielding between them: a /report arriving meanwhile
+    // gets the previous body at once instead of waiting for the whole build.
+    const steps = renderReportSteps({ hostId, ticks: collector.window() }, 1000);
+    let step = steps.next();
+    while (!step.done) {
+      await new Promise((resolve) => setImmediate(resolve));
+      step = steps.next();
+    }
+    report = encoder.encode(step.value);
     if (++tickCount % 5 === 0) housekeeping();
   };
   const housekeeping = () => {
@@ -62,8 +71,8 @@ async function run(options: Options): Promise<void> {
   };
   let timer: Timer | undefined;
   const schedule = () => {
-    timer = setTimeout(() => {
-      tick();
+    timer = setTimeout(async () => {
+      await tick();
       schedule();
     }, 1000 - (Date.now() % 1000));
   };
