@@ -6,7 +6,7 @@
 import { startNginx } from "../test/support/servers";
 import { cpuNanoseconds, median, pct, PORTS, round, table } from "./lib/common";
 import { interleaved, type Running, type VariantName } from "./lib/variants";
-import { runWrk, type WrkResult } from "./wrk";
+import { pacedConnections, runWrk, type WrkResult } from "./wrk";
 
 export const PATHS = { static: "/index.html", status: "/status/200" } as const;
 type PathName = keyof typeof PATHS;
@@ -54,9 +54,9 @@ export async function benchEndToEnd(options: {
   const nginx = await startNginx({ port: PORTS.nginx, workers: 1 });
   const worker = nginx.servingPids[0]!;
   const base = `http://127.0.0.1:${PORTS.nginx}`;
-  // Paced: 10 connections, each one request per (10 / rate) s.
-  const pacedConnections = 10;
-  const delayMs = Math.max(1, Math.round((pacedConnections * 1000) / options.pacedRate));
+  // Paced: connections each sending one request per ~delayMs, calibrated once with no variant attached.
+  const delayMs = 2;
+  const connections = await pacedConnections(base + PATHS.static, options.pacedRate, delayMs);
   try {
     const raw = await interleaved(
       options.variants,
@@ -66,7 +66,7 @@ export async function benchEndToEnd(options: {
         for (const name of Object.keys(PATHS) as PathName[])
           full[name] = await runWrk({ url: base + PATHS[name], seconds: options.seconds, connections: options.connections });
         const cpuBefore = cpuNanoseconds(worker);
-        const paced = await runWrk({ url: base + PATHS.static, seconds: options.seconds, connections: pacedConnections, delayMs });
+        const paced = await runWrk({ url: base + PATHS.static, seconds: options.seconds, connections, delayMs });
         const cpuNs = cpuNanoseconds(worker) - cpuBefore;
         const result: RoundResult = {
           full,
@@ -90,7 +90,7 @@ export async function benchEndToEnd(options: {
       rounds: options.rounds,
       seconds: options.seconds,
       connections: options.connections,
-      pacedTarget: (pacedConnections * 1000) / delayMs,
+      pacedTarget: options.pacedRate,
       rps: Object.fromEntries(paths.map((p) => [p, per((r) => r.full[p].rps)])) as E2eSummary["rps"],
       p50us: Object.fromEntries(paths.map((p) => [p, per((r) => r.full[p].p50us)])) as E2eSummary["p50us"],
       p99us: Object.fromEntries(paths.map((p) => [p, per((r) => r.full[p].p99us)])) as E2eSummary["p99us"],

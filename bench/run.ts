@@ -86,7 +86,7 @@ if (options.only.includes("e2e")) {
 }
 if (options.only.includes("agent")) {
   log("agent: plugin CPU and RSS at 10,000 req/s with a /report every second");
-  const s = await benchAgent({ seconds: options.quick ? 5 : 20, rate: 10_000, withBpftrace: true, log });
+  const s = await benchAgent({ seconds: options.quick ? 5 : 12, rate: 10_000, withBpftrace: true, log });
   results.agent = s;
   sections.push(`### The agent's own cost\n\n${agentTable(s)}`);
 }

@@ -56,3 +56,15 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
   if (!Number.isFinite(result.rps)) throw new Error(`cannot read wrk's output:\n${out}`);
   return result;
 }
+
+/**
+ * Connections that, each paced by delayMs, give about `rate` req/s in all:
+ * wrk's timer and the round trip make a connection's real period longer
+ * than delayMs, so measure it once for 2 s.
+ */
+export async function pacedConnections(url: string, rate: number, delayMs: number): Promise<number> {
+  const probe = 8;
+  const r = await runWrk({ url, seconds: 2, connections: probe, delayMs });
+  const periodMs = (probe * 1000) / r.rps;
+  return Math.max(1, Math.round((rate * periodMs) / 1000));
+}
