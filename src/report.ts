@@ -70,9 +70,15 @@ export interface ReportInput {
  * window, with a sample for every tick so the sparkline falls back to zero.
  */
 export function processMetrics(ticks: readonly Tick[]): Map<number, Map<string, number[]>> {
+  return drain(processMetricsSteps(ticks));
+}
+
+/** processMetrics, pausing after each tick of the window. */
+function* processMetricsSteps(ticks: readonly Tick[]): Generator<void, Map<number, Map<string, number[]>>> {
   const perPid = new Map<number, Map<string, number[]>>();
-  ticks.forEach((tick, index) => {
-    for (const [pid, slots] of tick.deltas) {
+  for (let index = 0; index < ticks.length; index++) {
+    if (index > 0) yield;
+    for (const [pid, slots] of ticks[index]!.deltas) {
       let metrics = perPid.get(pid);
       if (!metrics) perPid.set(pid, (metrics = new Map()));
       for (const [slot, count] of slots) {
@@ -82,8 +88,15 @@ export function processMetrics(ticks: readonly Tick[]): Map<number, Map<string, 
         series[index] = series[index]! + count;
       }
     }
-  });
+  }
   return perPid;
+}
+
+function drain<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
 }
 
 function toMetric(series: number[], ticks: readonly Tick[]): Metric {
@@ -113,20 +126,18 @@ const TEMPLATES_JSON = JSON.stringify(METRIC_TEMPLATES);
  * /report requests up while it ran. Each tick's date is formatted once.
  */
 export function renderReport(input: ReportInput): string {
-  const steps = renderReportSteps(input, Infinity);
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-  }
+  return drain(renderReportSteps(input, Infinity));
 }
 
 /**
- * renderReport in steps of `processesPerStep` nodes: the caller can let the
- * event loop answer /report (with the previous body) between two steps.
+ * renderReport in steps (one per tick of the window while gathering, then
+ * one per `processesPerStep` nodes): the caller can let the event loop
+ * answer /report (with the previous body) between two steps.
  */
 export function* renderReportSteps(input: ReportInput, processesPerStep: number): Generator<void, string> {
   const samplePrefix = input.ticks.map((tick, i) => `${i ? "," : ""}{"date":${JSON.stringify(new Date(tick.time).toISOString())},"value":`);
-  const perPid = [...processMetrics(input.ticks)].sort(([a], [b]) => a - b);
+  const perPid = [...(yield* processMetricsSteps(input.ticks))].sort(([a], [b]) => a - b);
+  if (Number.isFinite(processesPerStep)) yield;
   const nodes: string[] = new Array(perPid.length);
   for (let n = 0; n < perPid.length; n++) {
     if (n > 0 && n % processesPerStep === 0) yield;

@@ -46,8 +46,9 @@ describe("renderReportSteps", () => {
       yields++;
       step = steps.next();
     }
-    // 25 processes appear in the window: a pause after each 4 but the last group.
-    expect(yields).toBe(6);
+    // A pause between the 15 ticks gathered (14), one before writing, then one
+    // after each 4 of the 25 processes but the last group (6).
+    expect(yields).toBe(14 + 1 + 6);
     expect(step.value).toBe(JSON.stringify(buildReport(input)));
   });
 });
