@@ -3,8 +3,7 @@
  * while nginx serves a paced ~10,000 req/s and a client asks for /report
  * once a second, as Scope's probe does.
  */
-import { startNginx } from "../test/support/servers";
-import { cpuSeconds, memoryKiB, PORTS, round, table } from "./lib/common";
+import { cpuSeconds, memoryKiB, PORTS, round, startBenchNginx, table } from "./lib/common";
 import { startBpftrace, startPlugin, type Running } from "./lib/variants";
 import { pacedConnections, runWrk } from "./wrk";
 
@@ -67,8 +66,8 @@ async function measure(agent: Running, url: string, seconds: number, connections
 }
 
 export async function benchAgent(options: { seconds: number; rate: number; withBpftrace: boolean; log: (s: string) => void }) {
-  const nginx = await startNginx({ port: PORTS.agent, workers: 1 });
-  const url = `http://127.0.0.1:${PORTS.agent}/index.html`;
+  const nginx = await startBenchNginx(PORTS.agent);
+  const url = `http://127.0.0.1:${PORTS.agent}/static.html`;
   const results: AgentResult[] = [];
   try {
     // Calibrated before any agent runs, so the agent's report holds only the measured load.

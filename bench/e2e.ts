@@ -3,12 +3,11 @@
  * loopback with keep-alive; requests/s and latency under each variant, and
  * nginx's CPU time per request at a fixed, moderate rate.
  */
-import { startNginx } from "../test/support/servers";
-import { cpuNanoseconds, median, pct, PORTS, round, table } from "./lib/common";
+import { cpuNanoseconds, median, pct, PORTS, round, startBenchNginx, table } from "./lib/common";
 import { interleaved, type Running, type VariantName } from "./lib/variants";
 import { pacedConnections, runWrk, type WrkResult } from "./wrk";
 
-export const PATHS = { static: "/index.html", status: "/status/200" } as const;
+export const PATHS = { static: "/static.html", status: "/status/200" } as const;
 type PathName = keyof typeof PATHS;
 
 interface RoundResult {
@@ -51,7 +50,7 @@ export async function benchEndToEnd(options: {
   variants: VariantName[];
   log: (s: string) => void;
 }): Promise<E2eSummary> {
-  const nginx = await startNginx({ port: PORTS.nginx, workers: 1 });
+  const nginx = await startBenchNginx(PORTS.nginx);
   const worker = nginx.servingPids[0]!;
   const base = `http://127.0.0.1:${PORTS.nginx}`;
   // Paced: connections each sending one request per ~delayMs, calibrated once with no variant attached.

@@ -14,7 +14,7 @@ import { buildBinary, buildBpf } from "../build";
 import { agentTable, benchAgent } from "./agent";
 import { benchEndToEnd, e2eTables } from "./e2e";
 import { describeMachine, OUT_DIR, REPO, round, table } from "./lib/common";
-import { buildFloor, type VariantName } from "./lib/variants";
+import { buildFloor, contamination, type VariantName } from "./lib/variants";
 import { benchReportPath, reportTable } from "./report_path";
 import { benchStartup, startupTable } from "./startup";
 import { benchSyscalls, syscallTables } from "./syscalls";
@@ -69,12 +69,12 @@ log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, 
 log(`versions: ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`);
 log(`commit ${machine.commit}, load ${machine.load}; ${tracepoints.length} tracepoints`);
 
-const results: Record<string, unknown> = { machine, tracepoints, rounds, quick: options.quick };
+const results: Record<string, unknown> = { machine, tracepoints, rounds, quick: options.quick, contamination };
 const sections: string[] = [];
 
 if (options.only.includes("syscalls")) {
   log("syscalls: ns per read()/write() under none / floor / plugin / bpftrace");
-  const s = await benchSyscalls({ rounds, iterations: options.quick ? 30_000 : 100_000, variants, log });
+  const s = await benchSyscalls({ rounds: rounds * 2, iterations: options.quick ? 20_000 : 50_000, variants, log });
   results.syscalls = s;
   sections.push(`### Cost per syscall\n\n${syscallTables(s, variants)}`);
 }
@@ -108,7 +108,8 @@ const header = [
   "",
   table(["component", "version"], [["commit", machine.commit], ...Object.entries(machine.versions)]),
   "",
-  `${rounds} interleaved rounds${options.quick ? " (--quick)" : ""}; every figure is a median over rounds.`,
+  `${rounds} interleaved rounds${options.quick ? " (--quick)" : ""}; every figure is a median over rounds. ` +
+    `${contamination.shared} of ${contamination.measured} interleaved measurements ran while another session's tracepoint programs were loaded (the suite waits up to 60 s for a quiet kernel before each).`,
 ].join("\n");
 const summary = targetsTable(results);
 const markdown = `${header}\n\n### Targets\n\n${summary}\n\n${sections.join("\n\n")}\n`;

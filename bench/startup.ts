@@ -7,8 +7,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startNginx } from "../test/support/servers";
-import { median, PORTS, round, table } from "./lib/common";
+import { median, PORTS, round, startBenchNginx, table } from "./lib/common";
 import { PLUGIN_BINARY } from "./lib/variants";
 
 export interface StartupResult {
@@ -60,11 +59,11 @@ async function oneStart(workerPid: number, url: string): Promise<{ ready: number
 }
 
 export async function benchStartup(options: { rounds: number; log: (s: string) => void }): Promise<StartupResult> {
-  const nginx = await startNginx({ port: PORTS.startup, workers: 1 });
+  const nginx = await startBenchNginx(PORTS.startup);
   const result: StartupResult = { rounds: options.rounds, socketReadyMs: [], firstCountedMs: [] };
   try {
     for (let i = 0; i < options.rounds; i++) {
-      const { ready, counted } = await oneStart(nginx.servingPids[0]!, `http://127.0.0.1:${PORTS.startup}/index.html`);
+      const { ready, counted } = await oneStart(nginx.servingPids[0]!, `http://127.0.0.1:${PORTS.startup}/static.html`);
       result.socketReadyMs.push(ready);
       result.firstCountedMs.push(counted);
       // Start at varying points of the wall-clock second, as real starts do.

@@ -54,7 +54,7 @@ export interface SyscallSummary {
 
 export async function benchSyscalls(options: { rounds: number; iterations: number; variants: VariantName[]; log: (s: string) => void }) {
   await buildDriver();
-  let port = PORTS.syscalls;
+  let port: number = PORTS.syscalls;
   const results = await interleaved(
     options.variants,
     options.rounds,

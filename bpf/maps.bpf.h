@@ -78,6 +78,18 @@ HS_MAP struct {
 	__type(value, struct hs_scratch);
 } scratch SEC(".maps");
 
+/* Threads with a pending in-flight buffer, counted by bucket (thread id mod
+ * 4,096: 16 KiB). A read/write exit whose bucket counts 0 has nothing to
+ * parse and returns after one inlined array load, before any helper call;
+ * sharing a bucket only costs the task-storage lookup, never a count. */
+#define HS_PENDING_BUCKETS 4096
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HS_PENDING_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u32);
+} pending SEC(".maps");
+
 /* Slot 0 holds hs_exit_read, the one exit program with the parser; user space
  * fills it between load and attach (libbpf 1.1's linker cannot link a
  * statically initialised program array). */

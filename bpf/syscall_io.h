@@ -13,10 +13,12 @@
 static __always_inline int hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_shape shape,
 				       bool is_request)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, bucket = (__u32)pid_tgid % HS_PENDING_BUCKETS;
 	hs_generation_t gen = hs_generation_of(tgid);
 	struct hs_inflight *call;
 	struct hs_conn *conn;
+	__u32 *waiting;
 
 	if (!gen)
 		return 0;
@@ -36,7 +38,13 @@ static __always_inline int hs_io_enter(__u32 fd, __u64 buf, __u64 vlen, enum hs_
 	call->vlen = vlen > 0xffff ? 0xffff : vlen;
 	call->shape = shape;
 	call->is_request = is_request;
-	call->pending = 1;
+	/* Counted on 0 -> 1 only: an exit missed at attach time leaves pending set. */
+	if (!call->pending) {
+		waiting = bpf_map_lookup_elem(&pending, &bucket);
+		if (waiting)
+			__sync_fetch_and_add(waiting, 1);
+		call->pending = 1;
+	}
 	return 0;
 }
 
@@ -66,14 +74,19 @@ static __always_inline void hs_parse_iov(struct hs_conn *conn, __u32 tgid, bool 
 
 static __always_inline int hs_io_exit(__s64 ret)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, bucket = (__u32)pid_tgid % HS_PENDING_BUCKETS;
 	hs_generation_t gen = hs_generation_of(tgid);
 	struct hs_inflight *found, call;
 	struct hs_user_msghdr msg;
 	struct hs_conn *conn;
 	struct hs_parser *p;
+	__u32 *waiting;
 
 	if (!gen)
+		return 0;
+	waiting = bpf_map_lookup_elem(&pending, &bucket);
+	if (!waiting || !*waiting)
 		return 0;
 	/* Without F_CREATE: a thread that never made a tracked call has no storage. */
 	found = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
@@ -81,6 +94,7 @@ static __always_inline int hs_io_exit(__s64 ret)
 		return 0;
 	call = *found;
 	found->pending = 0;
+	__sync_fetch_and_add(waiting, -1);
 	if (ret <= 0)
 		return 0;
 	conn = hs_lookup_conn(tgid, call.fd, gen);

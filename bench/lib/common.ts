@@ -3,7 +3,10 @@
  * the machine description, and bounded waiting.
  */
 import { $ } from "bun";
-import { readdirSync, readFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startNginx, type RunningServer } from "../../test/support/servers";
 import { cpus, totalmem } from "node:os";
 
 export const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -130,4 +133,18 @@ export function ratio(value: number): string {
 
 export function pct(value: number): string {
   return Number.isFinite(value) ? `${value >= 0 ? "+" : ""}${value.toFixed(1)}%` : "n/a";
+}
+
+/**
+ * nginx (the tests' configuration) with one worker and a small static file
+ * its worker can read: GET /static.html. The tests' own /index.html lives
+ * in a root-only directory, which nginx's unprivileged worker answers with
+ * 403 and an error-log write per request: not what a benchmark should time.
+ */
+export async function startBenchNginx(port: number): Promise<RunningServer> {
+  const www = mkdtempSync(join(tmpdir(), "hs-bench-www-"));
+  chmodSync(www, 0o755);
+  writeFileSync(join(www, "static.html"), "<h1>a small static page served by nginx</h1>\n");
+  chmodSync(join(www, "static.html"), 0o644);
+  return startNginx({ port, workers: 1, locations: `location = /static.html { root ${www}; }` });
 }

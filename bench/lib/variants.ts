@@ -152,6 +152,36 @@ export async function startVariant(name: VariantName): Promise<Running> {
   }
 }
 
+/** Ids of the tracepoint programs loaded on the machine right now. */
+export async function tracepointPrograms(): Promise<number[]> {
+  const progs = JSON.parse(await $`bpftool prog show -j`.quiet().text()) as { id: number; type: string }[];
+  return progs.filter((p) => p.type === "tracepoint").map((p) => p.id).sort((a, b) => a - b);
+}
+
+/**
+ * The machine is shared: another session's plugin or tracer on the same
+ * tracepoints would run in every variant, "none" included, and blur the
+ * comparison. Waits (bounded) until no tracepoint program is loaded.
+ */
+async function quietKernel(log: (line: string) => void, timeoutMs = 60_000): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  let said = false;
+  for (;;) {
+    const foreign = await tracepointPrograms();
+    if (foreign.length === 0) return true;
+    if (performance.now() > deadline) {
+      log(`    (measuring although ${foreign.length} tracepoint programs of another session stay loaded)`);
+      return false;
+    }
+    if (!said) log(`    waiting for ${foreign.length} tracepoint programs of another session to go`);
+    said = true;
+    await Bun.sleep(500);
+  }
+}
+
+/** How many measurements ran with someone else's tracepoint programs loaded. */
+export const contamination = { measured: 0, shared: 0 };
+
 /** Runs `measure` under each variant in turn, `rounds` times (A B C A B C ...). */
 export async function interleaved<T>(
   variants: VariantName[],
@@ -164,12 +194,17 @@ export async function interleaved<T>(
     // Rotate the order each round so no variant always runs first after a start.
     const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
     for (const name of order) {
+      let quiet = await quietKernel(log);
       const running = await startVariant(name);
       try {
+        const ours = (await tracepointPrograms()).join();
         results[name].push(await measure(running, round));
+        quiet &&= (await tracepointPrograms()).join() === ours;
       } finally {
         await running.stop();
       }
+      contamination.measured++;
+      if (!quiet) contamination.shared++;
       log(`    round ${round + 1}/${rounds} ${name} done`);
     }
   }
