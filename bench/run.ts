@@ -109,7 +109,7 @@ const header = [
   table(["component", "version"], [["commit", machine.commit], ...Object.entries(machine.versions)]),
   "",
   `${rounds} interleaved rounds${options.quick ? " (--quick)" : ""}; every figure is a median over rounds. ` +
-    `${contamination.shared} of ${contamination.measured} interleaved measurements ran while another session's tracepoint programs were loaded (the suite waits up to 60 s for a quiet kernel before each).`,
+    `${contamination.shared} of ${contamination.measured} interleaved measurements ran while another session's tracepoint programs were loaded (the suite waits up to 60 s for a quiet kernel before each, 3 minutes in all).`,
 ].join("\n");
 const summary = targetsTable(results);
 const markdown = `${header}\n\n### Targets\n\n${summary}\n\n${sections.join("\n\n")}\n`;

@@ -60,11 +60,14 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
 /**
  * Connections that, each paced by delayMs, give about `rate` req/s in all:
  * wrk's timer and the round trip make a connection's real period longer
- * than delayMs, so measure it once for 2 s.
+ * than delayMs, so measure it (2 s, twice).
  */
 export async function pacedConnections(url: string, rate: number, delayMs: number): Promise<number> {
-  const probe = 8;
-  const r = await runWrk({ url, seconds: 2, connections: probe, delayMs });
-  const periodMs = (probe * 1000) / r.rps;
-  return Math.max(1, Math.round((rate * periodMs) / 1000));
+  // Twice: a connection's period grows a little with the number of connections.
+  let connections = 8;
+  for (let i = 0; i < 2; i++) {
+    const r = await runWrk({ url, seconds: 2, connections, delayMs });
+    connections = Math.max(1, Math.round((rate * connections) / r.rps));
+  }
+  return connections;
 }
