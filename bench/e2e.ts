@@ -11,7 +11,7 @@ export const PATHS = { static: "/static.html", status: "/status/200" } as const;
 type PathName = keyof typeof PATHS;
 
 interface RoundResult {
-  full: Record<PathName, WrkResult>;
+  full: Record<PathName, WrkResult & { cpuUsPerRequest: number }>;
   paced: { rps: number; cpuUsPerRequest: number; p50us: number; p99us: number };
   /** plugin only: requests its report counted for the worker over the window. */
   counted?: number;
@@ -27,6 +27,11 @@ export interface E2eSummary {
   p99us: Record<PathName, Record<string, number>>;
   /** variant -> median over rounds of (variant rps / same round's none rps - 1), in % */
   throughputChange: Record<PathName, Record<string, number>>;
+  /** nginx worker CPU µs per request at full speed, and its change vs none in % (less sensitive to neighbours than req/s) */
+  cpuUsPerRequest: Record<PathName, Record<string, number>>;
+  cpuChange: Record<PathName, Record<string, number>>;
+  /** plugin vs floor in the same round, %: what the programs' bodies cost beyond attaching */
+  pluginVsFloor: { rps: Record<PathName, number>; pacedCpu: number };
   paced: { rps: Record<string, number>; cpuUsPerRequest: Record<string, number>; cpuChange: Record<string, number> };
   pluginCounted: number[];
   raw: Record<string, RoundResult[]>;
@@ -61,9 +66,12 @@ export async function benchEndToEnd(options: {
       options.variants,
       options.rounds,
       async (variant) => {
-        const full = {} as Record<PathName, WrkResult>;
-        for (const name of Object.keys(PATHS) as PathName[])
-          full[name] = await runWrk({ url: base + PATHS[name], seconds: options.seconds, connections: options.connections });
+        const full = {} as Record<PathName, WrkResult & { cpuUsPerRequest: number }>;
+        for (const name of Object.keys(PATHS) as PathName[]) {
+          const before = cpuNanoseconds(worker);
+          const r = await runWrk({ url: base + PATHS[name], seconds: options.seconds, connections: options.connections });
+          full[name] = { ...r, cpuUsPerRequest: (cpuNanoseconds(worker) - before) / 1000 / r.requests };
+        }
         const cpuBefore = cpuNanoseconds(worker);
         const paced = await runWrk({ url: base + PATHS.static, seconds: options.seconds, connections, delayMs });
         const cpuNs = cpuNanoseconds(worker) - cpuBefore;
@@ -85,7 +93,13 @@ export async function benchEndToEnd(options: {
           .map((v) => [v, median(raw[v].map((r, i) => (f(r) / f(raw.none[i]!) - 1) * 100))]),
       ) as Record<string, number>;
     const paths = Object.keys(PATHS) as PathName[];
+    const overFloor = (f: (r: RoundResult) => number) =>
+      raw.plugin && raw.floor ? median(raw.plugin.map((r, i) => (f(r) / f(raw.floor[i]!) - 1) * 100)) : NaN;
     return {
+      pluginVsFloor: {
+        rps: Object.fromEntries(paths.map((p) => [p, overFloor((r) => r.full[p].rps)])) as Record<PathName, number>,
+        pacedCpu: overFloor((r) => r.paced.cpuUsPerRequest),
+      },
       rounds: options.rounds,
       seconds: options.seconds,
       connections: options.connections,
@@ -94,6 +108,8 @@ export async function benchEndToEnd(options: {
       p50us: Object.fromEntries(paths.map((p) => [p, per((r) => r.full[p].p50us)])) as E2eSummary["p50us"],
       p99us: Object.fromEntries(paths.map((p) => [p, per((r) => r.full[p].p99us)])) as E2eSummary["p99us"],
       throughputChange: Object.fromEntries(paths.map((p) => [p, change((r) => r.full[p].rps)])) as E2eSummary["throughputChange"],
+      cpuUsPerRequest: Object.fromEntries(paths.map((p) => [p, per((r) => r.full[p].cpuUsPerRequest)])) as E2eSummary["cpuUsPerRequest"],
+      cpuChange: Object.fromEntries(paths.map((p) => [p, change((r) => r.full[p].cpuUsPerRequest)])) as E2eSummary["cpuChange"],
       paced: {
         rps: per((r) => r.paced.rps),
         cpuUsPerRequest: per((r) => r.paced.cpuUsPerRequest),
@@ -117,6 +133,14 @@ export function e2eTables(s: E2eSummary, variants: VariantName[]): string {
       ...variants.map((v) => `${round(s.p50us[p][v]!, 0)} / ${round(s.p99us[p][v]!, 0)}`),
     ]),
   );
+  const cpu = table(
+    ["nginx worker CPU µs per request at full speed (median)", ...variants, ...variants.filter((v) => v !== "none").map((v) => `${v} vs none`)],
+    (Object.keys(PATHS) as PathName[]).map((p) => [
+      `GET ${PATHS[p]}`,
+      ...variants.map((v) => round(s.cpuUsPerRequest[p][v]!, 2)),
+      ...variants.filter((v) => v !== "none").map((v) => pct(s.cpuChange[p][v]!)),
+    ]),
+  );
   const paced = table(
     [`nginx at a fixed ~${s.pacedTarget} req/s (GET ${PATHS.static})`, ...variants],
     [
@@ -125,5 +149,5 @@ export function e2eTables(s: E2eSummary, variants: VariantName[]): string {
       ["vs none", ...variants.map((v) => (v === "none" ? "" : pct(s.paced.cpuChange[v]!)))],
     ],
   );
-  return `${full}\n\n${paced}`;
+  return `${full}\n\n${cpu}\n\n${paced}`;
 }
