@@ -47,7 +47,7 @@ function parse(argv: string[]) {
 
 const options = parse(process.argv.slice(2));
 if (process.getuid?.() !== 0) fail("the benchmarks load eBPF programs: run as root");
-for (const tool of ["nginx", "wrk", "bpftrace", "clang", "cc", "llvm-readelf"])
+for (const tool of ["nginx", "wrk", "bpftrace", "clang", "llvm-readelf", "bpftool"])
   if (!Bun.which(tool)) fail(`${tool} not found: run scripts/setup.sh`);
 
 process.chdir(REPO);

@@ -24,7 +24,7 @@ interface DriverResult {
 
 export async function buildDriver(): Promise<void> {
   mkdirSync(OUT_DIR, { recursive: true });
-  await $`cc -O2 -Wall -Werror -o ${DRIVER} ${REPO}/bench/syscall_loop.c`.quiet();
+  await $`clang -O2 -Wall -Werror -o ${DRIVER} ${REPO}/bench/syscall_loop.c`.quiet();
 }
 
 async function runDriver(mode: Mode, port: number, iterations: number): Promise<DriverResult> {

@@ -13,6 +13,7 @@ packages=(
   clang llvm bpftool libbpf-dev   # compile and link bpf/*.bpf.c
   libbpf1                          # what the plugin loads at run time
   nginx-light curl python3         # real servers and clients for the tests
+  wrk bpftrace                     # load generator and the peer for `bun run bench`
 )
 missing=()
 for p in "${packages[@]}"; do
