@@ -17,6 +17,7 @@ packages=(
   iproute2 util-linux              # network namespaces and setpriv in the tests
   debootstrap                      # the bare Debian root the packaging tests run the binary in
   buildah podman runc              # build and run the image without a Docker engine
+  bpftrace                         # the peer `bun run bench` compares against
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -13,7 +13,7 @@ import { EMBEDDED_LIBRARIES, EMBEDDED_PACKAGES } from "./embedded_libraries";
 import { BpfError, loadEmbeddedLibbpf, loadLibbpf, SYSTEM_LIBBPF, type LoadedLibrary } from "./libbpf";
 import { LossLog } from "./loss_log";
 import { checkBtf, checkPrivileges, ensureTracefs, pidMax, PreflightError } from "./preflight";
-import { buildReport } from "./report";
+import { renderReport, renderReportSteps } from "./report";
 import { prepareSocketPath, serveReports, SocketError } from "./server";
 import { existsSync } from "node:fs";
 import { VERSION } from "./version";
@@ -38,31 +38,52 @@ async function run(options: Options): Promise<void> {
   const library = await openLibbpf(options);
   const image = new Uint8Array(await Bun.file(objectPath).arrayBuffer());
   await prepareSocketPath(options.socket);
-
-  const probe = KernelProbe.start(library, image, {
-    pidMax: pidMax(),
-    maxConnections: options.maxConnections,
-    maxCounters: options.maxCounters,
-  });
-  const seeded = probe.seedConnections(findExistingConnections());
   const hostId = options.hostname ?? process.env.SCOPE_HOSTNAME ?? hostname();
+  const encoder = new TextEncoder();
+  // Serve at once: the probe polls every second, and an empty report is a
+  // valid one while the kernel verifies our programs (a few hundred ms).
+  let report = encoder.encode(renderReport({ hostId, ticks: [] }));
+  const server = serveReports(options.socket, () => report);
+  let probe: KernelProbe;
+  try {
+    probe = KernelProbe.start(library, image, {
+      pidMax: pidMax(),
+      maxConnections: options.maxConnections,
+      maxCounters: options.maxCounters,
+    });
+  } catch (error) {
+    server.stop(); // removes the socket: nothing left behind
+    throw error;
+  }
+  const seeded = probe.seedConnections(findExistingConnections());
   const collector = new RateCollector(() => probe.readCounters(), options.windowSeconds);
   collector.prime();
-
-  let report = JSON.stringify(buildReport({ hostId, ticks: [] }));
-  const server = serveReports(options.socket, () => report);
   log(`serving ${options.socket} (${probe.programs} programs attached, ${seeded} existing connections, libbpf ${library.version} ${library.path})`);
 
   // Align ticks to wall-clock seconds so samples from successive reports line up.
   let tickCount = 0;
   const lossLog = new LossLog();
-  const tick = () => {
+  const tick = async () => {
     const now = Date.now();
     collector.tick(now);
     const losses = { counts: probe.readLosses(), time: now };
     const line = lossLog.update(losses.counts, now);
     if (line) log(line);
-    report = JSON.stringify(buildReport({ hostId, ticks: collector.window(), losses }));
+    // Built in steps: after each 5 ms of work, pause so that a /report arriving
+    // meanwhile (and the transfer of a large body) goes on with the previous
+    // report instead of waiting for the whole build. A timer, unlike
+    // setImmediate, lets Bun poll the socket during the pause.
+    const steps = renderReportSteps({ hostId, ticks: collector.window(), losses }, 100);
+    let since = performance.now();
+    let step = steps.next();
+    while (!step.done) {
+      if (performance.now() - since > 5) {
+        await Bun.sleep(10);
+        since = performance.now();
+      }
+      step = steps.next();
+    }
+    report = encoder.encode(step.value);
     if (++tickCount % 5 === 0) housekeeping();
   };
   const housekeeping = () => {
@@ -73,8 +94,13 @@ async function run(options: Options): Promise<void> {
   };
   let timer: Timer | undefined;
   const schedule = () => {
-    timer = setTimeout(() => {
-      tick();
+    timer = setTimeout(async () => {
+      try {
+        await tick();
+      } catch (error) {
+        // One bad tick (a map read failing under memory pressure) must not stop the next ones.
+        log(`tick failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
       schedule();
     }, 1000 - (Date.now() % 1000));
   };

@@ -4,7 +4,7 @@
  * probe's (shared/PROTOCOL.md); test/unit/protocol.test.ts checks them.
  */
 import type { Tick } from "./collector";
-import { LOSS_REASONS, REQUEST_SLOT, type LossReason } from "./kernel_abi";
+import { LOSS_REASONS, REQUEST_SLOT, STATUS_MAX, type LossReason } from "./kernel_abi";
 
 export const PLUGIN_ID = "http-statistics";
 
@@ -19,8 +19,13 @@ export function responseMetricId(code: number): string {
   return TRACKED.has(code) ? `http_${code}_responses_per_second` : OTHERS_METRIC;
 }
 
+/** Metric id of every counter slot, made once: the report asks for one per sample. */
+const METRIC_ID_BY_SLOT: string[] = Array.from({ length: STATUS_MAX + 1 }, (_, slot) =>
+  slot === REQUEST_SLOT ? REQUESTS_METRIC : responseMetricId(slot),
+);
+
 export function metricIdForSlot(slot: number): string {
-  return slot === REQUEST_SLOT ? REQUESTS_METRIC : responseMetricId(slot);
+  return METRIC_ID_BY_SLOT[slot] ?? (slot === REQUEST_SLOT ? REQUESTS_METRIC : responseMetricId(slot));
 }
 
 export interface MetricTemplate {
@@ -107,20 +112,33 @@ function lossNode(hostId: string, losses: NonNullable<ReportInput["losses"]>) {
  * window, with a sample for every tick so the sparkline falls back to zero.
  */
 export function processMetrics(ticks: readonly Tick[]): Map<number, Map<string, number[]>> {
+  return drain(processMetricsSteps(ticks));
+}
+
+/** processMetrics, pausing after each tick of the window. */
+function* processMetricsSteps(ticks: readonly Tick[]): Generator<void, Map<number, Map<string, number[]>>> {
   const perPid = new Map<number, Map<string, number[]>>();
-  ticks.forEach((tick, index) => {
-    for (const [pid, slots] of tick.deltas) {
+  for (let index = 0; index < ticks.length; index++) {
+    if (index > 0) yield;
+    for (const [pid, slots] of ticks[index]!.deltas) {
       let metrics = perPid.get(pid);
       if (!metrics) perPid.set(pid, (metrics = new Map()));
       for (const [slot, count] of slots) {
         const id = metricIdForSlot(slot);
         let series = metrics.get(id);
-        if (!series) metrics.set(id, (series = new Array(ticks.length).fill(0)));
-        series[index]! += count;
+        if (!series) metrics.set(id, (series = new Array<number>(ticks.length).fill(0)));
+        series[index] = series[index]! + count;
       }
     }
-  });
+  }
   return perPid;
+}
+
+function drain<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
 }
 
 function toMetric(series: number[], ticks: readonly Tick[]): Metric {
@@ -129,6 +147,63 @@ function toMetric(series: number[], ticks: readonly Tick[]): Metric {
     min: Math.min(...series),
     max: Math.max(...series),
   };
+}
+
+function pluginDescriptor(description?: string) {
+  return {
+    id: PLUGIN_ID,
+    label: "HTTP Statistics",
+    description: description ?? "Adds HTTP request and response-code rates to processes, measured in the kernel with eBPF",
+    interfaces: ["reporter"],
+    api_version: "1",
+  };
+}
+
+const TEMPLATES_JSON = JSON.stringify(METRIC_TEMPLATES);
+
+/**
+ * JSON.stringify(buildReport(input)), character for character, written
+ * straight into a string: at 10,000 processes the object graph (and one
+ * Date per sample) made building the report the plugin's main cost and held
+ * /report requests up while it ran. Each tick's date is formatted once.
+ */
+export function renderReport(input: ReportInput): string {
+  return drain(renderReportSteps(input, Infinity));
+}
+
+/**
+ * renderReport in steps (one per tick of the window while gathering, then
+ * one per `processesPerStep` nodes): the caller can let the event loop
+ * answer /report (with the previous body) between two steps.
+ */
+export function* renderReportSteps(input: ReportInput, processesPerStep: number): Generator<void, string> {
+  const samplePrefix = input.ticks.map((tick, i) => `${i ? "," : ""}{"date":${JSON.stringify(new Date(tick.time).toISOString())},"value":`);
+  const perPid = [...(yield* processMetricsSteps(input.ticks))].sort(([a], [b]) => a - b);
+  if (Number.isFinite(processesPerStep)) yield;
+  const nodes: string[] = new Array(perPid.length);
+  for (let n = 0; n < perPid.length; n++) {
+    if (n > 0 && n % processesPerStep === 0) yield;
+    const [pid, metrics] = perPid[n]!;
+    const id = JSON.stringify(`${input.hostId};${pid}`);
+    const parts: string[] = [];
+    for (const [metricId, series] of metrics) {
+      let samples = "";
+      let min = Infinity;
+      let max = -Infinity;
+      for (let i = 0; i < series.length; i++) {
+        const value = series[i]!;
+        samples += `${samplePrefix[i]}${value}}`;
+        if (value < min) min = value;
+        if (value > max) max = value;
+      }
+      parts.push(`${JSON.stringify(metricId)}:{"samples":[${samples}],"min":${min},"max":${max}}`);
+    }
+    nodes[n] = `${id}:{"id":${id},"topology":"process","metrics":{${parts.join(",")}}}`;
+  }
+  const host = input.losses
+    ? `"Host":${JSON.stringify({ nodes: lossNode(input.hostId, input.losses), metadata_templates: LOSS_METADATA_TEMPLATES })},`
+    : "";
+  return `{"Process":{"nodes":{${nodes.join(",")}},"metric_templates":${TEMPLATES_JSON}},${host}"Plugins":${JSON.stringify([pluginDescriptor(input.description)])}}`;
 }
 
 export function buildReport(input: ReportInput) {
@@ -147,14 +222,6 @@ export function buildReport(input: ReportInput) {
     ...(input.losses && {
       Host: { nodes: lossNode(input.hostId, input.losses), metadata_templates: LOSS_METADATA_TEMPLATES },
     }),
-    Plugins: [
-      {
-        id: PLUGIN_ID,
-        label: "HTTP Statistics",
-        description: input.description ?? "Adds HTTP request and response-code rates to processes, measured in the kernel with eBPF",
-        interfaces: ["reporter"],
-        api_version: "1",
-      },
-    ],
+    Plugins: [pluginDescriptor(input.description)],
   };
 }

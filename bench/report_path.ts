@@ -1,0 +1,118 @@
+/**
+ * Benchmark 4: /report latency and body size with 100, 1,000 and 10,000
+ * active processes. Spawning 10,000 HTTP servers is impractical, so the
+ * suite writes their counters straight into the running plugin's kernel
+ * `counters` map (two keys per process: requests and status 200, bumped
+ * every second so each process stays active); everything from there on is
+ * the product's real path: batch lookup, collector, report, socket.
+ */
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { cpuSeconds, median, memoryKiB, percentile, REPO, round, table } from "./lib/common";
+import { startPlugin } from "./lib/variants";
+
+/** Fake tgids start above any real pid_max default (32,768 here; 4,194,304 at most). */
+const FIRST_FAKE_TGID = 5_000_000;
+
+/** The id of the counters map held by process pid: an 8-byte-key, 8-byte-value hash. */
+function countersMapId(pid: number): number {
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target = "";
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target !== "anon_inode:bpf-map") continue;
+    const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\S+)`, "m").exec(info)?.[1]);
+    if (field("map_type") === 1 && field("key_size") === 8 && field("value_size") === 8) return field("map_id");
+  }
+  throw new Error(`process ${pid} holds no counters map`);
+}
+
+export interface ReportPoint {
+  processes: number;
+  requests: number;
+  p50ms: number;
+  p99ms: number;
+  maxms: number;
+  bodyBytes: number;
+  agentCpuPercent: number;
+  rssMiB: number;
+}
+
+async function measureAt(processes: number, warmSeconds: number, samples: number, log: (s: string) => void): Promise<ReportPoint> {
+  const plugin = await startPlugin();
+  try {
+    const id = countersMapId(plugin.pid!);
+    const bumper = Bun.spawn([process.execPath, `${REPO}/bench/lib/bump_counters.ts`, String(id), String(FIRST_FAKE_TGID), String(processes)], {
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    const reader = bumper.stdout.getReader();
+    const first = await reader.read();
+    if (first.done) throw new Error("bump_counters exited before writing");
+    try {
+      // Fill the whole 15-second window so the body is at its steady-state size.
+      log(`    ${processes} processes: filling the report window (${warmSeconds} s)`);
+      await Bun.sleep(warmSeconds * 1000);
+      const latencies: number[] = [];
+      let bodyBytes = 0;
+      const cpu0 = cpuSeconds(plugin.pid!);
+      const t0 = performance.now();
+      // Sequential GETs spread over several ticks, so some land while a report is being built.
+      for (let i = 0; i < samples; i++) {
+        const start = performance.now();
+        const res = await plugin.fetch("/report?api_version=1&probe_id=bench");
+        const body = await res.arrayBuffer();
+        latencies.push(performance.now() - start);
+        if (!res.ok) throw new Error(`/report answered ${res.status}`);
+        bodyBytes = body.byteLength;
+        await Bun.sleep(20);
+      }
+      const wall = (performance.now() - t0) / 1000;
+      const agentCpuPercent = ((cpuSeconds(plugin.pid!) - cpu0) / wall) * 100;
+      const text = await (await plugin.fetch("/report")).text();
+      // Real servers of the host (other tests on a shared machine) may be in it too: count ours.
+      const ids = Object.keys((JSON.parse(text) as { Process: { nodes: object } }).Process.nodes);
+      const ours = ids.filter((id) => Number(id.split(";")[1]) >= FIRST_FAKE_TGID).length;
+      if (ours !== processes) throw new Error(`the report holds ${ours} of the ${processes} processes written`);
+      return {
+        processes,
+        requests: samples,
+        p50ms: median(latencies),
+        p99ms: percentile(latencies, 99),
+        maxms: Math.max(...latencies),
+        bodyBytes,
+        agentCpuPercent,
+        rssMiB: memoryKiB(plugin.pid!).rss / 1024,
+      };
+    } finally {
+      bumper.kill("SIGTERM");
+      await bumper.exited;
+    }
+  } finally {
+    await plugin.stop();
+  }
+}
+
+export async function benchReportPath(options: { sizes: number[]; warmSeconds: number; samples: number; log: (s: string) => void }) {
+  const points: ReportPoint[] = [];
+  for (const n of options.sizes) points.push(await measureAt(n, options.warmSeconds, options.samples, options.log));
+  return points;
+}
+
+export function reportTable(points: ReportPoint[]): string {
+  return table(
+    ["active processes", "GET /report p50 ms", "p99 ms", "max ms", "body bytes", "agent CPU % of a core", "agent RSS MiB"],
+    points.map((p) => [
+      p.processes.toLocaleString("en-US"),
+      round(p.p50ms, 2),
+      round(p.p99ms, 2),
+      round(p.maxms, 2),
+      p.bodyBytes.toLocaleString("en-US"),
+      round(p.agentCpuPercent, 1),
+      round(p.rssMiB, 1),
+    ]),
+  );
+}
