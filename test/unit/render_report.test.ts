@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Tick } from "../../src/collector";
+import { LOSS_REASONS, type LossReason } from "../../src/kernel_abi";
 import { buildReport, renderReport, renderReportSteps } from "../../src/report";
 
 /** A window where processes come and go, codes vary and some ticks are empty. */
@@ -28,6 +29,14 @@ describe("renderReport", () => {
       const input = { hostId: "host-1", ticks: window(processes, length) };
       expect(renderReport(input)).toBe(JSON.stringify(buildReport(input)));
     }
+  });
+
+  test("with counted losses: the same Host node as buildReport", () => {
+    const counts = Object.fromEntries(LOSS_REASONS.map((reason, i) => [reason, i % 2 ? i * 3 : 0])) as Record<LossReason, number>;
+    const input = { hostId: "host-1", ticks: window(3, 4), losses: { counts, time: Date.UTC(2026, 10, 22, 3, 0, 4) } };
+    const text = renderReport(input);
+    expect(text).toBe(JSON.stringify(buildReport(input)));
+    expect(Object.keys(JSON.parse(text).Host.nodes)).toEqual(["host-1;<host>"]);
   });
 
   test("escapes a host name from the environment like JSON.stringify", () => {
