@@ -30,32 +30,28 @@ def touch_files():
     os.close(fd)
 
 
+def messages(conn, end):
+    """Each message conn sends, up to and without `end`, until it closes."""
+    buf = b""
+    while data := conn.recv(4096):
+        buf += data
+        while end in buf:
+            message, buf = buf.split(end, 1)
+            yield message
+
+
 def line_protocol(conn):
     with conn:
         touch_files()
-        buf = b""
-        while True:
-            data = conn.recv(4096)
-            if not data:
-                return
-            buf += data
-            while b"\r\n" in buf:
-                line, buf = buf.split(b"\r\n", 1)
-                key = line.split(b" ", 1)[1]
-                conn.sendall((b"HTTP/1.1 200 " if key == b"banner" else b"VALUE ") + key + b"\r\n")
+        for line in messages(conn, b"\r\n"):
+            key = line.split(b" ", 1)[1]
+            conn.sendall((b"HTTP/1.1 200 " if key == b"banner" else b"VALUE ") + key + b"\r\n")
 
 
 def unix_http(conn):
     with conn:
-        buf = b""
-        while True:
-            data = conn.recv(4096)
-            if not data:
-                return
-            buf += data
-            while b"\r\n\r\n" in buf:
-                _, buf = buf.split(b"\r\n\r\n", 1)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+        for _ in messages(conn, b"\r\n\r\n"):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
 
 
 def serve(listener, handler):
