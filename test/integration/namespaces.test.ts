@@ -46,7 +46,11 @@ test("a connection in another network namespace, accepted before the plugin star
     const lines = client.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let buffered = "";
     const nextStatus = async () => {
-      while (!buffered.includes("\n")) buffered += (await lines.read()).value ?? "";
+      while (!buffered.includes("\n")) {
+        const chunk = await lines.read();
+        if (chunk.done) throw new Error("the keep-alive client exited early");
+        buffered += chunk.value;
+      }
       const [line, ...rest] = buffered.split("\n");
       buffered = rest.join("\n");
       return Number(line);
