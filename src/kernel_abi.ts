@@ -4,7 +4,6 @@
  */
 
 export const REQUEST_SLOT = 0;
-export const STATUS_MIN = 100;
 export const STATUS_MAX = 599;
 
 /** struct hs_count_key { u32 tgid; u32 slot; } -> u64 count */

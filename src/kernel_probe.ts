@@ -4,7 +4,7 @@
  * keep the connection table tidy (seed connections that predate us, reap
  * entries of processes that exec'd or exited).
  */
-import { BpfError, BpfMap, BpfObject, strerror, type LoadedLibrary } from "./libbpf";
+import { BPF_NOEXIST, BpfError, BpfMap, BpfObject, strerror, type LoadedLibrary } from "./libbpf";
 import {
   CONN,
   CONN_OFFSETS,
@@ -144,7 +144,7 @@ export class KernelProbe {
       value[CONN_OFFSETS.response + PARSER_RESYNC_OFFSET] = 1;
       const key = new Uint8Array(new Uint32Array([pid, fd]).buffer);
       // NOEXIST: a connection the kernel already tracks knows better than we do.
-      if (this.connections.update(key, value, 1) === 0) seeded++;
+      if (this.connections.update(key, value, BPF_NOEXIST) === 0) seeded++;
     }
     this.setSeedsWaiting(seeded);
     return seeded;

@@ -3,7 +3,7 @@
  * through bun:ffi. Nothing here knows about HTTP: it opens, loads and
  * attaches an object and moves bytes in and out of its maps.
  */
-import { CString, dlopen, FFIType, JSCallback, ptr, read, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, JSCallback, ptr, read, type Pointer } from "bun:ffi";
 import { closeSync, writeSync } from "node:fs";
 
 const P = FFIType.ptr;
@@ -355,4 +355,3 @@ export class BpfObject {
   }
 }
 
-export { CString };

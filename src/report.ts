@@ -25,7 +25,7 @@ const METRIC_ID_BY_SLOT: string[] = Array.from({ length: STATUS_MAX + 1 }, (_, s
 );
 
 export function metricIdForSlot(slot: number): string {
-  return METRIC_ID_BY_SLOT[slot] ?? (slot === REQUEST_SLOT ? REQUESTS_METRIC : responseMetricId(slot));
+  return METRIC_ID_BY_SLOT[slot] ?? OTHERS_METRIC;
 }
 
 export interface MetricTemplate {
