@@ -2,30 +2,106 @@
 /* The HTTP/1.x message parser (interface and overview in http_parser.h). */
 #include "http_parser.h"
 
-/* Parse passes per segment: with HS_SCRATCH_SIZE, bounds the header bytes one
- * call parses to 64 KiB, the read size of most servers; bodies inside a pass
- * are skipped in place and cost no pass of their own. */
-#define HS_PASSES_PER_SEGMENT 128
+/* Passes per call: with HS_SCRATCH_SIZE, bounds the header bytes one call
+ * parses to 64 KiB; bodies cost no pass of their own. */
+#define HS_PASSES 128
+/* A line longer than this is not HTTP we can follow (Node's own limit for a whole header block). */
+#define HS_LINE_MAX 16384
+/* Lines a connection joined mid-stream may show before we give up looking for HTTP on it. */
+#define HS_JOIN_TRIES 8
 
-#define HS_FNV_OFFSET 0xcbf29ce484222325ULL
-#define HS_FNV_PRIME 0x100000001b3ULL
-/* FNV-1a of the lower-cased header names we need (test/unit/parser_constants.test.ts checks them). */
-#define HS_HASH_CONTENT_LENGTH 0x2d69a1e6ee916e7dULL
-#define HS_HASH_TRANSFER_ENCODING 0x8640bd735e9d802cULL
-
-/* Eight bytes as the parser's shift register holds them: the newest in the low byte. */
-#define HS_WORD(a, b, c, d, e, f, g, h)                                                    \
-	(((__u64)(a) << 56) | ((__u64)(b) << 48) | ((__u64)(c) << 40) | ((__u64)(d) << 32) | \
-	 ((__u64)(e) << 24) | ((__u64)(f) << 16) | ((__u64)(g) << 8) | (__u64)(h))
-#define HS_HTTP_1_0 HS_WORD('H', 'T', 'T', 'P', '/', '1', '.', '0')
-#define HS_HTTP_1_1 HS_WORD('H', 'T', 'T', 'P', '/', '1', '.', '1')
-#define HS_CHUNKED HS_WORD(0, 'c', 'h', 'u', 'n', 'k', 'e', 'd')
-
-/* What a byte did to the pass that read it. */
+/* What classifying a line asks of the loop that found it. */
 enum hs_step {
 	HS_GO_ON = 0,
-	HS_STOP_SKIP,	/* a body starts: the caller skips it without reading it */
-	HS_STOP_DROP,	/* the rest of this buffer cannot be parsed */
+	HS_BODY,	/* skip body_left bytes, then go on */
+	HS_DROP,	/* the rest of this call cannot be parsed */
+	HS_DONE,	/* this direction needs none of its bytes any more */
+};
+
+/* Byte i of a little-endian word, and words built from characters. */
+#define HS_B(c, i) ((__u64)(__u8)(c) << (8 * (i)))
+#define HS_W4(a, b, c, d) (HS_B(a, 0) | HS_B(b, 1) | HS_B(c, 2) | HS_B(d, 3))
+#define HS_W8(a, b, c, d, e, f, g, h) (HS_W4(a, b, c, d) | HS_B(e, 4) | HS_B(f, 5) | HS_B(g, 6) | HS_B(h, 7))
+/* 0x20 where a lower-case letter stands: (word | HS_LC8(...)) == HS_W8(...) compares letters case-insensitively, everything else exactly. */
+#define HS_L(c, i) (((c) >= 'a' && (c) <= 'z') ? HS_B(0x20, i) : 0)
+#define HS_LC8(a, b, c, d, e, f, g, h)                                                        \
+	(HS_L(a, 0) | HS_L(b, 1) | HS_L(c, 2) | HS_L(d, 3) | HS_L(e, 4) | HS_L(f, 5) | HS_L(g, 6) | \
+	 HS_L(h, 7))
+#define HS_MASK(bytes) ((bytes) >= 8 ? ~0ULL : (1ULL << (8 * (bytes))) - 1)
+
+#define HS_ONES 0x0101010101010101ULL
+#define HS_HIGHS 0x8080808080808080ULL
+#define HS_LOW7 0x7f7f7f7f7f7f7f7fULL
+
+/* The high bit of every zero byte of y (exact: no borrow crosses bytes). */
+static __always_inline __u64 hs_zero_bytes(__u64 y)
+{
+	return ~(((y & HS_LOW7) + HS_LOW7) | y) & HS_HIGHS;
+}
+
+/* The high bit of every byte that a start line may not hold between its
+ * fields: <= 0x20 (controls and the space) or 0x7f. */
+static __always_inline __u64 hs_odd_bytes(__u64 w)
+{
+	return (~(((w & HS_LOW7) + HS_ONES * (0x80 - 0x21)) | w) & HS_HIGHS) |
+	       hs_zero_bytes(w ^ (HS_ONES * 0x7f));
+}
+
+static __always_inline __u32 hs_count_bytes(__u64 highs)
+{
+	return ((highs >> 7) * HS_ONES) >> 56;
+}
+
+/* Index of the lowest byte whose high bit is set in m (m != 0). */
+static __always_inline __u32 hs_lowest_byte(__u64 m)
+{
+	__u32 n = 0;
+
+	if (!(m & 0xffffffffULL)) {
+		n += 4;
+		m >>= 32;
+	}
+	if (!(m & 0xffff)) {
+		n += 2;
+		m >>= 16;
+	}
+	if (!(m & 0xff))
+		n += 1;
+	return n;
+}
+
+/* One complete line, without its '\n': its first 32 bytes, its last 16,
+ * its length, and how many odd bytes it holds (start lines only). Bytes
+ * past the line's length are garbage and never looked at. */
+struct hs_line {
+	__u64 h[4];
+	__u64 t[2];
+	__u32 len;
+	__u32 odd;
+};
+
+static __always_inline __u8 hs_byte(struct hs_line *l, __u32 i)
+{
+	return l->h[(i >> 3) & 3] >> ((i & 7) * 8);
+}
+
+/* The last byte of the line is a CR (which HTTP puts before every LF). */
+static __always_inline __u32 hs_has_cr(struct hs_line *l)
+{
+	return l->len && (l->t[1] >> 56) == '\r';
+}
+
+static __always_inline bool hs_blank(struct hs_line *l)
+{
+	return l->len == 0 || (l->len == 1 && (__u8)l->h[0] == '\r');
+}
+
+/* The connection and direction a line belongs to, for the classifying helpers. */
+struct hs_parse {
+	struct hs_conn *conn;
+	struct hs_stream *s;
+	__u32 tgid;
+	__u8 inbound;
 };
 
 static __always_inline void hs_count(__u32 tgid, __u32 slot)
@@ -35,12 +111,13 @@ static __always_inline void hs_count(__u32 tgid, __u32 slot)
 
 	value = bpf_map_lookup_elem(&counters, &key);
 	if (value) {
+		/* Atomic although per CPU: a preempted program may share the CPU with another. */
 		__sync_fetch_and_add(value, 1);
 		return;
 	}
 	if (!bpf_map_update_elem(&counters, &key, &one, BPF_NOEXIST))
 		return;
-	/* Another CPU created the key first, or the table is full. */
+	/* Another program created the key first, or the table is full. */
 	value = bpf_map_lookup_elem(&counters, &key);
 	if (value)
 		__sync_fetch_and_add(value, 1);
@@ -48,438 +125,678 @@ static __always_inline void hs_count(__u32 tgid, __u32 slot)
 		hs_count_loss(HS_LOSS_COUNTER_TABLE_FULL);
 }
 
-static __always_inline void hs_push(struct hs_parser *p, __u8 ch)
+/* The stream the requests of this connection travel on. */
+static __always_inline struct hs_stream *hs_request_stream(struct hs_conn *c)
 {
-	p->before_window = p->window >> 56;
-	p->window = (p->window << 8) | ch;
-	p->line_len++;
+	return c->role == HS_ROLE_CLIENT ? &c->out : &c->in;
 }
 
-static __always_inline __u8 hs_lower(__u8 ch)
+/* The bytes are not the message we expected. On a connection not yet known
+ * to be HTTP that settles it (or, joined mid-stream, uses up a try); on an
+ * HTTP one it is a lost place, counted once until a message start is found. */
+static __always_inline int hs_fail(struct hs_parse *p)
 {
-	return (ch >= 'A' && ch <= 'Z') ? ch + ('a' - 'A') : ch;
-}
+	struct hs_conn *c = p->conn;
+	struct hs_stream *s = p->s;
+	bool was_lost = s->resync;
 
-static __always_inline void hs_new_line(struct hs_parser *p)
-{
-	p->line_len = 0;
-	p->window = 0;
-	p->name_hash = HS_FNV_OFFSET;
-	p->number = 0;
-	p->flags &= ~(HS_F_IN_VALUE | HS_F_CONTENT_LENGTH | HS_F_TRANSFER_ENCODING |
-		      HS_F_NUMBER_DONE | HS_F_DIGITS);
-}
-
-/* The bytes are not the message we expected. A direction that never carried
- * HTTP is not HTTP; one that did has lost its place, which we count. */
-static __always_inline int hs_fail(struct hs_parser *p)
-{
-	if (!p->seen_http && !p->resync) {
-		p->state = HS_ST_NOT_HTTP;
-		return HS_STOP_DROP;
-	}
-	if (!p->resync)
-		hs_count_loss(HS_LOSS_DESYNC);
-	p->resync = 1;
-	p->state = HS_ST_START;
-	return HS_STOP_DROP;
-}
-
-static __always_inline bool hs_is_method(__u64 word, __u32 len)
-{
-	switch (len) {
-	case 3:
-		return word == HS_WORD(0, 0, 0, 0, 0, 'G', 'E', 'T') ||
-		       word == HS_WORD(0, 0, 0, 0, 0, 'P', 'U', 'T');
-	case 4:
-		return word == HS_WORD(0, 0, 0, 0, 'P', 'O', 'S', 'T') ||
-		       word == HS_WORD(0, 0, 0, 0, 'H', 'E', 'A', 'D');
-	case 5:
-		return word == HS_WORD(0, 0, 0, 'P', 'A', 'T', 'C', 'H') ||
-		       word == HS_WORD(0, 0, 0, 'T', 'R', 'A', 'C', 'E');
-	case 6:
-		return word == HS_WORD(0, 0, 'D', 'E', 'L', 'E', 'T', 'E');
-	case 7:
-		return word == HS_WORD(0, 'O', 'P', 'T', 'I', 'O', 'N', 'S') ||
-		       word == HS_WORD(0, 'C', 'O', 'N', 'N', 'E', 'C', 'T');
-	}
-	return false;
-}
-
-/* "METHOD SP request-target SP HTTP/1.x CRLF" */
-static __always_inline int hs_request_line_byte(struct hs_conn *conn, struct hs_parser *p,
-						__u32 tgid, __u8 ch)
-{
-	if (!(p->flags & HS_F_IN_VALUE)) {
-		if (ch == ' ') {
-			if (!hs_is_method(p->window, p->line_len))
-				return hs_fail(p);
-			p->method_is_head = p->window == HS_WORD(0, 0, 0, 0, 'H', 'E', 'A', 'D');
-			p->flags |= HS_F_IN_VALUE;
-		} else if (ch < 'A' || ch > 'Z' || p->line_len >= 7) {
-			return hs_fail(p);
+	hs_lose_place(s);
+	if (c->role == HS_ROLE_UNKNOWN) {
+		if (!c->tries) {
+			c->role = HS_ROLE_NOT_HTTP;
+			return HS_DONE;
 		}
-		hs_push(p, ch);
-		return HS_GO_ON;
+		c->tries--;
+	} else if (!was_lost) {
+		hs_count_loss(HS_LOSS_DESYNC);
 	}
-	if (ch == '\r')
-		return HS_GO_ON;
-	if (ch == '\n') {
-		if ((p->window != HS_HTTP_1_1 && p->window != HS_HTTP_1_0) || p->before_window != ' ')
-			return hs_fail(p);
-		hs_count(tgid, HS_REQUEST_SLOT);
-		/* The queue counts every request awaiting its answer; only the
-		 * first 64 can say whether they were HEAD. */
-		if (conn->head_queue_len < 64)
-			conn->head_queue |= (__u64)p->method_is_head << conn->head_queue_len;
-		else if (p->method_is_head)
-			hs_count_loss(HS_LOSS_HEAD_QUEUE_FULL);
-		if (conn->head_queue_len < 0xffffffff)
-			conn->head_queue_len++;
-		p->seen_http = 1;
-		p->resync = 0;
-		p->state = HS_ST_HEADERS;
-		hs_new_line(p);
-		return HS_GO_ON;
+	return HS_DROP;
+}
+
+/* Length of the method and its space if the line starts with one, else 0. */
+static __always_inline __u32 hs_method_len(__u64 w)
+{
+	__u64 w4 = w & HS_MASK(4), w5 = w & HS_MASK(5), w6 = w & HS_MASK(6), w7 = w & HS_MASK(7);
+
+	if (w4 == HS_W4('G', 'E', 'T', ' ') || w4 == HS_W4('P', 'U', 'T', ' '))
+		return 4;
+	if (w5 == (HS_W4('P', 'O', 'S', 'T') | HS_B(' ', 4)) ||
+	    w5 == (HS_W4('H', 'E', 'A', 'D') | HS_B(' ', 4)))
+		return 5;
+	if (w6 == (HS_W4('P', 'A', 'T', 'C') | HS_B('H', 4) | HS_B(' ', 5)) ||
+	    w6 == (HS_W4('T', 'R', 'A', 'C') | HS_B('E', 4) | HS_B(' ', 5)))
+		return 6;
+	if (w7 == (HS_W4('D', 'E', 'L', 'E') | HS_B('T', 4) | HS_B('E', 5) | HS_B(' ', 6)))
+		return 7;
+	if (w == HS_W8('O', 'P', 'T', 'I', 'O', 'N', 'S', ' ') ||
+	    w == HS_W8('C', 'O', 'N', 'N', 'E', 'C', 'T', ' '))
+		return 8;
+	return 0;
+}
+
+/* "METHOD SP target SP HTTP/1.x [CR]" with nothing odd in the target: the method's length, else 0. */
+static __always_inline __u32 hs_request_line(struct hs_line *l)
+{
+	__u32 mlen = hs_method_len(l->h[0]), cr = hs_has_cr(l);
+	__u64 version;
+	__u8 minor;
+
+	if (!mlen || l->len < mlen + 1 + 9 + cr || l->odd != 2 + cr)
+		return 0;
+	if (cr) {
+		version = (l->t[0] >> 48) | (l->t[1] << 16);
+		minor = l->t[1] >> 48;
+	} else {
+		version = (l->t[0] >> 56) | (l->t[1] << 8);
+		minor = l->t[1] >> 56;
 	}
-	if (ch < ' ' || ch == 0x7f)
-		return hs_fail(p);
-	hs_push(p, ch);
-	return HS_GO_ON;
+	if (version != HS_W8(' ', 'H', 'T', 'T', 'P', '/', '1', '.') || (minor != '0' && minor != '1'))
+		return 0;
+	return mlen;
+}
+
+/* "HTTP/1.x SP DDD [SP reason] [CR]": the status code, else 0. */
+static __always_inline __u32 hs_status_line(struct hs_line *l)
+{
+	__u64 w = l->h[1];
+	__u8 d1 = (__u8)(w >> 8) - '0', d2 = (__u8)(w >> 16) - '0', d3 = (__u8)(w >> 24) - '0';
+	__u8 after = w >> 32;
+	__u32 status;
+
+	if (l->len < 12 || (l->h[0] != HS_W8('H', 'T', 'T', 'P', '/', '1', '.', '1') &&
+			    l->h[0] != HS_W8('H', 'T', 'T', 'P', '/', '1', '.', '0')))
+		return 0;
+	if ((__u8)w != ' ' || d1 > 9 || d2 > 9 || d3 > 9)
+		return 0;
+	if (l->len > 12 && after != ' ' && after != '\r')
+		return 0;
+	status = d1 * 100 + d2 * 10 + d3;
+	return status >= HS_STATUS_MIN && status <= HS_STATUS_MAX ? status : 0;
 }
 
 /* Whether a status line now can be an answer: a request awaits one, or is
  * being received (a server may refuse it early), or we lost our place. */
-static __always_inline bool hs_expects_response(struct hs_conn *conn)
+static __always_inline bool hs_expects_response(struct hs_conn *c, struct hs_stream *out)
 {
-	if (conn->head_queue_len || conn->request.resync || conn->response.resync)
-		return true;
-	return conn->request.state != HS_ST_START && conn->request.state != HS_ST_NOT_HTTP;
+	struct hs_stream *req = hs_request_stream(c);
+
+	return c->queue_len || req->resync || out->resync || req->state != HS_ST_START;
 }
 
-/* "HTTP/1.x SP DDD SP reason CRLF": counts as soon as the code is read. */
-static __always_inline int hs_status_line_byte(struct hs_conn *conn, struct hs_parser *p,
-					       __u32 tgid, __u8 ch)
+static __always_inline void hs_set_role(struct hs_parse *p, __u8 role)
 {
-	__u32 at = p->line_len;
+	struct hs_conn *c = p->conn;
+	struct hs_stream *other = p->inbound ? &c->out : &c->in;
 
-	if (p->flags & HS_F_IN_VALUE) {
-		/* the reason phrase */
-		if (ch == '\n') {
-			p->state = HS_ST_HEADERS;
-			hs_new_line(p);
-		}
-		return HS_GO_ON;
-	}
-	if (at < 7) {
-		if (ch != (__u8)(HS_HTTP_1_0 >> (56 - 8 * at)))
-			return hs_fail(p);
-	} else if (at == 7) {
-		if (ch != '0' && ch != '1')
-			return hs_fail(p);
-	} else if (at == 8) {
-		if (ch != ' ')
-			return hs_fail(p);
-	} else if (at < 12) {
-		if (ch < '0' || ch > '9')
-			return hs_fail(p);
-		p->status = p->status * 10 + (ch - '0');
-	} else {
-		if ((ch != ' ' && ch != '\r' && ch != '\n') || p->status < HS_STATUS_MIN ||
-		    p->status > HS_STATUS_MAX)
-			return hs_fail(p);
-		if (!hs_expects_response(conn)) {
-			/* Not an answer to anything: some other protocol that looks like HTTP. */
-			hs_count_loss(HS_LOSS_UNSOLICITED_RESPONSE);
-			return hs_fail(p);
-		}
-		hs_count(tgid, p->status);
-		p->seen_http = 1;
-		p->resync = 0;
-		p->flags |= HS_F_IN_VALUE;
-		if (ch == '\n') {
-			p->state = HS_ST_HEADERS;
-			hs_new_line(p);
-		}
-		return HS_GO_ON;
-	}
-	hs_push(p, ch);
+	c->role = role;
+	/* Whatever the other direction carried was parsed as the wrong kind of message. */
+	if (c->tries)
+		hs_lose_place(other);
+}
+
+static __always_inline int hs_request(struct hs_parse *p, struct hs_line *l, __u32 mlen)
+{
+	struct hs_conn *c = p->conn;
+	struct hs_stream *s = p->s;
+	bool head = mlen == 5 && (l->h[0] & HS_MASK(5)) == (HS_W4('H', 'E', 'A', 'D') | HS_B(' ', 4));
+
+	hs_count(p->tgid, HS_REQUEST_SLOT);
+	/* The queue counts every request awaiting its answer; only the first 64 can say whether they were HEAD. */
+	if (c->queue_len < 64)
+		c->head_queue |= (__u64)head << c->queue_len;
+	else if (head)
+		hs_count_loss(HS_LOSS_HEAD_QUEUE_FULL);
+	if (c->queue_len < 0xffffffff)
+		c->queue_len++;
+	s->resync = 0;
+	s->state = HS_ST_HEADERS;
+	s->flags = mlen == 8 && l->h[0] == HS_W8('C', 'O', 'N', 'N', 'E', 'C', 'T', ' ') ? HS_F_CONNECT : 0;
+	s->body_left = 0;
 	return HS_GO_ON;
 }
 
-/* The blank line after the headers: how is the body framed? */
-static __always_inline int hs_end_of_headers(struct hs_conn *conn, struct hs_parser *p,
-					     bool is_request)
+static __always_inline int hs_response(struct hs_parse *p, __u32 status)
 {
-	bool no_body = false;
+	struct hs_stream *s = p->s;
 
-	if (p->state == HS_ST_TRAILERS) {
-		p->state = HS_ST_START;
-		return HS_GO_ON;
+	if (!hs_expects_response(p->conn, s)) {
+		/* Not an answer to anything: some other protocol that looks like HTTP. */
+		hs_count_loss(HS_LOSS_UNSOLICITED_RESPONSE);
+		s->resync = 1;
+		return HS_DROP;
 	}
-	if (!is_request) {
-		if (p->status < 200) {
-			/* 101 hands the connection to another protocol; other 1xx precede the answer. */
-			if (p->status == 101) {
-				p->state = HS_ST_NOT_HTTP;
-				return HS_STOP_DROP;
-			}
-			p->state = HS_ST_START;
-			return HS_GO_ON;
-		}
-		if (conn->head_queue_len) {
-			no_body = conn->head_queue & 1;
-			conn->head_queue >>= 1;
-			conn->head_queue_len--;
-		}
-		no_body |= p->status == 204 || p->status == 304;
-	}
-	if (no_body) {
-		p->state = HS_ST_START;
-	} else if (p->flags & HS_F_CHUNKED) {
-		p->state = HS_ST_CHUNK_SIZE;
-		hs_new_line(p);
-	} else if (p->flags & HS_F_HAS_LENGTH) {
-		p->state = p->body_left ? HS_ST_BODY : HS_ST_START;
-	} else {
-		/* Without a length a request has no body, and a response runs until close. */
-		p->state = is_request ? HS_ST_START : HS_ST_UNTIL_CLOSE;
-	}
-	return p->state == HS_ST_START ? HS_GO_ON : HS_STOP_SKIP;
-}
-
-static __always_inline int hs_header_byte(struct hs_conn *conn, struct hs_parser *p,
-					  bool is_request, __u8 ch)
-{
-	if (ch == '\r')
-		return HS_GO_ON;
-	if (ch == '\n') {
-		if (p->line_len == 0)
-			return hs_end_of_headers(conn, p, is_request);
-		if (p->flags & HS_F_CONTENT_LENGTH) {
-			p->flags |= HS_F_HAS_LENGTH;
-			p->body_left = p->number;
-		}
-		if ((p->flags & HS_F_TRANSFER_ENCODING) &&
-		    (p->window & 0x00ffffffffffffffULL) == HS_CHUNKED)
-			p->flags |= HS_F_CHUNKED;
-		hs_new_line(p);
-		return HS_GO_ON;
-	}
-	if (!(p->flags & HS_F_IN_VALUE)) {
-		p->line_len++;
-		if (ch != ':') {
-			p->name_hash = (p->name_hash ^ hs_lower(ch)) * HS_FNV_PRIME;
-			return HS_GO_ON;
-		}
-		p->flags |= HS_F_IN_VALUE;
-		if (p->state != HS_ST_HEADERS)
-			return HS_GO_ON;
-		/* line_len now counts the colon too. */
-		if (p->name_hash == HS_HASH_CONTENT_LENGTH && p->line_len == 15)
-			p->flags |= HS_F_CONTENT_LENGTH;
-		else if (p->name_hash == HS_HASH_TRANSFER_ENCODING && p->line_len == 18)
-			p->flags |= HS_F_TRANSFER_ENCODING;
-		return HS_GO_ON;
-	}
-	if (p->flags & HS_F_CONTENT_LENGTH) {
-		if (ch >= '0' && ch <= '9' && !(p->flags & HS_F_NUMBER_DONE)) {
-			if (p->number < (1ULL << 48))
-				p->number = p->number * 10 + (ch - '0');
-			p->flags |= HS_F_DIGITS;
-		} else if (ch == ' ' || ch == '\t') {
-			if (p->flags & HS_F_DIGITS)
-				p->flags |= HS_F_NUMBER_DONE;
-		} else {
-			return hs_fail(p);
-		}
-		return HS_GO_ON;
-	}
-	if ((p->flags & HS_F_TRANSFER_ENCODING) && ch != ' ' && ch != '\t')
-		p->window = (p->window << 8) | hs_lower(ch);
+	hs_count(p->tgid, status);
+	s->resync = 0;
+	s->state = HS_ST_HEADERS;
+	s->status = status;
+	s->flags = 0;
+	s->body_left = 0;
 	return HS_GO_ON;
 }
 
-/* "HEX [; extensions] CRLF", that many bytes, CRLF; size 0 ends the body. */
-static __always_inline int hs_chunk_size_byte(struct hs_parser *p, __u8 ch)
+static __always_inline int hs_start_line(struct hs_parse *p, struct hs_line *l)
 {
-	__u8 low = hs_lower(ch), digit;
+	struct hs_conn *c = p->conn;
+	__u32 mlen = hs_request_line(l), status = 0;
 
-	if (ch == '\r')
-		return HS_GO_ON;
-	if (ch == '\n') {
-		if (!p->line_len)
+	if (c->role == HS_ROLE_UNKNOWN) {
+		/* The side that receives a request is the server; one joined
+		 * mid-stream may show a response first. */
+		if (mlen)
+			hs_set_role(p, p->inbound ? HS_ROLE_SERVER : HS_ROLE_CLIENT);
+		else if (c->tries && (status = hs_status_line(l)))
+			hs_set_role(p, p->inbound ? HS_ROLE_CLIENT : HS_ROLE_SERVER);
+		else
 			return hs_fail(p);
-		if (!p->number) {
-			p->state = HS_ST_TRAILERS;
-			hs_new_line(p);
-			return HS_GO_ON;
-		}
-		p->body_left = p->number + 2;
-		p->state = HS_ST_CHUNK_DATA;
-		return HS_STOP_SKIP;
+		if (c->role == HS_ROLE_CLIENT)
+			return HS_DONE;
 	}
-	p->line_len++;
-	if (p->flags & HS_F_IN_VALUE)
-		return HS_GO_ON;
-	if (ch >= '0' && ch <= '9') {
-		digit = ch - '0';
-	} else if (low >= 'a' && low <= 'f') {
-		digit = low - 'a' + 10;
-	} else if (ch == ';' || ch == ' ' || ch == '\t') {
-		p->flags |= HS_F_IN_VALUE;
-		return HS_GO_ON;
-	} else {
+	if (p->inbound) {
+		if (!mlen)
+			return hs_fail(p);
+		return hs_request(p, l, mlen);
+	}
+	if (!status)
+		status = hs_status_line(l);
+	if (!status)
 		return hs_fail(p);
-	}
-	if (p->number < (1ULL << 48))
-		p->number = p->number * 16 + digit;
-	return HS_GO_ON;
+	return hs_response(p, status);
 }
 
-/* One byte through one direction's state machine; returns enum hs_step.
- * Inlined into the bpf_loop callback: a call per byte cost about a quarter
- * of parsing time, and since only hs_exit_parse parses, the verifier walks
- * this once per load, not once per exit program. */
-static __always_inline int hs_parse_byte(struct hs_conn *conn, __u32 tgid, __u32 is_request, __u32 ch)
-{
-	struct hs_parser *p;
-
-	if (!conn)
-		return HS_STOP_DROP;
-	p = is_request ? &conn->request : &conn->response;
-	switch (p->state) {
-	case HS_ST_START:
-		p->state = HS_ST_START_LINE;
-		p->flags = 0;
-		p->status = 0;
-		p->method_is_head = 0;
-		hs_new_line(p);
-		/* fall through */
-	case HS_ST_START_LINE:
-		return is_request ? hs_request_line_byte(conn, p, tgid, ch) :
-				    hs_status_line_byte(conn, p, tgid, ch);
-	case HS_ST_HEADERS:
-	case HS_ST_TRAILERS:
-		return hs_header_byte(conn, p, is_request, ch);
-	case HS_ST_CHUNK_SIZE:
-		return hs_chunk_size_byte(p, ch);
-	}
-	return HS_STOP_SKIP;
-}
-
-/* body_left bytes were skipped: the body, or this chunk's data, is over. */
-static __always_inline void hs_body_done(struct hs_parser *p)
-{
-	if (p->state == HS_ST_BODY) {
-		p->state = HS_ST_START;
-	} else {
-		p->state = HS_ST_CHUNK_SIZE;
-		hs_new_line(p);
-	}
-}
-
-struct hs_segment {
-	struct hs_conn *conn;
-	struct hs_scratch *scratch;
-	__u64 buf;
-	__u64 len;
-	__u64 pos;		/* bytes of the segment already parsed or skipped */
-	__u32 tgid;
-	__u32 is_request;
-	__u32 chunk;		/* valid bytes in scratch */
-	__u32 consumed;		/* bytes of scratch the byte loop used */
-	__u32 stop;		/* enum hs_step of the last pass */
-	__u64 skip_to;		/* scratch bytes before this are body: pass over them */
+/* A number in a line being read a character at a time (bpf_loop: the
+ * verifier walks one character, not every combination of them). */
+struct hs_number {
+	struct hs_line *l;
+	__s64 value;		/* -1 once the characters are not a number */
+	__u32 from;		/* first byte of the number's field */
+	__u32 end;		/* end of the field (before any CR) */
+	__u32 digits;
+	__u8 base;		/* 10, or 16 for chunk sizes */
+	__u8 trailing;		/* blanks after the digits: no more digits may come */
 };
 
-static int hs_byte_cb(__u32 index, struct hs_segment *s)
+static int hs_digit_cb(__u32 index, struct hs_number *num)
 {
-	struct hs_parser *p;
-	__u64 rest;
-	int step;
+	__u32 i = num->from + index;
+	__u8 ch, low, digit;
 
-	if (index >= s->chunk)
+	if (i >= num->end || i >= HS_CARRY_HEAD || !num->l)
 		return 1;
-	if (index < s->skip_to)
+	ch = hs_byte(num->l, i);
+	low = ch | 0x20;
+	if (ch >= '0' && ch <= '9')
+		digit = ch - '0';
+	else if (num->base == 16 && low >= 'a' && low <= 'f')
+		digit = low - 'a' + 10;
+	else if (ch == ' ' || ch == '\t' || (num->base == 16 && ch == ';')) {
+		/* blanks around a length; a chunk size ends at its extensions */
+		if (num->base == 16 && num->digits)
+			return 1;
+		num->trailing = num->digits > 0;
 		return 0;
-	step = hs_parse_byte(s->conn, s->tgid, s->is_request,
-			     s->scratch->data[index & (HS_SCRATCH_SIZE - 1)]);
-	/* Derived from index, not incremented: a counter the verifier can follow
-	 * exactly would make it walk every iteration instead of converging. */
-	s->consumed = index + 1;
-	s->stop = step;
-	if (step != HS_STOP_SKIP || !s->conn)
-		return step != HS_GO_ON;
-	/* A body that ends inside this scratch (pipelined small POSTs, short
-	 * chunks) is passed over here, so it costs no extra pass and no re-read. */
-	p = s->is_request ? &s->conn->request : &s->conn->response;
-	rest = s->chunk - (index + 1);
-	if ((p->state != HS_ST_BODY && p->state != HS_ST_CHUNK_DATA) || p->body_left > rest)
+	} else {
+		num->value = -1;
 		return 1;
-	s->skip_to = index + 1 + p->body_left;
-	s->consumed = s->skip_to;
-	p->body_left = 0;
-	hs_body_done(p);
-	s->stop = HS_GO_ON;
+	}
+	if (num->trailing || num->digits >= 12) {
+		num->value = -1;
+		return 1;
+	}
+	num->value = num->value * num->base + digit;
+	num->digits++;
 	return 0;
 }
 
-/* One pass: skip body bytes, or copy up to HS_SCRATCH_SIZE bytes and parse them. */
-static int hs_pass_cb(__u32 index, struct hs_segment *s)
+/* The number in line bytes [from, end) (end <= 32), or -1 if they are not one. */
+static __always_inline __s64 hs_number(struct hs_line *l, __u32 from, __u32 end, __u8 base)
 {
-	struct hs_conn *conn = s->conn;
-	struct hs_parser *p;
-	__u64 left = s->len - s->pos, skip;
+	struct hs_number num = { .l = l, .from = from, .end = end, .base = base };
 
-	if (!conn || s->pos >= s->len)
-		return 1;
-	p = s->is_request ? &conn->request : &conn->response;
-	if (p->state == HS_ST_BODY || p->state == HS_ST_CHUNK_DATA) {
-		skip = left < p->body_left ? left : p->body_left;
-		s->pos += skip;
-		p->body_left -= skip;
-		if (!p->body_left)
-			hs_body_done(p);
-		return 0;
-	}
-	if (p->state == HS_ST_UNTIL_CLOSE || p->state == HS_ST_NOT_HTTP)
-		return 1;
-	s->chunk = left > HS_SCRATCH_SIZE ? HS_SCRATCH_SIZE : left;
-	if (bpf_probe_read_user(s->scratch->data, s->chunk & (HS_SCRATCH_SIZE - 1) ?: HS_SCRATCH_SIZE,
-				(void *)(s->buf + s->pos))) {
-		hs_count_loss(HS_LOSS_READ_FAULT);
-		return 1;
-	}
-	s->stop = HS_GO_ON;
-	s->consumed = 0;
-	s->skip_to = 0;
-	bpf_loop(s->chunk, hs_byte_cb, s, 0);
-	s->pos += s->consumed;
-	return s->stop == HS_STOP_DROP;
+	if (end > HS_CARRY_HEAD || end <= from)
+		return -1;
+	bpf_loop(HS_CARRY_HEAD, hs_digit_cb, &num, 0);
+	return num.digits ? num.value : -1;
 }
 
-__noinline int hs_parse_segment(struct hs_conn *conn, __u32 tgid, __u32 is_request, __u64 buf,
-				__u64 len)
+static __always_inline int hs_content_length(struct hs_parse *p, struct hs_line *l)
 {
-	struct hs_segment s = { .conn = conn, .buf = buf, .len = len, .tgid = tgid,
-				.is_request = is_request };
-	struct hs_parser *p;
+	__s64 number = hs_number(l, 15, l->len - hs_has_cr(l), 10);
+
+	if (number < 0)
+		return hs_fail(p);
+	p->s->flags |= HS_F_HAS_LENGTH;
+	p->s->body_left = number;
+	return HS_GO_ON;
+}
+
+/* Whether the last token of a Transfer-Encoding line is "chunked". */
+static __always_inline bool hs_ends_chunked(struct hs_line *l)
+{
+	__u32 cr = hs_has_cr(l);
+	__u64 word;
+	__u8 before;
+
+	if (l->len < 18 + 7 + cr)
+		return false;
+	if (cr) {
+		word = l->t[1] & HS_MASK(7);
+		before = l->t[0] >> 56;
+	} else {
+		word = l->t[1] >> 8;
+		before = l->t[1];
+	}
+	return (word | HS_LC8('c', 'h', 'u', 'n', 'k', 'e', 'd', 0)) ==
+		       HS_W8('c', 'h', 'u', 'n', 'k', 'e', 'd', 0) &&
+	       (before == ' ' || before == '\t' || before == ',' || before == ':');
+}
+
+/* A header line: only the names that frame a body, or end HTTP, matter. */
+static __always_inline int hs_header(struct hs_parse *p, struct hs_line *l)
+{
+	struct hs_stream *s = p->s;
+	__u64 h0 = l->h[0], h1 = l->h[1];
+
+	if (l->len >= 15 &&
+	    (h0 | HS_LC8('c', 'o', 'n', 't', 'e', 'n', 't', '-')) == HS_W8('c', 'o', 'n', 't', 'e', 'n', 't', '-') &&
+	    ((h1 & HS_MASK(7)) | HS_LC8('l', 'e', 'n', 'g', 't', 'h', ':', 0)) == HS_W8('l', 'e', 'n', 'g', 't', 'h', ':', 0))
+		return hs_content_length(p, l);
+	if (l->len >= 18 &&
+	    (h0 | HS_LC8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r')) == HS_W8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r') &&
+	    (h1 | HS_LC8('-', 'e', 'n', 'c', 'o', 'd', 'i', 'n')) == HS_W8('-', 'e', 'n', 'c', 'o', 'd', 'i', 'n') &&
+	    ((l->h[2] & HS_MASK(2)) | HS_L('g', 0)) == (HS_B('g', 0) | HS_B(':', 1))) {
+		s->flags |= HS_F_TE;
+		if (hs_ends_chunked(l))
+			s->flags |= HS_F_CHUNKED;
+		return HS_GO_ON;
+	}
+	if (l->len >= 8 &&
+	    (h0 | HS_LC8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':')) == HS_W8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':'))
+		s->flags |= HS_F_UPGRADE;
+	return HS_GO_ON;
+}
+
+/* The blank line after a request's headers: how is its body framed? */
+static __always_inline int hs_request_headers_done(struct hs_parse *p)
+{
+	struct hs_stream *s = p->s;
+
+	if (s->flags & (HS_F_UPGRADE | HS_F_CONNECT)) {
+		/* What follows may be another protocol: wait for the answer. */
+		p->conn->tunnel = s->flags & (HS_F_UPGRADE | HS_F_CONNECT);
+		s->state = HS_ST_PAUSED;
+		return HS_DONE;
+	}
+	if (s->flags & HS_F_TE) {
+		if (!(s->flags & HS_F_CHUNKED))
+			return hs_fail(p);
+		s->state = HS_ST_CHUNK_SIZE;
+		return HS_GO_ON;
+	}
+	if (s->body_left) {
+		s->state = HS_ST_BODY;
+		return HS_BODY;
+	}
+	s->state = HS_ST_START;
+	return HS_GO_ON;
+}
+
+/* The blank line after a response's headers: which request it answered, and how its body is framed. */
+static __always_inline int hs_response_headers_done(struct hs_parse *p)
+{
+	struct hs_conn *c = p->conn;
+	struct hs_stream *s = p->s, *req;
+	__u32 status = s->status;
+	bool no_body = false;
+
+	if (status < 200) {
+		/* 101 hands the connection to another protocol; other 1xx precede the answer. */
+		if (status == 101) {
+			c->role = HS_ROLE_NOT_HTTP;
+			return HS_DONE;
+		}
+		s->state = HS_ST_START;
+		return HS_GO_ON;
+	}
+	if (c->queue_len) {
+		no_body = c->head_queue & 1;
+		c->head_queue >>= 1;
+		c->queue_len--;
+	}
+	if (!c->queue_len && c->tunnel) {
+		if ((c->tunnel & HS_F_CONNECT) && status < 300) {
+			c->role = HS_ROLE_NOT_HTTP;
+			return HS_DONE;
+		}
+		/* Refused: requests go on, but any bytes that came while we waited were not parsed. */
+		req = hs_request_stream(c);
+		if (req->state == HS_ST_PAUSED) {
+			req->state = HS_ST_START;
+			if (req->resync)
+				hs_count_loss(HS_LOSS_DESYNC);
+		}
+		c->tunnel = 0;
+	}
+	if (no_body || status == 204 || status == 304) {
+		s->state = HS_ST_START;
+		return HS_GO_ON;
+	}
+	if (s->flags & HS_F_CHUNKED) {
+		s->state = HS_ST_CHUNK_SIZE;
+		return HS_GO_ON;
+	}
+	if ((s->flags & HS_F_HAS_LENGTH) && !(s->flags & HS_F_TE)) {
+		s->state = s->body_left ? HS_ST_BODY : HS_ST_START;
+		return s->body_left ? HS_BODY : HS_GO_ON;
+	}
+	s->state = HS_ST_UNTIL_CLOSE;
+	return HS_DONE;
+}
+
+/* "HEX [; extensions] [CR]": that many bytes and a CRLF follow; 0 ends the body. */
+static __always_inline int hs_chunk_size(struct hs_parse *p, struct hs_line *l)
+{
+	__s64 size = hs_number(l, 0, l->len - hs_has_cr(l), 16);
+
+	if (size < 0)
+		return hs_fail(p);
+	if (!size) {
+		p->s->state = HS_ST_TRAILERS;
+		return HS_GO_ON;
+	}
+	p->s->body_left = size + 2;
+	p->s->state = HS_ST_CHUNK_DATA;
+	return HS_BODY;
+}
+
+static __always_inline int hs_classify(struct hs_parse *p, struct hs_line *l)
+{
+	struct hs_stream *s = p->s;
+	bool is_request = p->inbound == (p->conn->role == HS_ROLE_SERVER);
+
+	switch (s->state) {
+	case HS_ST_START:
+		/* Blank lines between messages are tolerated, as by most servers. */
+		if (hs_blank(l))
+			return HS_GO_ON;
+		return hs_start_line(p, l);
+	case HS_ST_HEADERS:
+		if (!hs_blank(l))
+			return hs_header(p, l);
+		return is_request ? hs_request_headers_done(p) : hs_response_headers_done(p);
+	case HS_ST_CHUNK_SIZE:
+		return hs_chunk_size(p, l);
+	case HS_ST_TRAILERS:
+		if (hs_blank(l))
+			s->state = HS_ST_START;
+		return HS_GO_ON;
+	}
+	return HS_DONE;
+}
+
+/* One complete line through one direction's state machine; returns enum hs_step.
+ * Global: the verifier walks the whole classification once, not once per
+ * state the line-finding loop can be in. */
+__noinline int hs_on_line(struct hs_conn *conn, struct hs_line *l, __u32 inbound, __u32 tgid)
+{
+	struct hs_parse p = { .conn = conn, .inbound = inbound, .tgid = tgid };
+
+	if (!conn || !l)
+		return HS_DROP;
+	p.s = inbound ? &conn->in : &conn->out;
+	return hs_classify(&p, l);
+}
+
+/* Offset of the first '\n' in scratch bytes [at, n), or n; adds to *odd the odd bytes before it. */
+__noinline __u32 hs_find_lf(struct hs_scratch *sc, __u32 at, __u32 n, __u32 want_odd, __u32 *odd)
+{
+	__u32 off = at, k, byte;
+	__u64 w, lf, keep;
+
+	if (!sc || !odd || n > HS_SCRATCH_SIZE)
+		return n;
+	for (k = 0; k <= HS_SCRATCH_SIZE / 8; k++) {
+		if (off >= n)
+			return n;
+		w = *(__u64 *)&sc->data[(HS_SCRATCH_FRONT + off) & HS_SCRATCH_MASK];
+		keep = HS_MASK(n - off);
+		lf = hs_zero_bytes(w ^ (HS_ONES * '\n')) & keep;
+		if (lf) {
+			byte = hs_lowest_byte(lf);
+			if (want_odd)
+				*odd += hs_count_bytes(hs_odd_bytes(w) & HS_MASK(byte));
+			return off + byte;
+		}
+		if (want_odd)
+			*odd += hs_count_bytes(hs_odd_bytes(w) & keep);
+		off += 8;
+	}
+	return n;
+}
+
+/* A line split across calls: keep its first and last bytes (scratch [from, to)) for when it ends.
+ * Word by word: HS_SCRATCH_FRONT lets the words before `from` be loaded (and masked out). */
+__noinline int hs_carry(struct hs_stream *s, struct hs_scratch *sc, __u32 from, __u32 to)
+{
+	__u8 *data;
+	__u32 have, k, j, lo, hi, base;
+	__u64 w, t0, t1, n0, n1, keep;
+
+	if (!s || !sc || to > HS_SCRATCH_SIZE || from > to)
+		return 0;
+	data = sc->data;
+	have = s->line_len;
+	k = to - from;
+	if (have < HS_CARRY_HEAD) {
+		/* Line byte i sits at scratch offset from - have + i. */
+		base = (HS_SCRATCH_FRONT + from) - have;
+		if (base > HS_SCRATCH_FRONT + HS_SCRATCH_SIZE)
+			return 0;
+#pragma unroll
+		for (j = 0; j < HS_CARRY_HEAD / 8; j++) {
+			lo = have > 8 * j ? have - 8 * j : 0;
+			hi = have + k < 8 * j + 8 ? have + k - 8 * j : 8;
+			if (hi <= lo || have + k <= 8 * j)
+				continue;
+			w = *(__u64 *)&data[(base + 8 * j) & HS_SCRATCH_MASK];
+			keep = HS_MASK(hi) & ~HS_MASK(lo);
+			s->head[j] = (s->head[j] & ~keep) | (w & keep);
+		}
+	}
+	/* The 16 bytes before `to`, then as many of the old tail's as are still its last 16. */
+	n0 = *(__u64 *)&data[(HS_SCRATCH_FRONT - 16 + to) & HS_SCRATCH_MASK];
+	n1 = *(__u64 *)&data[(HS_SCRATCH_FRONT - 8 + to) & HS_SCRATCH_MASK];
+	if (k < HS_CARRY_TAIL) {
+		t0 = s->tail[0];
+		t1 = s->tail[1];
+		if (k >= 8) {
+			t0 = t1 >> (8 * (k - 8));
+			t1 = 0;
+		} else if (k) {
+			t0 = (t0 >> (8 * k)) | (t1 << (64 - 8 * k));
+			t1 >>= 8 * k;
+		}
+		/* keep the old bytes in tail positions [0, 16 - k) */
+		keep = HS_CARRY_TAIL - k >= 8 ? ~0ULL : HS_MASK(HS_CARRY_TAIL - k);
+		n0 = (t0 & keep) | (n0 & ~keep);
+		keep = HS_CARRY_TAIL - k > 8 ? HS_MASK(HS_CARRY_TAIL - k - 8) : 0;
+		n1 = (t1 & keep) | (n1 & ~keep);
+	}
+	s->tail[0] = n0;
+	s->tail[1] = n1;
+	s->line_len = have + k > HS_LINE_MAX + 1 ? HS_LINE_MAX + 1 : have + k;
+	return 0;
+}
+
+/* Can a start line still be beginning here? Cheap, so that a long run of
+ * bytes without a line end on a new connection is given up on at once. */
+static __always_inline bool hs_may_start(struct hs_stream *s)
+{
+	__u64 h0 = s->head[0];
+
+	if (s->line_len < 8)
+		return true;
+	return hs_method_len(h0) || (h0 & HS_MASK(7)) == (HS_W4('H', 'T', 'T', 'P') | HS_B('/', 4) |
+							  HS_B('1', 5) | HS_B('.', 6));
+}
+
+/* Where one call's parse stands, in scalars only, so that global functions can share it. */
+struct hs_cursor {
+	__u64 buf;
+	__u64 len;
+	__u64 pos;		/* bytes of the call already parsed or skipped */
+	__u32 tgid;
+	__u32 n;		/* bytes of this pass in scratch */
+	__u32 at;		/* scratch offset of the line being looked at */
+	__u8 inbound;
+	__u8 stop;		/* enum hs_step that ended the last line */
+};
+
+/* What the bpf_loop callbacks are handed. */
+struct hs_loop {
+	struct hs_conn *conn;
+	struct hs_scratch *sc;
+	struct hs_cursor *cur;
+};
+
+/* The next line of this pass: find its end, classify it, pass over a body
+ * that follows it inside the pass. Returns 1 when the pass is over. */
+__noinline int hs_next_line(struct hs_conn *conn, struct hs_scratch *sc, struct hs_cursor *cur)
+{
+	struct hs_parse p = {};
+	struct hs_stream *s;
+	__u32 at, n, e, odd = 0;
+	struct hs_line l;
+	__u8 *head, *tail;
+	bool start;
+	int step;
+
+	if (!conn || !sc || !cur)
+		return 1;
+	s = cur->inbound ? &conn->in : &conn->out;
+	p.conn = conn;
+	p.s = s;
+	p.inbound = cur->inbound;
+	at = cur->at;
+	n = cur->n;
+	if (at >= n || n > HS_SCRATCH_SIZE)
+		return 1;
+	start = s->state == HS_ST_START;
+	e = hs_find_lf(sc, at, n, start, &odd);
+	if (e >= n) {
+		/* The line goes on in the next pass or call. */
+		hs_carry(s, sc, at, n);
+		s->odd += odd;
+		cur->at = n;
+		if (s->line_len > HS_LINE_MAX || (start && !hs_may_start(s)))
+			cur->stop = hs_fail(&p);
+		return 1;
+	}
+	if (s->line_len) {
+		hs_carry(s, sc, at, e);
+		__builtin_memcpy(l.h, s->head, sizeof(l.h));
+		__builtin_memcpy(l.t, s->tail, sizeof(l.t));
+		l.len = s->line_len;
+		l.odd = s->odd + odd;
+		s->line_len = 0;
+		s->odd = 0;
+	} else {
+		head = &sc->data[(HS_SCRATCH_FRONT + at) & HS_SCRATCH_MASK];
+		/* The 16 bytes before the LF (HS_SCRATCH_FRONT keeps them inside the map value). */
+		tail = &sc->data[(HS_SCRATCH_FRONT - HS_CARRY_TAIL + e) & HS_SCRATCH_MASK];
+		__builtin_memcpy(l.h, head, sizeof(l.h));
+		__builtin_memcpy(l.t, tail, sizeof(l.t));
+		l.len = e - at;
+		l.odd = odd;
+	}
+	cur->at = e + 1;
+	if (l.len > HS_LINE_MAX) {
+		cur->stop = hs_fail(&p);
+		return 1;
+	}
+	step = hs_on_line(conn, &l, cur->inbound, cur->tgid);
+	if (step == HS_BODY) {
+		/* A body that ends inside this pass (pipelined small POSTs, short chunks) is passed over here. */
+		if (s->body_left > n - cur->at) {
+			cur->stop = HS_GO_ON;
+			return 1;
+		}
+		cur->at += s->body_left;
+		s->body_left = 0;
+		hs_body_done(s);
+		step = HS_GO_ON;
+	}
+	cur->stop = step;
+	return step != HS_GO_ON;
+}
+
+static int hs_line_cb(__u32 index, struct hs_loop *loop)
+{
+	return hs_next_line(loop->conn, loop->sc, loop->cur) ? 1 : 0;
+}
+
+/* One pass: skip body bytes without reading them, or copy up to
+ * HS_SCRATCH_SIZE bytes and parse their lines. Returns 1 when the call is over. */
+__noinline int hs_next_pass(struct hs_conn *conn, struct hs_scratch *sc, struct hs_cursor *cur)
+{
+	struct hs_loop loop = { .conn = conn, .sc = sc, .cur = cur };
+	struct hs_stream *s;
+	__u64 left, skip;
+	__u32 n;
+
+	if (!conn || !sc || !cur || cur->pos >= cur->len || cur->stop >= HS_DROP)
+		return 1;
+	s = cur->inbound ? &conn->in : &conn->out;
+	left = cur->len - cur->pos;
+	if (s->state == HS_ST_BODY || s->state == HS_ST_CHUNK_DATA) {
+		skip = left < s->body_left ? left : s->body_left;
+		cur->pos += skip;
+		s->body_left -= skip;
+		if (!s->body_left)
+			hs_body_done(s);
+		return 0;
+	}
+	if (s->state == HS_ST_PAUSED)
+		s->resync = 1; /* bytes we skip while waiting for the answer */
+	if (s->state >= HS_ST_UNTIL_CLOSE || conn->role >= HS_ROLE_CLIENT)
+		return 1;
+	n = left > HS_SCRATCH_SIZE ? HS_SCRATCH_SIZE : left;
+	if (bpf_probe_read_user(&sc->data[HS_SCRATCH_FRONT], n, (void *)(cur->buf + cur->pos))) {
+		hs_count_loss(HS_LOSS_READ_FAULT);
+		hs_lose_place(s);
+		cur->stop = HS_DROP;
+		return 1;
+	}
+	cur->n = n;
+	cur->at = 0;
+	cur->stop = HS_GO_ON;
+	bpf_loop(HS_SCRATCH_SIZE + 1, hs_line_cb, &loop, 0);
+	cur->pos += cur->at;
+	return cur->stop >= HS_DROP;
+}
+
+static int hs_pass_cb(__u32 index, struct hs_loop *loop)
+{
+	return hs_next_pass(loop->conn, loop->sc, loop->cur) ? 1 : 0;
+}
+
+__noinline int hs_parse(struct hs_conn *conn, __u32 inbound, __u32 tgid, __u64 buf, __u64 len)
+{
+	struct hs_cursor cur = { .buf = buf, .len = len, .tgid = tgid, .inbound = inbound };
+	struct hs_loop loop = { .conn = conn, .cur = &cur };
+	struct hs_stream *s;
 	__u32 zero = 0;
 
-	if (!conn)
+	if (!conn || conn->role >= HS_ROLE_CLIENT)
 		return 0;
-	s.scratch = bpf_map_lookup_elem(&scratch, &zero);
-	if (!s.scratch)
+	s = inbound ? &conn->in : &conn->out;
+	loop.sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (!loop.sc)
 		return 0;
-	bpf_loop(HS_PASSES_PER_SEGMENT, hs_pass_cb, &s, 0);
-	p = is_request ? &conn->request : &conn->response;
-	if (s.pos < len && s.stop != HS_STOP_DROP && p->seen_http &&
-	    p->state != HS_ST_UNTIL_CLOSE && p->state != HS_ST_NOT_HTTP) {
-		/* More header bytes than the pass budget: give up on this buffer's rest. */
+	bpf_loop(HS_PASSES, hs_pass_cb, &loop, 0);
+	if (cur.pos < len && cur.stop < HS_DROP && conn->role < HS_ROLE_CLIENT && s->state < HS_ST_UNTIL_CLOSE) {
+		/* More header bytes than the pass budget: give up on this call's rest. */
 		hs_count_loss(HS_LOSS_PARSE_BUDGET);
-		p->resync = 1;
-		p->state = HS_ST_START;
+		hs_lose_place(s);
 	}
 	return 0;
 }

@@ -1,24 +1,53 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Interface of the HTTP/1.x parser in http_parser.bpf.c.
+ * Interface of the HTTP/1.x parser in http_parser.bpf.c, shared by both
+ * capture front-ends.
  *
- * It sees every byte a process reads from (requests) or writes to
- * (responses) a tracked connection, once, in syscall order, and keeps
- * enough state per direction (struct hs_parser) to know where each message
- * starts: start lines and headers are read byte by byte, bodies
- * (Content-Length, chunked, until close) are skipped by arithmetic without
- * being copied. A request counts when its request line ends in
- * " HTTP/1.x", a response when its status code has been read.
+ * It sees every byte a connection carries, once, in order, and keeps
+ * enough state per direction (struct hs_stream) to know where each message
+ * starts. It works a line at a time: it finds line ends eight bytes at a
+ * time, classifies each line from its first 32 and last 16 bytes (method,
+ * version, status, the few header names that frame a body), and skips
+ * bodies (Content-Length, chunked, until close) by arithmetic, without
+ * reading them. A request counts when its request line is complete, a
+ * response when its status line is.
  */
 #ifndef HS_HTTP_PARSER_H
 #define HS_HTTP_PARSER_H
 
 #include "maps.bpf.h"
 
-/* iovec entries walked per readv/writev/recvmsg/sendmsg. */
-#define HS_MAX_IOV 8
+/* Global, so the verifier checks it once per program rather than at every call site. */
+int hs_parse(struct hs_conn *conn, __u32 inbound, __u32 tgid, __u64 buf, __u64 len);
 
-/* Global, so the verifier checks it once rather than at every call site. */
-int hs_parse_segment(struct hs_conn *conn, __u32 tgid, __u32 is_request, __u64 buf, __u64 len);
+/* The stream can no longer tell where its messages start: look for one at
+ * the start of each later call. */
+static __always_inline void hs_lose_place(struct hs_stream *s)
+{
+	s->state = HS_ST_START;
+	s->resync = 1;
+	s->line_len = 0;
+	s->odd = 0;
+	s->body_left = 0;
+}
+
+/* body_left reached 0: the body, or this chunk's data, is over. */
+static __always_inline void hs_body_done(struct hs_stream *s)
+{
+	s->state = s->state == HS_ST_BODY ? HS_ST_START : HS_ST_CHUNK_SIZE;
+}
+
+/* A call whose bytes all lie inside a known body costs no user-memory read. */
+static __always_inline bool hs_skip_body(struct hs_stream *s, __u64 bytes)
+{
+	if (s->state == HS_ST_UNTIL_CLOSE)
+		return true;
+	if ((s->state != HS_ST_BODY && s->state != HS_ST_CHUNK_DATA) || bytes > s->body_left)
+		return false;
+	s->body_left -= bytes;
+	if (!s->body_left)
+		hs_body_done(s);
+	return true;
+}
 
 #endif /* HS_HTTP_PARSER_H */

@@ -4,8 +4,8 @@
  * vmlinux.h and no kernel headers. preserve_access_index makes every field
  * access a CO-RE relocation: libbpf rewrites offsets against the running
  * kernel's BTF at load time, so nothing here is a fixed offset.
- * The syscall tracepoint layouts are the stable tracefs formats
- * (events/syscalls/sys_enter_read/format and friends).
+ * The tracepoint layouts are the stable tracefs formats
+ * (events/syscalls/sys_exit_read/format, events/sock/inet_sock_set_state/format).
  */
 #ifndef HS_KERNEL_TYPES_H
 #define HS_KERNEL_TYPES_H
@@ -14,14 +14,11 @@
 #include <linux/bpf.h>
 #include <stdbool.h>
 
-/* struct trace_entry + __syscall_nr, padded to 16 bytes in every format. */
-struct hs_syscall_enter {
-	__u64 common;
-	__s32 syscall_nr;
-	__u32 pad;
-	__u64 args[6];
-};
+#ifndef __TARGET_ARCH_x86
+#error "http-statistics reads syscall arguments from x86_64 registers; other architectures are not supported yet"
+#endif
 
+/* struct trace_entry + __syscall_nr, padded to 16 bytes in every format. */
 struct hs_syscall_exit {
 	__u64 common;
 	__s32 syscall_nr;
@@ -29,7 +26,14 @@ struct hs_syscall_exit {
 	__s64 ret;
 };
 
-/* The user-space ABI of struct iovec and struct msghdr (x86_64 and arm64 alike). */
+struct hs_inet_sock_set_state {
+	__u64 common;
+	__u64 skaddr;
+	__s32 oldstate;
+	__s32 newstate;
+};
+
+/* The user-space ABI of struct iovec and struct msghdr on x86_64. */
 struct hs_iovec {
 	__u64 base;
 	__u64 len;
@@ -45,29 +49,24 @@ struct hs_user_msghdr {
 	__u64 controllen;
 };
 
-/* struct cmsghdr; SCM_RIGHTS data is an array of int descriptors after it. */
-struct hs_user_cmsghdr {
-	__u64 len;
-	__s32 level;
-	__s32 type;
-};
-#define HS_SOL_SOCKET 1
-#define HS_SCM_RIGHTS 1
-
 struct sock_common {
 	unsigned short skc_family;
-	unsigned char skc_state;
 } __attribute__((preserve_access_index));
+
+struct socket;
 
 struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_protocol;
 	__u16 sk_type;
+	struct socket *sk_socket;
 } __attribute__((preserve_access_index));
 
-struct socket {
-	short type;
-	struct sock *sk;
+struct tcp_sock {
+	__u64 bytes_received;	/* every byte that arrived, read or not (+1 for a FIN) */
+	__u32 rcv_nxt;		/* sequence number of the next byte to arrive */
+	__u32 copied_seq;	/* sequence number of the next byte the application reads */
+	__u32 write_seq;	/* sequence number of the next byte the application writes */
 } __attribute__((preserve_access_index));
 
 struct inode {
@@ -79,6 +78,11 @@ struct file {
 	void *private_data;
 } __attribute__((preserve_access_index));
 
+struct socket {
+	struct file *file;	/* NULL for the kernel's own sockets (NFS, SMB, ...) */
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
 struct fdtable {
 	unsigned int max_fds;
 	struct file **fd;
@@ -88,36 +92,52 @@ struct files_struct {
 	struct fdtable *fdt;
 } __attribute__((preserve_access_index));
 
-struct mm_struct;
+struct io_uring_task;
 
 struct task_struct {
-	int pid;
-	int tgid;
+	unsigned int flags;
 	struct files_struct *files;
-	struct mm_struct *mm;
+	struct io_uring_task *io_uring;
 } __attribute__((preserve_access_index));
 
-/* The user registers saved at syscall entry (x86_64): the arguments are
- * still there at exit. The ___x86 flavour matches the kernel's pt_regs
- * only where it has these fields; elsewhere bpf_core_field_exists() says no. */
-struct pt_regs___x86 {
-	unsigned long di;
-	unsigned long si;
+/* The user registers the syscall entry saved: orig_ax is the syscall
+ * number, di, si, dx, r10 its first four arguments. */
+struct pt_regs {
+	unsigned long r10;
 	unsigned long dx;
+	unsigned long si;
+	unsigned long di;
+	unsigned long orig_ax;
 } __attribute__((preserve_access_index));
 
-/* sched_process_exit got a format of its own, with group_dead, in 6.16;
- * bpf_core_field_exists() tells whether this kernel has it. */
-struct trace_event_raw_sched_process_exit {
-	_Bool group_dead;
-} __attribute__((preserve_access_index));
+/* x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl, a stable ABI). */
+#define HS_NR_READ 0
+#define HS_NR_WRITE 1
+#define HS_NR_READV 19
+#define HS_NR_WRITEV 20
+#define HS_NR_SENDFILE 40
+#define HS_NR_SENDTO 44
+#define HS_NR_RECVFROM 45
+#define HS_NR_SENDMSG 46
+#define HS_NR_RECVMSG 47
+#define HS_NR_SPLICE 275
+#define HS_NR_RECVMMSG 299
+#define HS_NR_SENDMMSG 307
+#define HS_NR_PREADV2 327
+#define HS_NR_PWRITEV2 328
+#define HS_NR_IO_URING_ENTER 426
 
-#define HS_S_IFMT 00170000
-#define HS_S_IFSOCK 0140000
+/* include/uapi and include/linux constants (stable ABI). */
 #define HS_AF_INET 2
 #define HS_AF_INET6 10
 #define HS_IPPROTO_TCP 6
-#define HS_TCP_LISTEN 10
 #define HS_SOCK_STREAM 1
+#define HS_TCP_CLOSE 7
+#define HS_MSG_OOB 0x1
+#define HS_MSG_PEEK 0x2
+#define HS_MSG_TRUNC 0x20
+#define HS_S_IFMT 00170000
+#define HS_S_IFSOCK 0140000
+#define HS_PF_IO_WORKER 0x00000010	/* an io_uring worker thread */
 
 #endif /* HS_KERNEL_TYPES_H */

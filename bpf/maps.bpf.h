@@ -2,13 +2,12 @@
 /*
  * Maps shared by every program. maps.bpf.c defines them; every other
  * .bpf.c sees them as extern and bpftool's static linker joins them into
- * one object. User space resizes the first three from pid_max and the
- * --max-* flags before loading.
+ * one object. User space resizes counters and conns_by_sock before loading.
  */
 #ifndef HS_MAPS_BPF_H
 #define HS_MAPS_BPF_H
 
-#include "kernel_types.h"
+#include "conn_state.h"
 #include <bpf/bpf_helpers.h>
 #include "http_statistics.h"
 
@@ -18,80 +17,60 @@
 #define HS_MAP extern
 #endif
 
-/* One slot per possible tgid (resized to pid_max): an array lookup is inlined, so
- * the common "this process holds no HTTP connection" exit costs a few instructions. */
+/* (process, slot) counters, per CPU so that workers on different CPUs never share a line; 65,536 = 16,384 processes x 4 slots. */
 HS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 32768);
-	__type(key, __u32);
-	__type(value, hs_generation_t);
-} generations SEC(".maps");
-
-/* Accepted TCP connections of every process: 65,536 covers a busy host's established sockets. */
-HS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct hs_conn_key);
-	__type(value, struct hs_conn);
-} connections SEC(".maps");
-
-/* (process, slot) counters: 16,384 processes each using request + 3 status codes, on average. */
-HS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536);
 	__type(key, struct hs_count_key);
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* A call remembered from syscall entry to exit by the thread making it. */
-struct hs_inflight {
-	__u64 buf;	/* the buffer, the iovec array, or the msghdr */
-	__u32 fd;
-	__u16 vlen;	/* iovec count for readv/writev */
-	__u8 shape;	/* enum hs_shape */
-	__u8 is_request;
-	__u8 pending;	/* set at entry, cleared by the exit that takes it */
-	__u8 pad[7];
-};
-
-enum hs_shape { HS_SHAPE_BUF, HS_SHAPE_IOV, HS_SHAPE_MSG, HS_SHAPE_SENDFILE, HS_SHAPE_FDS };
-
-/* In the task itself, sized by the threads that make tracked calls: a pointer
- * away from the task, cheaper than a hash update, lookup and delete, and gone
- * with the thread if it dies inside a call. */
+/* What the kernel side failed to count, by enum hs_loss; per CPU for the same reason. */
 HS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HS_LOSS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} losses SEC(".maps");
+
+/* Socket capture: parser state in the socket itself, freed with it, no size to choose. */
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct hs_inflight);
-} inflight SEC(".maps");
+	__type(value, struct hs_conn);
+} conns SEC(".maps");
 
-/* Threads with a remembered call, counted by bucket (thread id mod 4,096:
- * 16 KiB). An exit whose bucket counts 0 has nothing to parse and returns
- * after one inlined array load; sharing a bucket costs a lookup, never a count. */
-#define HS_PENDING_BUCKETS 4096
+/* Syscall capture: parser state by socket address, deleted when the socket reaches TCP_CLOSE (--max-connections). */
 HS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, HS_PENDING_BUCKETS);
-	__type(key, __u32);
-	__type(value, __u32);
-} pending SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct hs_conn);
+} conns_by_sock SEC(".maps");
 
-/* Slot 0: hs_exit_parse, the one program holding the parser; every sys_exit_*
- * program tail-calls it, so the verifier walks the parser once, not once per
- * exit. User space fills it between load and attach (libbpf 1.1's linker
- * cannot link a statically initialised program array). */
-HS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} hs_exits SEC(".maps");
+/* A connection's state before it saw anything (the syscall capture creates entries from it). */
+#ifdef HS_DEFINE_MAPS
+const struct hs_conn hs_zero_conn = {};
+#else
+extern const struct hs_conn hs_zero_conn;
+#endif
 
-/* Bytes copied from user memory for one parse pass; per CPU because BPF's stack is 512 bytes. */
+/* Bytes copied from user memory for one parse pass, and a vectored call's
+ * iovec array, per CPU because BPF's stack is 512 bytes. HS_SCRATCH_FRONT
+ * bytes before the data let a line's first and last bytes be loaded as
+ * whole words wherever it starts or ends; the slack after it likewise. */
 #define HS_SCRATCH_SIZE 512
+#define HS_SCRATCH_FRONT 32
+#define HS_MAX_IOV 8
+/* A power of two: an index masked with HS_SCRATCH_MASK stays in data, and a word loaded there stays in the value. */
+#define HS_SCRATCH_DATA 1024
+#define HS_SCRATCH_MASK (HS_SCRATCH_DATA - 1)
 struct hs_scratch {
-	__u8 data[HS_SCRATCH_SIZE];
+	__u8 data[HS_SCRATCH_DATA];
+	struct hs_iovec iov[HS_MAX_IOV];
 };
 HS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -100,31 +79,6 @@ HS_MAP struct {
 	__type(value, struct hs_scratch);
 } scratch SEC(".maps");
 
-/* What the kernel side failed to count, by enum hs_loss. */
-HS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, HS_LOSS_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} losses SEC(".maps");
-
-/* Seeded connections no read has entered yet, as user space last counted them
- * (at seeding, then at each reap): 0 turns the blocked-read fallback off. */
-HS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} seeds_waiting SEC(".maps");
-
-/* Hands out connection-table generations; never 0, which means "none". */
-HS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, hs_generation_t);
-} next_generation SEC(".maps");
-
 static __always_inline void hs_count_loss(enum hs_loss reason)
 {
 	__u32 key = reason;
@@ -132,78 +86,6 @@ static __always_inline void hs_count_loss(enum hs_loss reason)
 
 	if (value)
 		__sync_fetch_and_add(value, 1);
-}
-
-/* The current process's generation, 0 when it tracks no connection. */
-static __always_inline hs_generation_t hs_generation_of(__u32 tgid)
-{
-	hs_generation_t *gen = bpf_map_lookup_elem(&generations, &tgid);
-
-	return gen ? *gen : 0;
-}
-
-/* The tracked connection behind fd, or NULL. An entry left from before the
- * process exec'd or exited carries an older generation and is dropped here. */
-static __always_inline struct hs_conn *hs_lookup_conn(__u32 tgid, __u32 fd, hs_generation_t gen)
-{
-	struct hs_conn_key key = { .tgid = tgid, .fd = fd };
-	struct hs_conn *conn = bpf_map_lookup_elem(&connections, &key);
-
-	if (conn && conn->generation != gen) {
-		bpf_map_delete_elem(&connections, &key);
-		return NULL;
-	}
-	return conn;
-}
-
-/* The current thread's call record, created if need be and marked pending. */
-static __always_inline struct hs_inflight *hs_remember_call(void)
-{
-	__u32 bucket = (__u32)bpf_get_current_pid_tgid() % HS_PENDING_BUCKETS, *waiting;
-	struct hs_inflight *call;
-
-	call = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
-				    BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!call) {
-		hs_count_loss(HS_LOSS_INFLIGHT_TABLE_FULL);
-		return NULL;
-	}
-	/* Counted on 0 -> 1 only: an exit missed at attach time leaves pending set. */
-	if (!call->pending) {
-		waiting = bpf_map_lookup_elem(&pending, &bucket);
-		if (waiting)
-			__sync_fetch_and_add(waiting, 1);
-		call->pending = 1;
-	}
-	return call;
-}
-
-/* Could the current thread have a pending call? One inlined array load. */
-static __always_inline bool hs_may_have_call(void)
-{
-	__u32 bucket = (__u32)bpf_get_current_pid_tgid() % HS_PENDING_BUCKETS;
-	__u32 *waiting = bpf_map_lookup_elem(&pending, &bucket);
-
-	return waiting && *waiting;
-}
-
-/* Moves the current thread's pending call into *out; false when it has none. */
-static __always_inline bool hs_take_call(struct hs_inflight *out)
-{
-	__u32 bucket = (__u32)bpf_get_current_pid_tgid() % HS_PENDING_BUCKETS, *waiting;
-	struct hs_inflight *call;
-
-	waiting = bpf_map_lookup_elem(&pending, &bucket);
-	if (!waiting || !*waiting)
-		return false;
-	/* Without F_CREATE: a thread that never made a tracked call has no storage. */
-	call = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
-	if (!call || !call->pending)
-		return false;
-	*out = *call;
-	call->pending = 0;
-	__sync_fetch_and_add(waiting, -1);
-	return true;
 }
 
 #endif /* HS_MAPS_BPF_H */

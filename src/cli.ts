@@ -7,6 +7,8 @@ export interface Options {
   /** Host part of node ids; undefined: $SCOPE_HOSTNAME, else gethostname(). */
   hostname?: string;
   windowSeconds: number;
+  /** Which capture front-end to load; auto: the socket tracepoints if the kernel has them. */
+  capture: "auto" | "socket" | "syscalls";
   maxConnections: number;
   maxCounters: number;
   /** Load the host's libbpf.so.1 instead of the copy embedded in the binary. */
@@ -22,7 +24,9 @@ export class UsageError extends Error {}
 
 interface Flag {
   name: keyof Options;
-  value?: "path" | "name" | "count";
+  value?: "path" | "name" | "count" | "mode";
+  /** The values a "mode" flag accepts. */
+  choices?: readonly string[];
   min?: number;
   max?: number;
   help: string;
@@ -34,7 +38,13 @@ const FLAGS: Record<string, Flag> = {
   "--socket": { name: "socket", value: "path", help: "unix socket to serve the Scope probe on" },
   "--hostname": { name: "hostname", value: "name", help: "host part of process node ids (default: $SCOPE_HOSTNAME, else the host name)" },
   "--window": { name: "windowSeconds", value: "count", min: 2, max: 300, help: "seconds of per-second samples each report carries" },
-  "--max-connections": { name: "maxConnections", value: "count", min: 1024, max: 4_194_304, help: "accepted TCP connections tracked at once" },
+  "--capture": {
+    name: "capture",
+    value: "mode",
+    choices: ["auto", "socket", "syscalls"],
+    help: "socket: sock_recv/send_length tracepoints (Linux 6.3+); syscalls: syscall exits (slower, for older kernels); auto: socket if the kernel has it",
+  },
+  "--max-connections": { name: "maxConnections", value: "count", min: 1024, max: 4_194_304, help: "TCP connections the syscall capture follows at once (the socket capture needs no table)" },
   "--max-counters": { name: "maxCounters", value: "count", min: 1024, max: 4_194_304, help: "(process, status code) counters kept at once" },
   "--system-libbpf": { name: "systemLibbpf", help: "load the host's libbpf.so.1 instead of the embedded libbpf" },
   "--verbose": { name: "verbose", help: "print libbpf's log to stderr" },
@@ -47,6 +57,7 @@ export function defaultOptions(): Options {
   return {
     socket: DEFAULT_SOCKET,
     windowSeconds: 15,
+    capture: "auto",
     maxConnections: 65_536,
     maxCounters: 65_536,
     systemLibbpf: false,
@@ -77,6 +88,9 @@ export function parseArgs(argv: string[]): Options {
       if (!Number.isInteger(n) || n < flag.min! || n > flag.max!)
         throw new UsageError(`${name} must be a whole number from ${flag.min} to ${flag.max}, not '${raw}'`);
       options[flag.name] = n;
+    } else if (flag.value === "mode") {
+      if (!flag.choices!.includes(raw)) throw new UsageError(`${name} must be one of ${flag.choices!.join(", ")}, not '${raw}'`);
+      options[flag.name] = raw;
     } else if (flag.value === "path") {
       if (!raw.startsWith("/")) throw new UsageError(`${name} must be an absolute path, not '${raw}'`);
       options[flag.name] = raw;
@@ -91,7 +105,7 @@ export function parseArgs(argv: string[]): Options {
 export function helpText(): string {
   const defaults = defaultOptions() as unknown as Record<string, unknown>;
   const lines = Object.entries(FLAGS).map(([name, flag]) => {
-    const left = flag.value ? `${name} ${flag.value.toUpperCase()}` : name;
+    const left = flag.choices ? `${name} ${flag.choices.join("|")}` : flag.value ? `${name} ${flag.value.toUpperCase()}` : name;
     const value = defaults[flag.name];
     const shown = flag.value ? value : value ? "on" : "off";
     const suffix = flag.action || shown === undefined ? "" : ` (default: ${shown})`;

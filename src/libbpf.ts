@@ -7,7 +7,7 @@ import { dlopen, FFIType, JSCallback, ptr, read, type Pointer } from "bun:ffi";
 import { closeSync, writeSync } from "node:fs";
 
 const P = FFIType.ptr;
-const { i32, u32, u64, cstring, void: none } = FFIType;
+const { i32, u32, u64, bool, cstring, void: none } = FFIType;
 
 /** Library names tried in order by --system-libbpf; the first that opens wins. */
 export const SYSTEM_LIBBPF = ["libbpf.so.1", "libbpf.so"];
@@ -24,6 +24,9 @@ function openLibbpf(path: string) {
     bpf_object__find_program_by_name: { args: [P, cstring], returns: P },
     bpf_program__fd: { args: [P], returns: i32 },
     bpf_program__name: { args: [P], returns: cstring },
+    bpf_program__section_name: { args: [P], returns: cstring },
+    bpf_program__set_autoload: { args: [P, bool], returns: i32 },
+    libbpf_num_possible_cpus: { args: [], returns: i32 },
     bpf_program__attach: { args: [P], returns: P },
     bpf_link__destroy: { args: [P], returns: i32 },
     bpf_map__fd: { args: [P], returns: i32 },
@@ -280,6 +283,7 @@ export interface MapLayout {
 /** An opened (and after load(), loaded) BPF object with its programs' links. */
 export class BpfObject {
   private links: Pointer[] = [];
+  private readonly unloaded = new Set<string>();
   private closed = false;
   // The object keeps a pointer into this buffer until it is loaded.
   private constructor(
@@ -313,16 +317,29 @@ export class BpfObject {
     if (rc < 0) throw new BpfError(`the kernel refused the eBPF programs: ${strerror(rc)}`, rc, this.library.drainLog());
   }
 
-  /** Attaches every program by its section name, but those in `skip`; returns how many. */
-  attachAll(skip: ReadonlySet<string> = new Set()): number {
+  /** Loads and attaches only the programs whose section name `keep` accepts (call before load()). */
+  selectPrograms(keep: (section: string) => boolean): void {
     const lib = this.library.symbols;
     let prog: Pointer | null = null;
     while ((prog = asPointer(lib.bpf_object__next_program(this.handle, prog)))) {
-      if (skip.has(String(lib.bpf_program__name(prog)))) continue;
+      const section = String(lib.bpf_program__section_name(prog));
+      if (keep(section)) continue;
+      this.unloaded.add(String(lib.bpf_program__name(prog)));
+      const rc = lib.bpf_program__set_autoload(prog, false);
+      if (rc < 0) throw new BpfError(`cannot leave out program ${section}: ${strerror(rc)}`, rc);
+    }
+  }
+
+  /** Attaches every loaded program by its section name; returns how many. */
+  attachAll(): number {
+    const lib = this.library.symbols;
+    let prog: Pointer | null = null;
+    while ((prog = asPointer(lib.bpf_object__next_program(this.handle, prog)))) {
+      const name = String(lib.bpf_program__name(prog));
+      if (this.unloaded.has(name)) continue;
       const link = asPointer(lib.bpf_program__attach(prog));
       if (!link) {
         const code = -errno();
-        const name = String(lib.bpf_program__name(prog));
         throw new BpfError(`cannot attach ${name}: ${strerror(code)}`, code, this.library.drainLog());
       }
       this.links.push(link);
@@ -330,19 +347,21 @@ export class BpfObject {
     return this.links.length;
   }
 
-  /** The fd of a loaded program, e.g. to put it in a program array. */
-  programFd(name: string): number {
-    const prog = asPointer(this.library.symbols.bpf_object__find_program_by_name(this.handle, Buffer.from(`${name}\0`)));
-    if (!prog) throw new BpfError(`the eBPF object has no program ${name}`, -ENOENT);
-    const fd = this.library.symbols.bpf_program__fd(prog);
-    if (fd < 0) throw new BpfError(`program ${name} is not loaded`, fd);
-    return fd;
-  }
-
   map(name: string, layout: MapLayout): BpfMap {
     const fd = this.library.symbols.bpf_map__fd(this.mapHandle(name));
     if (fd < 0) throw new BpfError(`map ${name} is not loaded`, fd);
     return new BpfMap(this.library.symbols, name, fd, layout.keySize, layout.valueSize);
+  }
+
+  /** A per-CPU map: each lookup yields one value per possible CPU, each padded to 8 bytes. */
+  perCpuMap(name: string, layout: MapLayout): BpfMap {
+    return this.map(name, { keySize: layout.keySize, valueSize: Math.ceil(layout.valueSize / 8) * 8 * this.possibleCpus() });
+  }
+
+  possibleCpus(): number {
+    const cpus = this.library.symbols.libbpf_num_possible_cpus();
+    if (cpus <= 0) throw new BpfError(`cannot count the possible CPUs: ${strerror(cpus)}`, cpus);
+    return cpus;
   }
 
   close(): void {

@@ -7,12 +7,12 @@ import { hostname } from "node:os";
 import objectPath from "../build/http_statistics.bpf.o" with { type: "file" };
 import { helpText, parseArgs, UsageError, type Options } from "./cli";
 import { RateCollector } from "./collector";
-import { findExistingConnections } from "./existing_connections";
 import { KernelProbe } from "./kernel_probe";
 import { EMBEDDED_LIBRARIES, EMBEDDED_PACKAGES } from "./embedded_libraries";
 import { BpfError, loadEmbeddedLibbpf, loadLibbpf, SYSTEM_LIBBPF, type LoadedLibrary } from "./libbpf";
 import { LossLog } from "./loss_log";
-import { checkBtf, checkPrivileges, ensureTracefs, pidMax, PreflightError } from "./preflight";
+import { CAPTURES } from "./kernel_abi";
+import { checkBtf, checkPrivileges, chooseCapture, ensureTracefs, hasSocketTracepoints, PreflightError } from "./preflight";
 import { renderReport, renderReportSteps } from "./report";
 import { prepareSocketPath, serveReports, SocketError } from "./server";
 import { existsSync } from "node:fs";
@@ -34,7 +34,9 @@ function openLibbpf(options: Options): Promise<LoadedLibrary> | LoadedLibrary {
 async function run(options: Options): Promise<void> {
   checkPrivileges();
   checkBtf();
-  ensureTracefs();
+  const capture = chooseCapture(options.capture, hasSocketTracepoints());
+  // Only plain tracepoints are found through tracefs; the socket capture's BTF ones are not.
+  if (capture === "syscalls") ensureTracefs();
   const library = await openLibbpf(options);
   const image = new Uint8Array(await Bun.file(objectPath).arrayBuffer());
   await prepareSocketPath(options.socket);
@@ -47,7 +49,7 @@ async function run(options: Options): Promise<void> {
   let probe: KernelProbe;
   try {
     probe = KernelProbe.start(library, image, {
-      pidMax: pidMax(),
+      capture,
       maxConnections: options.maxConnections,
       maxCounters: options.maxCounters,
     });
@@ -55,10 +57,9 @@ async function run(options: Options): Promise<void> {
     server.stop(); // removes the socket: nothing left behind
     throw error;
   }
-  const seeded = probe.seedConnections(findExistingConnections());
   const collector = new RateCollector(() => probe.readCounters(), options.windowSeconds);
   collector.prime();
-  log(`serving ${options.socket} (${probe.programs} programs attached, ${seeded} existing connections, libbpf ${library.version} ${library.path})`);
+  log(`serving ${options.socket} (capture: ${CAPTURES[capture].describe}, ${probe.programs} programs attached, libbpf ${library.version} ${library.path})`);
 
   // Align ticks to wall-clock seconds so samples from successive reports line up.
   let tickCount = 0;
@@ -87,7 +88,6 @@ async function run(options: Options): Promise<void> {
     if (++tickCount % 5 === 0) housekeeping();
   };
   const housekeeping = () => {
-    probe.reapStale();
     const gone = collector.idlePids().filter((pid) => !existsSync(`/proc/${pid}`));
     probe.forgetProcesses(gone);
     collector.forget(gone);
@@ -146,7 +146,8 @@ async function main(): Promise<void> {
     if (options.version) {
       const library = await openLibbpf(options);
       const origin = options.systemLibbpf ? `system ${library.path}` : `embedded: ${EMBEDDED_PACKAGES}`;
-      process.stdout.write(`http-statistics ${VERSION}\nlibbpf ${library.version} (${origin})\n`);
+      const capture = chooseCapture(options.capture, existsSync("/sys/kernel/btf/vmlinux") && hasSocketTracepoints());
+      process.stdout.write(`http-statistics ${VERSION}\nlibbpf ${library.version} (${origin})\ncapture on this kernel: ${CAPTURES[capture].describe}\n`);
       return;
     }
     await run(options);

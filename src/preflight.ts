@@ -3,6 +3,7 @@
  * into one line that names the cause and the fix.
  */
 import { existsSync, readFileSync } from "node:fs";
+import type { Capture } from "./kernel_abi";
 import { getLibc, strerror, errno } from "./libbpf";
 
 export class PreflightError extends Error {}
@@ -27,8 +28,22 @@ export function checkPrivileges(): void {
   const caps = effectiveCapabilities();
   if (has(caps, CAP_SYS_ADMIN) || (has(caps, CAP_BPF) && has(caps, CAP_PERFMON))) return;
   throw new PreflightError(
-    "needs root to load eBPF programs (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN to mount tracefs): run it with sudo",
+    "needs root to load eBPF programs (or CAP_BPF and CAP_PERFMON; the syscall capture also CAP_SYS_ADMIN to mount tracefs): run it with sudo",
   );
+}
+
+/** Whether the kernel has the socket tracepoints (Linux 6.3+): their BTF types name them. */
+export function hasSocketTracepoints(btf = "/sys/kernel/btf/vmlinux"): boolean {
+  const types = readFileSync(btf);
+  return types.includes("btf_trace_sock_recv_length\0") && types.includes("btf_trace_sock_send_length\0");
+}
+
+/** The capture front-end to load for what was asked on this kernel. */
+export function chooseCapture(requested: "auto" | Capture, socketTracepoints: boolean): Capture {
+  if (requested === "auto") return socketTracepoints ? "socket" : "syscalls";
+  if (requested === "socket" && !socketTracepoints)
+    throw new PreflightError("--capture=socket needs the sock_recv_length/sock_send_length tracepoints (Linux 6.3+): this kernel lacks them, use --capture=syscalls");
+  return requested;
 }
 
 export function checkBtf(): void {
@@ -51,9 +66,4 @@ export function ensureTracefs(): string {
   if (!existsSync(`${target}/events/syscalls`))
     throw new PreflightError("this kernel has no syscall tracepoints (CONFIG_FTRACE_SYSCALLS=y is needed)");
   return target;
-}
-
-export function pidMax(): number {
-  const value = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim());
-  return Number.isInteger(value) && value > 0 ? value : 4_194_304;
 }

@@ -71,14 +71,16 @@ export interface ReportInput {
 export const LOSS_LABELS: Record<LossReason, string> = {
   conn_table_full: "connection table full",
   counter_table_full: "counter table full",
-  inflight_table_full: "in-flight syscall table full",
   read_fault: "unreadable user memory",
   parse_budget: "header bytes over parse budget",
   iovec_limit: "iovec segments over limit",
   desync: "lost place in a connection",
   head_queue_full: "HEAD beyond 64 pipelined",
   unsolicited_response: "status line answering nothing",
-  passed_fd_limit: "descriptors passed over limit",
+  io_uring: "I/O through io_uring",
+  mmsg: "recvmmsg/sendmmsg on TCP",
+  unknown_call: "socket I/O from another syscall",
+  unreadable: "file bytes outside a body",
 };
 
 export const LOSSES_TOTAL_ID = "http_statistics_losses";

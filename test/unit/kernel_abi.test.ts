@@ -1,47 +1,27 @@
 /**
  * src/kernel_abi.ts mirrors bpf/http_statistics.h by hand; this checks the
- * mirror against the compiled object's BTF (layouts) and the header's text
- * (enum order), so the two sides cannot drift apart silently.
+ * mirror against the compiled object's BTF (layouts), the header's text
+ * (enum order) and its section names (capture front-ends), so the two sides
+ * cannot drift apart silently.
  */
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { OBJECT } from "../../build";
-import { CONN, CONN_OFFSETS, COUNT_KEY, LOSS_REASONS, PARSER_RESYNC_OFFSET } from "../../src/kernel_abi";
+import { CAPTURES, COUNT_KEY, LOSS_REASONS } from "../../src/kernel_abi";
 
-interface BtfMember {
-  name: string;
-  bits_offset: number;
-}
 interface BtfType {
   kind: string;
   name: string;
   size?: number;
-  members?: BtfMember[];
 }
 
 const btf = JSON.parse(Bun.spawnSync(["bpftool", "btf", "dump", "file", OBJECT, "-j", "format", "raw"]).stdout.toString()) as {
   types: BtfType[];
 };
 
-function struct(name: string) {
-  const found = btf.types.find((t) => t.kind === "STRUCT" && t.name === name);
-  if (!found) throw new Error(`struct ${name} is not in ${OBJECT}'s BTF`);
-  const offsets = Object.fromEntries(found.members!.map((m) => [m.name, m.bits_offset / 8]));
-  return { size: found.size!, offsets };
-}
-
-test("key and value sizes match the maps' BTF", () => {
-  expect(struct("hs_count_key").size).toBe(COUNT_KEY.keySize);
-  expect(struct("hs_conn_key").size).toBe(CONN.keySize);
-  expect(struct("hs_conn").size).toBe(CONN.valueSize);
-});
-
-test("offsets user space writes when seeding a connection", () => {
-  const conn = struct("hs_conn");
-  expect(conn.offsets.generation).toBe(CONN_OFFSETS.generation);
-  expect(conn.offsets.request).toBe(CONN_OFFSETS.request);
-  expect(conn.offsets.response).toBe(CONN_OFFSETS.response);
-  expect(struct("hs_parser").offsets.resync).toBe(PARSER_RESYNC_OFFSET);
+test("the counters' key size matches the map's BTF", () => {
+  const key = btf.types.find((t) => t.kind === "STRUCT" && t.name === "hs_count_key");
+  expect(key?.size).toBe(COUNT_KEY.keySize);
 });
 
 test("loss reasons are enum hs_loss in order", () => {
@@ -51,13 +31,14 @@ test("loss reasons are enum hs_loss in order", () => {
   expect(names.map((n) => n.toLowerCase())).toEqual([...LOSS_REASONS]);
 });
 
-test("the parser's header-name hashes are FNV-1a of the lower-case names", () => {
-  const fnv1a = (text: string) => {
-    let hash = 0xcbf29ce484222325n;
-    for (const byte of Buffer.from(text)) hash = ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
-    return `0x${hash.toString(16)}ULL`;
-  };
-  const parser = readFileSync("bpf/http_parser.bpf.c", "utf8");
-  expect(parser).toContain(`#define HS_HASH_CONTENT_LENGTH ${fnv1a("content-length")}`);
-  expect(parser).toContain(`#define HS_HASH_TRANSFER_ENCODING ${fnv1a("transfer-encoding")}`);
+test("every program belongs to exactly one capture front-end, and each has its programs", () => {
+  const sections = [...Bun.spawnSync(["llvm-readelf", "-S", OBJECT]).stdout.toString().matchAll(/ (tp_btf\/\S+|tracepoint\/\S+|[a-z_]+\/\S+) /g)]
+    .map((m) => m[1]!)
+    .filter((name) => !name.startsWith(".rel") && name !== ".maps");
+  const socket = sections.filter(CAPTURES.socket.sections);
+  const syscalls = sections.filter(CAPTURES.syscalls.sections);
+  expect(socket.sort()).toEqual(["tp_btf/sock_recv_length", "tp_btf/sock_send_length"]);
+  expect(syscalls).toContain("tracepoint/syscalls/sys_exit_read");
+  expect(syscalls).toContain("tracepoint/sock/inet_sock_set_state");
+  expect(socket.length + syscalls.length).toBe(sections.length);
 });

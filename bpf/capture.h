@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What both capture front-ends do once they hold a TCP connection's state
+ * and know how many bytes one call moved: check that the call starts where
+ * the last one ended, skip body bytes without looking at them, and
+ * otherwise find the bytes from the syscall's saved registers and parse
+ * them. socket_capture.bpf.c and syscall_capture.bpf.c differ only in how
+ * they get here.
+ */
+#ifndef HS_CAPTURE_H
+#define HS_CAPTURE_H
+
+#include "http_parser.h"
+
+/* First lines a connection joined mid-stream may show before we stop looking for HTTP on it. */
+#define HS_JOIN_TRIES 8
+
+/* A connection seen for the first time: at the start of its byte stream we
+ * know where messages start; joined later (it predates the plugin), we look
+ * for a message start at each call for a while. */
+static __always_inline void hs_init_conn(struct hs_conn *conn, bool at_stream_start)
+{
+	if (at_stream_start)
+		return;
+	conn->tries = HS_JOIN_TRIES;
+	conn->in.resync = 1;
+	conn->out.resync = 1;
+}
+
+/* Whether this call's bytes are the first the application moved in that
+ * direction (up to a FIN it read along): received bytes minus those still
+ * queued are those read, and they are just this call's. A send is at the
+ * start if nothing was ever received (an HTTP server never speaks first). */
+static __always_inline bool hs_at_stream_start(bool inbound, __u64 bytes_received, __u32 rcv_nxt,
+					       __u32 copied_seq, __s64 ret)
+{
+	if (!inbound)
+		return bytes_received == 0;
+	return bytes_received - (__u32)(rcv_nxt - copied_seq) - ret <= 1;
+}
+
+/*
+ * end is where the application's byte stream stands after the call (the
+ * socket's copied_seq or write_seq). A call that does not start where the
+ * last one ended means bytes moved that we never saw (splice to a pipe,
+ * another thread's call racing ours, urgent data): the stream lost its place.
+ */
+static __always_inline void hs_check_seq(struct hs_conn *conn, struct hs_stream *s, bool inbound,
+					 __u32 end, __s64 ret)
+{
+	__u32 start = end - (__u32)ret;
+
+	if (s->seq_known && start != s->next_seq && !(inbound && start - 1 == s->next_seq)) {
+		if (conn->role == HS_ROLE_SERVER && !s->resync)
+			hs_count_loss(HS_LOSS_DESYNC);
+		hs_lose_place(s);
+	}
+	s->next_seq = end;
+	s->seq_known = 1;
+}
+
+/* Bytes we can never see: count why, and look for a message start later. */
+static __always_inline void hs_cannot_see(struct hs_stream *s, enum hs_loss reason)
+{
+	hs_count_loss(reason);
+	hs_lose_place(s);
+}
+
+static __always_inline void hs_parse_iov(struct hs_conn *conn, struct hs_stream *s, bool inbound,
+					 __u32 tgid, __u64 iov, __u64 vlen, __u64 bytes)
+{
+	__u32 n = vlen < HS_MAX_IOV ? vlen : HS_MAX_IOV, i, zero = 0;
+	struct hs_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+	struct hs_iovec *segs;
+	__u64 len;
+
+	if (!sc)
+		return;
+	segs = sc->iov;
+	if (!n || bpf_probe_read_user(segs, n * sizeof(segs[0]), (void *)iov)) {
+		hs_cannot_see(s, HS_LOSS_READ_FAULT);
+		return;
+	}
+	for (i = 0; i < HS_MAX_IOV; i++) {
+		if (!bytes || i >= n)
+			return;
+		len = segs[i].len < bytes ? segs[i].len : bytes;
+		if (len)
+			hs_parse(conn, inbound, tgid, segs[i].base, len);
+		bytes -= len;
+	}
+	if (bytes)
+		hs_cannot_see(s, HS_LOSS_IOVEC_LIMIT);
+}
+
+/* Where the call's bytes are, by the syscall the task is in, then parse them. */
+static __always_inline void hs_parse_call(struct hs_conn *conn, bool inbound, __u32 tgid,
+					  struct pt_regs *regs, __s64 ret)
+{
+	struct hs_stream *s = inbound ? &conn->in : &conn->out;
+	__u64 buf = regs->si, iov[2];
+
+	switch (regs->orig_ax) {
+	case HS_NR_READ:
+	case HS_NR_RECVFROM:
+	case HS_NR_WRITE:
+	case HS_NR_SENDTO:
+		hs_parse(conn, inbound, tgid, buf, ret);
+		return;
+	case HS_NR_READV:
+	case HS_NR_WRITEV:
+	case HS_NR_PREADV2:
+	case HS_NR_PWRITEV2:
+		hs_parse_iov(conn, s, inbound, tgid, buf, regs->dx, ret);
+		return;
+	case HS_NR_RECVMSG:
+	case HS_NR_SENDMSG:
+		/* msg_iov and msg_iovlen, adjacent in struct msghdr */
+		if (bpf_probe_read_user(iov, sizeof(iov), (void *)(buf + __builtin_offsetof(struct hs_user_msghdr, iov)))) {
+			hs_cannot_see(s, HS_LOSS_READ_FAULT);
+			return;
+		}
+		hs_parse_iov(conn, s, inbound, tgid, iov[0], iov[1], ret);
+		return;
+	case HS_NR_SENDFILE:
+	case HS_NR_SPLICE:
+		/* File or pipe pages: fine inside a body (hs_skip_body took those), lost anywhere else. */
+		hs_cannot_see(s, HS_LOSS_UNREADABLE);
+		return;
+	case HS_NR_RECVMMSG:
+	case HS_NR_SENDMMSG:
+		hs_cannot_see(s, HS_LOSS_MMSG);
+		return;
+	case HS_NR_IO_URING_ENTER:
+		hs_cannot_see(s, HS_LOSS_IO_URING);
+		return;
+	}
+	hs_cannot_see(s, HS_LOSS_UNKNOWN_CALL);
+}
+
+#endif /* HS_CAPTURE_H */

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What the kernel side remembers about one TCP connection between two
+ * calls: its role, and where each direction's HTTP parser stands. It lives
+ * in socket-local storage (socket capture) or in a table keyed by the
+ * socket (syscall capture), and never crosses to user space.
+ */
+#ifndef HS_CONN_STATE_H
+#define HS_CONN_STATE_H
+
+#include "kernel_types.h"
+
+/* Who this connection's process is, learnt from the first request line it
+ * receives (a server) or sends (a client). */
+enum hs_role {
+	HS_ROLE_UNKNOWN = 0,
+	HS_ROLE_SERVER,
+	HS_ROLE_CLIENT,		/* not counted yet: nothing is parsed on it */
+	HS_ROLE_NOT_HTTP,	/* not HTTP/1.x, or no longer (101 Switching Protocols, a CONNECT tunnel) */
+};
+
+/* Where one direction stands between two HTTP messages. */
+enum hs_state {
+	HS_ST_START = 0,	/* at a message boundary: the next line starts a message */
+	HS_ST_HEADERS,		/* inside the header block */
+	HS_ST_BODY,		/* skipping body_left bytes of a Content-Length body */
+	HS_ST_CHUNK_SIZE,	/* expecting a chunk-size line */
+	HS_ST_CHUNK_DATA,	/* skipping body_left bytes of chunk data and its CRLF */
+	HS_ST_TRAILERS,		/* reading trailers after the last chunk */
+	HS_ST_UNTIL_CLOSE,	/* a response body that ends when the connection does */
+	HS_ST_PAUSED,		/* requests after an Upgrade or CONNECT wait for its answer */
+};
+
+#define HS_F_HAS_LENGTH	0x01	/* this message declared a Content-Length */
+#define HS_F_CHUNKED	0x02	/* its Transfer-Encoding ends in chunked */
+#define HS_F_TE		0x04	/* it has a Transfer-Encoding */
+#define HS_F_UPGRADE	0x08	/* a request asking for another protocol */
+#define HS_F_CONNECT	0x10	/* a CONNECT request */
+
+/* Bytes of a line split across calls that classifying it needs: its start
+ * (method, header name, short values) and its end (the HTTP version). */
+#define HS_CARRY_HEAD 32
+#define HS_CARRY_TAIL 16
+
+/* One direction of a connection. */
+struct hs_stream {
+	__u64 body_left;	/* bytes still to skip in HS_ST_BODY / HS_ST_CHUNK_DATA */
+	__u64 head[HS_CARRY_HEAD / 8];	/* first bytes of the line carried from earlier calls */
+	__u64 tail[HS_CARRY_TAIL / 8];	/* its last bytes, the newest in the high byte of tail[1] */
+	__u32 line_len;		/* bytes of that line so far (0: no line is carried) */
+	__u32 next_seq;		/* TCP sequence number the next call must start at */
+	__u16 status;		/* status code of the response whose headers are being read */
+	__u16 odd;		/* bytes <= 0x20 or 0x7f in the carried start line */
+	__u8 state;		/* enum hs_state */
+	__u8 flags;		/* HS_F_* of the message being parsed */
+	__u8 resync;		/* at no known message boundary: try each call's first bytes */
+	__u8 seq_known;		/* next_seq holds a value */
+};
+
+struct hs_conn {
+	__u64 head_queue;	/* one bit per request awaiting its response, 1 = HEAD (first 64) */
+	__u32 queue_len;	/* requests awaiting their response */
+	__u8 role;		/* enum hs_role */
+	__u8 tries;		/* first lines left to find HTTP on a connection joined mid-stream */
+	__u8 tunnel;		/* HS_F_UPGRADE or HS_F_CONNECT: the paused request awaiting its answer */
+	__u8 pad;
+	struct hs_stream in;	/* bytes the process received */
+	struct hs_stream out;	/* bytes it sent */
+};
+
+#endif /* HS_CONN_STATE_H */

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The fallback capture, for kernels without the socket tracepoints
+ * (5.17-6.2): the exits of the data syscalls. Only exits: the arguments are
+ * still in the registers the syscall saved, so nothing is remembered from
+ * entry to exit. The descriptor leads to the socket through the task's file
+ * table; parser state is kept by socket address and deleted when the socket
+ * reaches TCP_CLOSE, before the address can be reused.
+ * Attaching any syscall tracepoint puts every syscall of the machine on the
+ * slow path: this is the costlier capture, chosen only when it must be.
+ */
+#include "capture.h"
+#include <bpf/bpf_core_read.h>
+
+/* The TCP (IPv4 or IPv6) user socket behind fd in the current task, or 0. */
+static __always_inline __u64 hs_tcp_socket_of(struct task_struct *task, __u32 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *file;
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return 0;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & HS_S_IFMT) != HS_S_IFSOCK)
+		return 0;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if ((family != HS_AF_INET && family != HS_AF_INET6) ||
+	    BPF_CORE_READ(sk, sk_protocol) != HS_IPPROTO_TCP)
+		return 0;
+	return (__u64)sk;
+}
+
+static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool inbound, __u64 flags)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct tcp_sock *tp;
+	struct hs_stream *s;
+	struct hs_conn *conn;
+	__s64 ret = ctx->ret;
+	__u64 sk;
+
+	if (ret <= 0 || (flags & (HS_MSG_PEEK | HS_MSG_OOB)))
+		return 0;
+	sk = hs_tcp_socket_of(task, regs->di);
+	if (!sk)
+		return 0;
+	conn = bpf_map_lookup_elem(&conns_by_sock, &sk);
+	if (conn && conn->role >= HS_ROLE_CLIENT)
+		return 0;
+	tp = (struct tcp_sock *)sk;
+	if (!conn) {
+		if (bpf_map_update_elem(&conns_by_sock, &sk, &hs_zero_conn, BPF_NOEXIST) ||
+		    !(conn = bpf_map_lookup_elem(&conns_by_sock, &sk))) {
+			hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
+			return 0;
+		}
+		hs_init_conn(conn, hs_at_stream_start(inbound, BPF_CORE_READ(tp, bytes_received),
+						      BPF_CORE_READ(tp, rcv_nxt),
+						      BPF_CORE_READ(tp, copied_seq), ret));
+	}
+	s = inbound ? &conn->in : &conn->out;
+	hs_check_seq(conn, s, inbound,
+		     inbound ? BPF_CORE_READ(tp, copied_seq) : BPF_CORE_READ(tp, write_seq), ret);
+	if (hs_skip_body(s, ret))
+		return 0;
+	if (flags & HS_MSG_TRUNC) {
+		hs_cannot_see(s, HS_LOSS_UNREADABLE);
+		return 0;
+	}
+	hs_parse_call(conn, inbound, bpf_get_current_pid_tgid() >> 32, regs, ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int hs_exit_read(struct hs_syscall_exit *ctx)
+{
+	return hs_syscall_event(ctx, true, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_readv")
+int hs_exit_readv(struct hs_syscall_exit *ctx)
+{
+	return hs_syscall_event(ctx, true, 0);
+}
+
+/* recvfrom(fd, buf, len, flags, ...) */
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int hs_exit_recvfrom(struct hs_syscall_exit *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return hs_syscall_event(ctx, true, regs->r10);
+}
+
+/* recvmsg(fd, msg, flags) */
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int hs_exit_recvmsg(struct hs_syscall_exit *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return hs_syscall_event(ctx, true, regs->dx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int hs_exit_write(struct hs_syscall_exit *ctx)
+{
+	return hs_syscall_event(ctx, false, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int hs_exit_writev(struct hs_syscall_exit *ctx)
+{
+	return hs_syscall_event(ctx, false, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int hs_exit_sendto(struct hs_syscall_exit *ctx)
+{
+	return hs_syscall_event(ctx, false, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int hs_exit_sendmsg(struct hs_syscall_exit *ctx)
+{
+	return hs_syscall_event(ctx, false, 0);
+}
+
+/* sendfile(out_fd, in_fd, offset, count): the socket is out_fd; its bytes are body bytes to skip. */
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int hs_exit_sendfile64(struct hs_syscall_exit *ctx)
+{
+	return hs_syscall_event(ctx, false, 0);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int hs_sock_state(struct hs_inet_sock_set_state *ctx)
+{
+	__u64 sk = ctx->skaddr;
+
+	if (ctx->newstate == HS_TCP_CLOSE)
+		bpf_map_delete_elem(&conns_by_sock, &sk);
+	return 0;
+}
