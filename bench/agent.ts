@@ -1,10 +1,12 @@
 /**
- * Benchmark 3: the plugin's own cost (user + system CPU from /proc, RSS)
- * while nginx serves a paced ~10,000 req/s and a client asks for /report
- * once a second, as Scope's probe does.
+ * The agent's own cost (user + system CPU from /proc, RSS) while nginx
+ * serves a paced ~10,000 req/s and a client asks for /report once a
+ * second, as Scope's probe does: each product variant (and bpftrace, which
+ * has no /report) in interleaved rounds, so the product can be compared
+ * with the one before it in the same run.
  */
-import { cpuSeconds, memoryKiB, PORTS, round, startBenchNginx, table } from "./lib/common";
-import { startBpftrace, startPlugin, type Running } from "./lib/variants";
+import { cpuSeconds, median, memoryKiB, PORTS, round, startBenchNginx, table } from "./lib/common";
+import { interleaved, type Running, type VariantName } from "./lib/variants";
 import { pacedConnections, runWrk } from "./wrk";
 
 export interface AgentResult {
@@ -65,47 +67,52 @@ async function measure(agent: Running, url: string, seconds: number, connections
   return result;
 }
 
-export async function benchAgent(options: { seconds: number; rate: number; withBpftrace: boolean; log: (s: string) => void }) {
+export interface AgentSummary {
+  rounds: number;
+  /** variant -> median over rounds */
+  median: Record<string, { achievedRps: number; cpuPercent: number; rssMiB: number; peakRssMiB: number }>;
+  raw: Record<string, AgentResult[]>;
+}
+
+export async function benchAgent(options: { seconds: number; rate: number; rounds: number; variants: VariantName[]; log: (s: string) => void }): Promise<AgentSummary> {
   const nginx = await startBenchNginx(PORTS.agent);
   const url = `http://127.0.0.1:${PORTS.agent}/static.html`;
-  const results: AgentResult[] = [];
   try {
     // Calibrated before any agent runs, so the agent's report holds only the measured load.
     const delayMs = 2;
     const connections = await pacedConnections(url, options.rate, delayMs);
-    const plugin = await startPlugin();
-    try {
-      results.push(await measure(plugin, url, options.seconds, connections, delayMs, nginx.servingPids[0]!));
-    } finally {
-      await plugin.stop();
-    }
-    options.log(`    plugin done`);
-    if (options.withBpftrace) {
-      const bt = await startBpftrace();
-      try {
-        results.push(await measure(bt, url, options.seconds, connections, delayMs, nginx.servingPids[0]!));
-      } finally {
-        await bt.stop();
-      }
-      options.log(`    bpftrace done`);
-    }
+    const raw = await interleaved(
+      options.variants,
+      options.rounds,
+      (agent) => measure(agent, url, options.seconds, connections, delayMs, nginx.servingPids[0]!),
+      options.log,
+    );
+    const of = (v: string, f: (r: AgentResult) => number) => median(raw[v as VariantName].map(f));
+    return {
+      rounds: options.rounds,
+      median: Object.fromEntries(
+        options.variants.map((v) => [
+          v,
+          { achievedRps: of(v, (r) => r.achievedRps), cpuPercent: of(v, (r) => r.cpuPercent), rssMiB: of(v, (r) => r.rssMiB), peakRssMiB: of(v, (r) => r.peakRssMiB) },
+        ]),
+      ),
+      raw,
+    };
   } finally {
     await nginx.stop();
   }
-  return results;
 }
 
-export function agentTable(results: AgentResult[]): string {
+export function agentTable(s: AgentSummary): string {
   return table(
-    ["agent under load", "achieved req/s", "agent CPU % of one core", "RSS MiB (max sampled)", "peak RSS MiB (VmHWM)", "/report calls", "requests in its report / served by nginx"],
-    results.map((r) => [
-      r.variant,
-      round(r.achievedRps, 0),
-      round(r.cpuPercent, 2),
-      round(r.rssMiB, 1),
-      round(r.peakRssMiB, 1),
-      r.reports,
-      r.counted !== undefined ? `${r.counted.toLocaleString("en-US")} / ${r.served!.toLocaleString("en-US")}` : "",
+    [`agent under load (median of ${s.rounds})`, "achieved req/s", "agent CPU % of one core", "RSS MiB (max sampled)", "peak RSS MiB (VmHWM)", "requests in its report / served by nginx, each round"],
+    Object.entries(s.median).map(([v, m]) => [
+      v,
+      round(m.achievedRps, 0),
+      round(m.cpuPercent, 2),
+      round(m.rssMiB, 1),
+      round(m.peakRssMiB, 1),
+      s.raw[v]!.filter((r) => r.counted !== undefined).map((r) => `${r.counted!.toLocaleString("en-US")} / ${r.served!.toLocaleString("en-US")}`).join(", "),
     ]),
   );
 }

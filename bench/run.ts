@@ -1,20 +1,35 @@
 /**
- * The benchmark suite: `bun run bench [--quick] [--only=a,b] [--rounds=N]`.
+ * The benchmark suite:
+ *   bun run bench [--quick] [--only=a,b] [--variants=a,b] [--rounds=N] [--baseline=REF] [--no-build]
  * Needs root (it loads eBPF), nginx, wrk, bpftrace, clang and a C compiler
  * (scripts/setup.sh installs them). Writes build/bench/results.json and
  * build/bench/tables.md (BENCHMARKS.md-ready) and prints both.
  *
- * Benchmarks: e2e (nginx + wrk), syscalls (ns per read/write), agent (CPU
- * and RSS at 10k req/s), report (/report at 100..10,000 processes),
- * startup. Variants run interleaved (A B C A B C ...) and figures are
- * medians, since the machines this runs on are shared and noisy.
+ * Benchmarks: syscalls (ns per call), e2e (nginx + wrk), agent (CPU and
+ * RSS at 10k req/s), report (/report at 100..10,000 processes), startup.
+ * Variants (bench/lib/variants.ts) run interleaved (A B C A B C ...) and
+ * figures are medians, since the machines this runs on are shared and
+ * noisy. `previous` is the product at --baseline (default: the commit
+ * before issue 8), built here and cached, so "no slower than before" is
+ * measured in the same run.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { buildBinary, buildBpf } from "../build";
 import { agentTable, benchAgent } from "./agent";
 import { benchEndToEnd, e2eTables } from "./e2e";
 import { describeMachine, OUT_DIR, REPO, round, table } from "./lib/common";
-import { buildFloor, contamination, type VariantName } from "./lib/variants";
+import { buildPrevious, DEFAULT_BASELINE } from "./lib/previous";
+import {
+  buildFloors,
+  checkProducts,
+  contamination,
+  PRODUCT_VARIANTS,
+  setPreviousBinary,
+  VARIANTS,
+  type FloorName,
+  type ProductVariant,
+  type VariantName,
+} from "./lib/variants";
 import { benchReportPath, reportTable } from "./report_path";
 import { benchStartup, startupTable } from "./startup";
 import { benchSyscalls, syscallTables } from "./syscalls";
@@ -29,25 +44,42 @@ function fail(message: string): never {
 }
 
 function parse(argv: string[]) {
-  const options = { quick: false, only: [...ALL] as Bench[], rounds: 0, skipBuild: false };
+  const options = {
+    quick: false,
+    only: [...ALL] as Bench[],
+    variants: [...VARIANTS] as VariantName[],
+    chosenVariants: false,
+    rounds: 0,
+    skipBuild: false,
+    baseline: DEFAULT_BASELINE,
+  };
+  const list = <T extends string>(flag: string, value: string, allowed: readonly T[]): T[] => {
+    const names = value.split(",");
+    for (const n of names) if (!allowed.includes(n as T)) fail(`${flag}: unknown name '${n}' (one of ${allowed.join(", ")})`);
+    return names as T[];
+  };
   for (const arg of argv) {
     if (arg === "--quick") options.quick = true;
     else if (arg === "--no-build") options.skipBuild = true;
-    else if (arg.startsWith("--only=")) {
-      const names = arg.slice(7).split(",");
-      for (const n of names) if (!ALL.includes(n as Bench)) fail(`unknown benchmark '${n}' (one of ${ALL.join(", ")})`);
-      options.only = names as Bench[];
+    else if (arg.startsWith("--only=")) options.only = list("--only", arg.slice(7), ALL);
+    else if (arg.startsWith("--variants=")) {
+      options.variants = list("--variants", arg.slice(11), VARIANTS);
+      options.chosenVariants = true;
+      if (!options.variants.includes("none")) fail("--variants must include none: every figure is measured against it");
+    } else if (arg.startsWith("--baseline=")) {
+      options.baseline = arg.slice(11);
+      if (!/^[\w./^~-]+$/.test(options.baseline)) fail(`--baseline: '${options.baseline}' is not a git ref`);
     } else if (arg.startsWith("--rounds=")) {
       options.rounds = Number(arg.slice(9));
       if (!Number.isInteger(options.rounds) || options.rounds < 1 || options.rounds > 50) fail("--rounds must be 1..50");
-    } else fail(`unknown argument '${arg}' (--quick, --only=${ALL.join(",")}, --rounds=N, --no-build)`);
+    } else fail(`unknown argument '${arg}' (--quick, --only=${ALL.join(",")}, --variants=${VARIANTS.join(",")}, --rounds=N, --baseline=REF, --no-build)`);
   }
   return options;
 }
 
 const options = parse(process.argv.slice(2));
 if (process.getuid?.() !== 0) fail("the benchmarks load eBPF programs: run as root");
-for (const tool of ["nginx", "wrk", "bpftrace", "clang", "llvm-readelf", "bpftool"])
+for (const tool of ["nginx", "wrk", "bpftrace", "clang", "llvm-readelf", "bpftool", "git"])
   if (!Bun.which(tool)) fail(`${tool} not found: run scripts/setup.sh`);
 
 process.chdir(REPO);
@@ -55,50 +87,81 @@ mkdirSync(OUT_DIR, { recursive: true });
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const started = performance.now();
 const rounds = options.rounds || (options.quick ? 2 : 5);
-const variants: VariantName[] = ["none", "floor", "plugin", "bpftrace"];
+// Expected failures (a tool, a build, a plugin that rejects a flag) end the run in one line.
+const orFail = <T>(step: Promise<T>): Promise<T> => step.catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
 
 if (!options.skipBuild) {
-  log("building the eBPF object, the binary and the floor");
+  log("building the eBPF object and the binary");
   await buildBpf();
   await buildBinary();
 }
-const tracepoints = await buildFloor();
+const attachPoints = await orFail(buildFloors());
+let variants = options.variants;
+for (const floor of ["floor", "floor-syscalls"] as FloorName[]) {
+  if (!variants.includes(floor) || attachPoints[floor].length) continue;
+  const why = `${floor}: the product object has no ${floor === "floor" ? "tp_btf/*" : "tracepoint/*"} sections to mirror`;
+  if (options.chosenVariants) fail(why);
+  log(`${why}; left out`);
+  variants = variants.filter((v) => v !== floor);
+}
+let previous: Awaited<ReturnType<typeof buildPrevious>> | undefined;
+if (variants.includes("previous")) {
+  previous = await orFail(buildPrevious(options.baseline, log));
+  setPreviousBinary(previous.binary);
+}
+const products = PRODUCT_VARIANTS.filter((v) => variants.includes(v)) as ProductVariant[];
+const productVersions = await orFail(checkProducts(products));
 
 const machine = await describeMachine();
 log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, kernel ${machine.kernel}`);
 log(`versions: ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`);
-log(`commit ${machine.commit}, load ${machine.load}; ${tracepoints.length} tracepoints`);
+log(`commit ${machine.commit}, load ${machine.load}`);
+for (const [v, said] of Object.entries(productVersions)) log(`${v}: ${said}`);
+if (previous) log(`previous: ${previous.ref} = ${previous.commit.slice(0, 12)}${previous.cached ? " (cached build)" : ""}`);
+log(`floor attaches ${attachPoints.floor.length} tp_btf programs, floor-syscalls ${attachPoints["floor-syscalls"].length} tracepoint programs`);
 
-const results: Record<string, unknown> = { machine, tracepoints, rounds, quick: options.quick, contamination };
+const results: Record<string, unknown> = {
+  machine,
+  variants,
+  attachPoints,
+  products: productVersions,
+  previous: previous && { ref: previous.ref, commit: previous.commit },
+  rounds,
+  quick: options.quick,
+  contamination,
+};
 const sections: string[] = [];
+// floor-syscalls is there for the fallback's per-call breakdown: the nginx and agent runs leave it out.
+const withoutFloorSyscalls = variants.filter((v) => v !== "floor-syscalls");
 
 if (options.only.includes("syscalls")) {
-  log("syscalls: ns per read()/write() under none / floor / plugin / bpftrace");
-  const s = await benchSyscalls({ rounds: rounds * 2, iterations: options.quick ? 20_000 : 50_000, variants, log });
+  log(`syscalls: ns per call under ${variants.join(" / ")}`);
+  const s = await orFail(benchSyscalls({ rounds: rounds * 2, iterations: options.quick ? 20_000 : 50_000, variants, log }));
   results.syscalls = s;
-  sections.push(`### Cost per syscall\n\n${syscallTables(s, variants)}`);
+  sections.push(`### Cost per syscall\n\n${syscallTables(s)}`);
 }
 if (options.only.includes("e2e")) {
-  log("e2e: nginx + wrk under none / floor / plugin / bpftrace");
-  const s = await benchEndToEnd({ rounds, seconds: options.quick ? 2 : 5, connections: 32, pacedRate: 5000, variants, log });
+  log(`e2e: nginx + wrk under ${withoutFloorSyscalls.join(" / ")}`);
+  const s = await orFail(benchEndToEnd({ rounds, seconds: options.quick ? 2 : 5, connections: 32, pacedRate: 5000, variants: withoutFloorSyscalls, log }));
   results.e2e = s;
-  sections.push(`### nginx end to end\n\n${e2eTables(s, variants)}`);
+  sections.push(`### nginx end to end\n\n${e2eTables(s)}`);
 }
 if (options.only.includes("agent")) {
-  log("agent: plugin CPU and RSS at 10,000 req/s with a /report every second");
-  const s = await benchAgent({ seconds: options.quick ? 5 : 12, rate: 10_000, withBpftrace: true, log });
+  const agents = variants.filter((v) => (PRODUCT_VARIANTS as readonly string[]).includes(v) || v === "bpftrace");
+  log(`agent: CPU and RSS of ${agents.join(" / ")} at 10,000 req/s with a /report every second`);
+  const s = await orFail(benchAgent({ seconds: options.quick ? 5 : 12, rate: 10_000, rounds: options.quick ? 1 : 3, variants: agents, log }));
   results.agent = s;
   sections.push(`### The agent's own cost\n\n${agentTable(s)}`);
 }
-if (options.only.includes("report")) {
+if (options.only.includes("report") && variants.includes("plugin")) {
   log("report: /report latency and size by active processes");
-  const s = await benchReportPath({ sizes: [100, 1_000, 10_000], warmSeconds: options.quick ? 4 : 16, samples: options.quick ? 50 : 200, log });
+  const s = await orFail(benchReportPath({ sizes: [100, 1_000, 10_000], warmSeconds: options.quick ? 4 : 16, samples: options.quick ? 50 : 200, log }));
   results.report = s;
   sections.push(`### /report\n\n${reportTable(s)}`);
 }
-if (options.only.includes("startup")) {
-  log("startup: spawn to socket ready and to first counted request");
-  const s = await benchStartup({ rounds: options.quick ? 3 : 7, log });
+if (options.only.includes("startup") && products.length) {
+  log(`startup: spawn to socket ready and to first counted request, ${products.join(" / ")}`);
+  const s = await orFail(benchStartup({ rounds: options.quick ? 3 : 7, variants: products, log }));
   results.startup = s;
   sections.push(`### Startup\n\n${startupTable(s)}`);
 }
@@ -106,7 +169,15 @@ if (options.only.includes("startup")) {
 const header = [
   `Run ${machine.date} on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB (a shared VM), ${machine.os}, kernel ${machine.kernel}; load average at start ${machine.load}.`,
   "",
-  table(["component", "version"], [["commit", machine.commit], ...Object.entries(machine.versions)]),
+  table(
+    ["component", "version"],
+    [
+      ["commit", machine.commit],
+      ...(previous ? [["previous (--baseline)", `${previous.ref} = ${previous.commit.slice(0, 12)}`]] : []),
+      ...Object.entries(productVersions).map(([v, said]) => [`${v} --version`, said]),
+      ...Object.entries(machine.versions),
+    ],
+  ),
   "",
   `${rounds} interleaved rounds${options.quick ? " (--quick)" : ""}; every figure is a median over rounds. ` +
     `${contamination.shared} of ${contamination.measured} interleaved measurements ran while another session's tracepoint programs were loaded (the suite waits up to 60 s for a quiet kernel before each, 3 minutes in all).`,

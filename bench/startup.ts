@@ -1,22 +1,25 @@
 /**
- * Benchmark 5: from spawning dist/http-statistics to its socket answering
+ * Startup: from spawning a product variant to its socket answering
  * GET /report, and to the first report that shows a request served after
  * the spawn (a fresh connection every 10 ms to nginx meanwhile). The second
  * includes waiting for the next whole-second tick, as any user would.
+ * Variants alternate start by start, so the product and the one before it
+ * are compared in the same run.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { median, PORTS, round, startBenchNginx, table } from "./lib/common";
-import { PLUGIN_BINARY } from "./lib/variants";
+import { productCommand, type ProductVariant } from "./lib/variants";
 
 export interface StartupResult {
   rounds: number;
-  socketReadyMs: number[];
-  firstCountedMs: number[];
+  /** variant -> each start's ms */
+  socketReadyMs: Record<string, number[]>;
+  firstCountedMs: Record<string, number[]>;
 }
 
-async function oneStart(workerPid: number, url: string): Promise<{ ready: number; counted: number }> {
+async function oneStart(command: string[], workerPid: number, url: string): Promise<{ ready: number; counted: number }> {
   const dir = mkdtempSync(join(tmpdir(), "hs-bench-start-"));
   const socket = join(dir, "http-statistics.sock");
   const call = (path: string) => fetch(`http://plugin${path}`, { unix: socket } as RequestInit);
@@ -28,7 +31,7 @@ async function oneStart(workerPid: number, url: string): Promise<{ ready: number
     }
   })();
   const started = performance.now();
-  const proc = Bun.spawn([PLUGIN_BINARY, "--socket", socket, "--hostname", "bench"], { stdout: "ignore", stderr: "pipe" });
+  const proc = Bun.spawn([...command, "--socket", socket, "--hostname", "bench"], { stdout: "ignore", stderr: "pipe" });
   try {
     let ready = NaN;
     let counted = NaN;
@@ -58,18 +61,26 @@ async function oneStart(workerPid: number, url: string): Promise<{ ready: number
   }
 }
 
-export async function benchStartup(options: { rounds: number; log: (s: string) => void }): Promise<StartupResult> {
+export async function benchStartup(options: { rounds: number; variants: ProductVariant[]; log: (s: string) => void }): Promise<StartupResult> {
   const nginx = await startBenchNginx(PORTS.startup);
-  const result: StartupResult = { rounds: options.rounds, socketReadyMs: [], firstCountedMs: [] };
+  const result: StartupResult = { rounds: options.rounds, socketReadyMs: {}, firstCountedMs: {} };
+  for (const v of options.variants) {
+    result.socketReadyMs[v] = [];
+    result.firstCountedMs[v] = [];
+  }
+  let starts = 0;
   try {
     for (let i = 0; i < options.rounds; i++) {
-      const { ready, counted } = await oneStart(nginx.servingPids[0]!, `http://127.0.0.1:${PORTS.startup}/static.html`);
-      result.socketReadyMs.push(ready);
-      result.firstCountedMs.push(counted);
-      // Start at varying points of the wall-clock second, as real starts do.
-      await Bun.sleep(1000 + 137 * i);
+      // Rotate the order each round, as the interleaved benchmarks do.
+      for (const v of options.variants.map((_, j, all) => all[(i + j) % all.length]!)) {
+        const { ready, counted } = await oneStart(productCommand(v), nginx.servingPids[0]!, `http://127.0.0.1:${PORTS.startup}/static.html`);
+        result.socketReadyMs[v]!.push(ready);
+        result.firstCountedMs[v]!.push(counted);
+        // Start at varying points of the wall-clock second, as real starts do.
+        await Bun.sleep(1000 + ((137 * starts++) % 1000));
+      }
     }
-    options.log(`    ${options.rounds} starts done`);
+    options.log(`    ${options.rounds} starts of each of ${options.variants.join(", ")} done`);
   } finally {
     await nginx.stop();
   }
@@ -77,11 +88,12 @@ export async function benchStartup(options: { rounds: number; log: (s: string) =
 }
 
 export function startupTable(s: StartupResult): string {
+  const line = (what: string, ms: number[]) => [what, round(median(ms), 0), round(Math.min(...ms), 0), round(Math.max(...ms), 0)];
   return table(
-    [`startup (${s.rounds} starts)`, "median ms", "min ms", "max ms"],
-    [
-      ["spawn -> socket answers /report", round(median(s.socketReadyMs), 0), round(Math.min(...s.socketReadyMs), 0), round(Math.max(...s.socketReadyMs), 0)],
-      ["spawn -> first report counting a request", round(median(s.firstCountedMs), 0), round(Math.min(...s.firstCountedMs), 0), round(Math.max(...s.firstCountedMs), 0)],
-    ],
+    [`startup (${s.rounds} starts each)`, "median ms", "min ms", "max ms"],
+    Object.keys(s.socketReadyMs).flatMap((v) => [
+      line(`${v}: spawn -> socket answers /report`, s.socketReadyMs[v]!),
+      line(`${v}: spawn -> first report counting a request`, s.firstCountedMs[v]!),
+    ]),
   );
 }

@@ -1,7 +1,12 @@
 /**
- * Benchmark 2 (and 6): what one read() or write() costs under each variant,
- * from bench/syscall_loop.c. The headline is the plugin's added cost over
- * "none" divided by the floor's: 1.0 would mean our program bodies are free.
+ * Cost per syscall: what one call costs under each variant, from
+ * bench/syscall_loop.c. Two kinds of workload:
+ *  - non-socket calls (a regular file read, getppid), where a capture on
+ *    socket tracepoints should add nothing at all;
+ *  - calls on an accepted TCP connection (non-HTTP bytes, a small HTTP
+ *    request and response), where the headline is a variant's added cost
+ *    over "none" divided by its floor's: 1.0 would mean the program bodies
+ *    are free.
  */
 import { $ } from "bun";
 import { mkdirSync } from "node:fs";
@@ -9,17 +14,18 @@ import { median, OUT_DIR, PORTS, ratio, REPO, round, table } from "./lib/common"
 import { interleaved, type VariantName } from "./lib/variants";
 
 const DRIVER = `${OUT_DIR}/syscall_loop`;
-export const MODES = ["tcp-raw", "tcp-http", "file"] as const;
-type Mode = (typeof MODES)[number];
+export const MODES = ["file", "getppid", "tcp-raw", "tcp-http"] as const;
+export type Mode = (typeof MODES)[number];
 const MODE_LABEL: Record<Mode, string> = {
-  "tcp-raw": "TCP, non-HTTP bytes",
-  "tcp-http": "TCP, HTTP request + response",
-  file: "regular file",
+  file: "regular file, read()",
+  getppid: "getppid()",
+  "tcp-raw": "TCP, non-HTTP bytes (read/write)",
+  "tcp-http": "TCP, HTTP request + response (read/write)",
 };
 
+/** What the driver prints: per kind of call timed, ns per call. */
 interface DriverResult {
-  read: { median_ns: number; mean_ns: number };
-  write: { median_ns: number; mean_ns: number };
+  calls: Record<string, { median_ns: number; mean_ns: number }>;
 }
 
 export async function buildDriver(): Promise<void> {
@@ -36,19 +42,32 @@ async function runDriver(mode: Mode, port: number, iterations: number): Promise<
   return JSON.parse(out) as DriverResult;
 }
 
-/** ns per call: the mean of read and write medians (both directions pay). */
-const perCall = (r: DriverResult) => (r.read.median_ns + r.write.median_ns) / 2;
+/** ns per call: the mean of the medians of the kinds of call timed (on TCP, read and write: both directions pay). */
+const perCall = (r: DriverResult) => {
+  const medians = Object.values(r.calls).map((c) => c.median_ns);
+  return medians.reduce((s, x) => s + x, 0) / medians.length;
+};
+
+/** Whose added cost each variant's is divided by, where both ran. */
+export const RATIOS: [VariantName, VariantName][] = [
+  ["plugin", "floor"],
+  ["plugin-syscalls", "floor-syscalls"],
+  ["previous", "floor-syscalls"],
+  ["bpftrace", "floor-syscalls"],
+  ["plugin", "bpftrace"],
+  ["plugin-syscalls", "previous"],
+];
 
 export interface SyscallSummary {
   rounds: number;
   iterations: number;
+  variants: VariantName[];
   /** mode -> variant -> median over rounds of ns per call */
   nsPerCall: Record<string, Record<string, number>>;
-  /** mode -> variant -> per-call added ns over none */
+  /** mode -> variant -> median over rounds of the per-call added ns over the same round's none */
   addedNs: Record<string, Record<string, number>>;
-  /** mode -> plugin added / floor added */
-  pluginOverFloor: Record<string, number>;
-  bpftraceOverFloor: Record<string, number>;
+  /** mode -> "a/b" -> a's added ns / b's added ns, for each pair of RATIOS that ran */
+  addedRatio: Record<string, Record<string, number>>;
   raw: Record<string, unknown>;
 }
 
@@ -71,49 +90,52 @@ export async function benchSyscalls(options: { rounds: number; iterations: numbe
   );
   const nsPerCall: SyscallSummary["nsPerCall"] = {};
   const addedNs: SyscallSummary["addedNs"] = {};
-  const pluginOverFloor: Record<string, number> = {};
-  const bpftraceOverFloor: Record<string, number> = {};
+  const addedRatio: SyscallSummary["addedRatio"] = {};
+  const pairs = RATIOS.filter(([a, b]) => options.variants.includes(a) && options.variants.includes(b));
   for (const mode of MODES) {
     nsPerCall[mode] = {};
     addedNs[mode] = {};
+    addedRatio[mode] = {};
     for (const v of options.variants) nsPerCall[mode]![v] = median(results[v].map((r) => perCall(r[mode]!)));
     // Added cost per round against the same round's "none", then the median: pairs runs that were close in time.
     for (const v of options.variants) {
       if (v === "none") continue;
       addedNs[mode]![v] = median(results[v].map((r, i) => perCall(r[mode]!) - perCall(results.none[i]![mode]!)));
     }
-    pluginOverFloor[mode] = addedNs[mode]!.plugin! / addedNs[mode]!.floor!;
-    if (addedNs[mode]!.bpftrace !== undefined) bpftraceOverFloor[mode] = addedNs[mode]!.bpftrace! / addedNs[mode]!.floor!;
+    for (const [a, b] of pairs) addedRatio[mode]![`${a}/${b}`] = addedNs[mode]![a]! / addedNs[mode]![b]!;
   }
   const summary: SyscallSummary = {
     rounds: options.rounds,
     iterations: options.iterations,
+    variants: options.variants,
     nsPerCall,
     addedNs,
-    pluginOverFloor,
-    bpftraceOverFloor,
+    addedRatio,
     raw: results,
   };
   return summary;
 }
 
-export function syscallTables(s: SyscallSummary, variants: VariantName[]): string {
+const signed = (ns: number) => `${ns >= 0 ? "+" : ""}${round(ns, ns > -10 && ns < 10 ? 1 : 0)}`;
+
+export function syscallTables(s: SyscallSummary): string {
+  const variants = s.variants;
   const added = variants.filter((v) => v !== "none");
-  const rows = MODES.map((mode) => [
-    MODE_LABEL[mode],
-    ...variants.map((v) => round(s.nsPerCall[mode]![v]!, 0)),
-    ...added.map((v) => `+${round(s.addedNs[mode]![v]!, 0)}`),
-    ratio(s.pluginOverFloor[mode]!),
-    ...(variants.includes("bpftrace") ? [ratio(s.bpftraceOverFloor[mode]!)] : []),
-  ]);
-  return table(
-    [
-      "workload (ns per read/write, median)",
-      ...variants,
-      ...added.map((v) => `${v} added`),
-      "plugin added / floor added",
-      ...(variants.includes("bpftrace") ? ["bpftrace added / floor added"] : []),
-    ],
-    rows,
+  const absolute = table(
+    ["workload (ns per call, median)", ...variants],
+    MODES.map((mode) => [MODE_LABEL[mode], ...variants.map((v) => round(s.nsPerCall[mode]![v]!, 0))]),
   );
+  const addedTable = table(
+    ["added ns per call over none (median of per-round differences)", ...added],
+    MODES.map((mode) => [MODE_LABEL[mode], ...added.map((v) => signed(s.addedNs[mode]![v]!))]),
+  );
+  // A ratio to a floor that adds nothing (a non-socket call under a socket capture) is noise: TCP only.
+  const pairs = Object.keys(s.addedRatio["tcp-raw"] ?? {});
+  const ratios = pairs.length
+    ? table(
+        ["added cost / added cost", ...pairs.map((p) => p.replace("/", " / "))],
+        (["tcp-raw", "tcp-http"] as const).map((mode) => [MODE_LABEL[mode], ...pairs.map((p) => ratio(s.addedRatio[mode]![p]!))]),
+      )
+    : "";
+  return [absolute, addedTable, ratios].filter(Boolean).join("\n\n");
 }

@@ -1,48 +1,127 @@
-/** The issue's targets, each against what this run measured. */
-import type { AgentResult } from "./agent";
-import type { E2eSummary } from "./e2e";
-import { median, ratio, round, table } from "./lib/common";
-import type { ReportPoint } from "./report_path";
+/** Issue 8's targets, each against what this run measured. */
+import type { AgentSummary } from "./agent";
+import { PATHS, type E2eSummary, type PathName } from "./e2e";
+import { median, pct, ratio, round, table } from "./lib/common";
 import type { StartupResult } from "./startup";
-import type { SyscallSummary } from "./syscalls";
+import { MODES, type Mode, type SyscallSummary } from "./syscalls";
 
-type Row = [string, string, string, string];
+interface Target {
+  name: string;
+  /** undefined: a variant it needs did not run */
+  measured: number | undefined;
+  text: (v: number) => string;
+  /** measured must be at most (<=) or at least (>=) limit */
+  op: "<=" | ">=";
+  limit: number;
+  limitText: string;
+  stretch?: { limit: number; text: string };
+}
 
-function row(name: string, measured: number | undefined, limit: number, text: (v: number) => string, limitText: string): Row {
-  if (measured === undefined || !Number.isFinite(measured)) return [name, "not run", limitText, ""];
-  if (!Number.isFinite(limit)) return [name, text(measured), limitText, ""];
-  return [name, text(measured), limitText, measured <= limit ? "met" : "NOT met"];
+const meets = (t: Target, limit: number) => (t.op === "<=" ? t.measured! <= limit : t.measured! >= limit);
+
+function cells(t: Target): string[] {
+  if (t.measured === undefined || !Number.isFinite(t.measured)) return [t.name, "not run", t.limitText, t.stretch?.text ?? "", ""];
+  const verdict = meets(t, t.limit) ? (t.stretch ? (meets(t, t.stretch.limit) ? "met, stretch met" : "met, stretch not met") : "met") : "NOT met";
+  return [t.name, t.text(t.measured), t.limitText, t.stretch?.text ?? "", verdict];
+}
+
+const ns = (v: number) => `${v >= 0 ? "+" : ""}${round(v, 1)} ns`;
+const three = (v: number) => v.toFixed(3);
+const MODE_NAME: Record<Mode, string> = { file: "file read", getppid: "getppid", "tcp-raw": "TCP non-HTTP", "tcp-http": "TCP small HTTP" };
+const PATH_NAME: Record<PathName, string> = { static: "256-byte file", status: "`return 204`" };
+
+export function targets(results: Record<string, unknown>): Target[] {
+  const sys = results.syscalls as SyscallSummary | undefined;
+  const e2e = results.e2e as E2eSummary | undefined;
+  const agent = results.agent as AgentSummary | undefined;
+  const startup = results.startup as StartupResult | undefined;
+  const added = (mode: Mode, v: string) => sys?.addedNs[mode]?.[v];
+  const addedRatio = (mode: Mode, pair: string) => sys?.addedRatio[mode]?.[pair];
+  const list: Target[] = [];
+
+  for (const mode of ["file", "getppid"] as const)
+    list.push({ name: `non-socket syscall, ${MODE_NAME[mode]}: plugin's added ns over none`, measured: added(mode, "plugin"), text: ns, op: "<=", limit: 5, limitText: "<= 5 ns" });
+  list.push(
+    { name: "per TCP call, non-HTTP bytes: plugin's added / floor's added", measured: addedRatio("tcp-raw", "plugin/floor"), text: ratio, op: "<=", limit: 2, limitText: "<= 2.00x" },
+    { name: "per TCP call, small HTTP request/response: plugin's added / floor's added", measured: addedRatio("tcp-http", "plugin/floor"), text: ratio, op: "<=", limit: 4, limitText: "<= 4.00x" },
+  );
+  const minimum: Record<PathName, [number, number]> = { static: [0.97, 0.98], status: [0.95, 0.97] };
+  for (const path of Object.keys(PATHS) as PathName[]) {
+    const [limit, stretch] = minimum[path];
+    list.push({
+      name: `nginx wrk -t1 -c32 keep-alive, ${PATH_NAME[path]}: plugin req/s / none's`,
+      measured: e2e?.rpsRatio[path].plugin,
+      text: three,
+      op: ">=",
+      limit,
+      limitText: `>= ${limit.toFixed(2)}`,
+      stretch: { limit: stretch, text: `>= ${stretch.toFixed(2)}` },
+    });
+  }
+  list.push({
+    name: `nginx CPU per request at a fixed ~${e2e?.pacedTarget ?? 5000} req/s: plugin vs none`,
+    measured: e2e?.paced.cpuChange.plugin,
+    text: pct,
+    op: "<=",
+    limit: 5,
+    limitText: "<= +5%",
+  });
+  // Socket calls, where both do their work; the non-socket rows above already ask for ~0.
+  for (const mode of ["tcp-raw", "tcp-http"] as const)
+    list.push({
+      name: `cheaper than bpftrace per call, ${MODE_NAME[mode]}: plugin's added / bpftrace's added`,
+      measured: addedRatio(mode, "plugin/bpftrace"),
+      text: (v) => `${ratio(v)} (${round(added(mode, "plugin")!, 0)} vs ${round(added(mode, "bpftrace")!, 0)} ns)`,
+      op: "<=",
+      limit: 1,
+      limitText: "<= 1.00x",
+    });
+  for (const mode of MODES)
+    list.push({
+      name: `syscall fallback no slower than before, ${MODE_NAME[mode]}: plugin-syscalls' added / previous's added`,
+      measured: addedRatio(mode, "plugin-syscalls/previous"),
+      text: (v) => `${ratio(v)} (${round(added(mode, "plugin-syscalls")!, 0)} vs ${round(added(mode, "previous")!, 0)} ns)`,
+      op: "<=",
+      limit: 1,
+      limitText: "<= 1.00x",
+    });
+  const fallback = e2e?.pairs["plugin-syscalls/previous"];
+  for (const path of Object.keys(PATHS) as PathName[])
+    list.push({
+      name: `syscall fallback no slower than before, nginx ${PATH_NAME[path]}: plugin-syscalls req/s / previous's`,
+      measured: fallback?.rpsRatio[path],
+      text: three,
+      op: ">=",
+      limit: 1,
+      limitText: ">= 1.000",
+    });
+  list.push({
+    name: "syscall fallback no slower than before, nginx CPU per request at the fixed rate: plugin-syscalls vs previous",
+    measured: fallback?.pacedCpuChange,
+    text: pct,
+    op: "<=",
+    limit: 0,
+    limitText: "<= +0%",
+  });
+
+  // "No worse than before": the product's median against the previous product's in the same run.
+  const vsPrevious = (name: string, mine: number | undefined, theirs: number | undefined, unit: string, digits: number): Target => ({
+    name,
+    measured: mine !== undefined && theirs !== undefined ? mine - theirs : undefined,
+    text: (d) => `${round(mine!, digits)} vs ${round(theirs!, digits)} ${unit}`,
+    op: "<=",
+    limit: 0,
+    limitText: "<= previous",
+  });
+  const ready = (v: string) => (startup?.socketReadyMs[v]?.length ? median(startup.socketReadyMs[v]!) : undefined);
+  list.push(
+    vsPrevious("start-up to first answered /report: plugin vs previous", ready("plugin"), ready("previous"), "ms", 0),
+    vsPrevious("agent CPU at 10k req/s: plugin vs previous", agent?.median.plugin?.cpuPercent, agent?.median.previous?.cpuPercent, "% of a core", 2),
+    vsPrevious("agent RSS at 10k req/s: plugin vs previous", agent?.median.plugin?.rssMiB, agent?.median.previous?.rssMiB, "MiB", 1),
+  );
+  return list;
 }
 
 export function targetsTable(results: Record<string, unknown>): string {
-  const sys = results.syscalls as SyscallSummary | undefined;
-  const e2e = results.e2e as E2eSummary | undefined;
-  const agent = (results.agent as AgentResult[] | undefined)?.find((r) => r.variant === "plugin");
-  const report = results.report as ReportPoint[] | undefined;
-  const startup = results.startup as StartupResult | undefined;
-  const at = (n: number) => report?.find((p) => p.processes === n)?.p99ms;
-  const loss = (path: "static" | "status") => (e2e ? -e2e.throughputChange[path].plugin! : undefined);
-  const rows: Row[] = [
-    row("added cost per syscall / floor's, non-HTTP TCP", sys?.pluginOverFloor["tcp-raw"], 1.5, ratio, "<= 1.50x"),
-    row("added cost per syscall / floor's, regular file", sys?.pluginOverFloor.file, 1.5, ratio, "<= 1.50x"),
-    row("added cost per syscall / floor's, HTTP", sys?.pluginOverFloor["tcp-http"], 3, ratio, "<= 3.00x"),
-    row("nginx throughput loss, static file", loss("static"), 3, (v) => `${round(v, 1)}%`, "<= 3%"),
-    row("nginx throughput loss, status-only", loss("status"), 3, (v) => `${round(v, 1)}%`, "<= 3%"),
-    row("nginx CPU per request at a fixed rate", e2e?.paced.cpuChange.plugin, 3, (v) => `${v >= 0 ? "+" : ""}${round(v, 1)}%`, "<= +3%"),
-    row("  same, plugin vs floor (static / status)", e2e ? 0 : undefined, NaN, () => `${round(-e2e!.pluginVsFloor.rps.static, 1)}% / ${round(-e2e!.pluginVsFloor.rps.status, 1)}%`, "(where the cost lies)"),
-    row("  CPU per request, plugin vs floor", e2e?.pluginVsFloor.pacedCpu, NaN, (v) => `${v >= 0 ? "+" : ""}${round(v, 1)}%`, "(where the cost lies)"),
-    row("agent CPU at 10k req/s", agent?.cpuPercent, 1, (v) => `${round(v, 2)}% of a core`, "< 1%"),
-    row("agent RSS at 10k req/s", agent?.rssMiB, 64, (v) => `${round(v, 1)} MiB`, "< 64 MiB"),
-    row("/report p99 at 1,000 processes", at(1000), 10, (v) => `${round(v, 2)} ms`, "< 10 ms"),
-    row("/report p99 at 10,000 processes", at(10000), 100, (v) => `${round(v, 1)} ms`, "< 100 ms"),
-    row("socket ready after start", startup ? median(startup.socketReadyMs) : undefined, 300, (v) => `${round(v, 0)} ms`, "< 300 ms"),
-  ];
-  if (sys) {
-    for (const mode of ["tcp-raw", "tcp-http", "file"] as const) {
-      const plugin = sys.addedNs[mode]!.plugin!;
-      const bt = sys.addedNs[mode]!.bpftrace;
-      rows.push(row(`plugin vs bpftrace added ns per call, ${mode}`, bt === undefined ? undefined : plugin / bt, 1, (v) => `${round(plugin, 0)} vs ${round(bt!, 0)} ns (${ratio(v)})`, "< 1.00x"));
-    }
-  }
-  return table(["target", "measured", "target", ""], rows);
+  return table(["target", "measured", "target", "stretch", ""], targets(results).map(cells));
 }

@@ -135,16 +135,26 @@ export function pct(value: number): string {
   return Number.isFinite(value) ? `${value >= 0 ? "+" : ""}${value.toFixed(1)}%` : "n/a";
 }
 
+/** The static page nginx serves: 256 bytes, the size issue 8's targets name. */
+export const STATIC_PAGE_BYTES = 256;
+
+function staticPage(): string {
+  const open = "<!doctype html><title>bench</title><p>";
+  const close = "</p>\n";
+  return open + "a small static page served by nginx. ".repeat(8).slice(0, STATIC_PAGE_BYTES - open.length - close.length) + close;
+}
+
 /**
- * nginx (the tests' configuration) with one worker and a small static file
- * its worker can read: GET /static.html. The tests' own /index.html lives
- * in a root-only directory, which nginx's unprivileged worker answers with
- * 403 and an error-log write per request: not what a benchmark should time.
+ * nginx (the tests' configuration) with one worker, a 256-byte static file
+ * its worker can read (GET /static.html) and a `return 204` location
+ * (GET /no-content). The tests' own /index.html lives in a root-only
+ * directory, which nginx's unprivileged worker answers with 403 and an
+ * error-log write per request: not what a benchmark should time.
  */
 export async function startBenchNginx(port: number): Promise<RunningServer> {
   const www = mkdtempSync(join(tmpdir(), "hs-bench-www-"));
   chmodSync(www, 0o755);
-  writeFileSync(join(www, "static.html"), "<h1>a small static page served by nginx</h1>\n");
+  writeFileSync(join(www, "static.html"), staticPage());
   chmodSync(join(www, "static.html"), 0o644);
-  return startNginx({ port, workers: 1, locations: `location = /static.html { root ${www}; }` });
+  return startNginx({ port, workers: 1, locations: `location = /static.html { root ${www}; }\n    location = /no-content { return 204; }` });
 }
