@@ -13,7 +13,7 @@ import { startPlugin } from "./lib/variants";
 /** Fake tgids start above any real pid_max default (32,768 here; 4,194,304 at most). */
 const FIRST_FAKE_TGID = 5_000_000;
 
-/** The id of the counters map held by process pid: an 8-byte-key, 8-byte-value hash. */
+/** The id of the counters map held by process pid: an 8-byte-key, 8-byte-value per-CPU hash. */
 function countersMapId(pid: number): number {
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     let target = "";
@@ -25,7 +25,7 @@ function countersMapId(pid: number): number {
     if (target !== "anon_inode:bpf-map") continue;
     const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
     const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\S+)`, "m").exec(info)?.[1]);
-    if (field("map_type") === 1 && field("key_size") === 8 && field("value_size") === 8) return field("map_id");
+    if (field("map_type") === 5 && field("key_size") === 8 && field("value_size") === 8) return field("map_id");
   }
   throw new Error(`process ${pid} holds no counters map`);
 }

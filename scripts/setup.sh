@@ -18,6 +18,7 @@ packages=(
   debootstrap                      # the bare Debian root the packaging tests run the binary in
   buildah podman runc              # build and run the image without a Docker engine
   bpftrace                         # the peer `bun run bench` compares against
+  liburing-dev                     # the io_uring server of the accuracy suite (compiled at test time)
 )
 missing=()
 for p in "${packages[@]}"; do

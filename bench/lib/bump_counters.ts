@@ -1,7 +1,8 @@
 /**
  * Plays N busy processes for bench/report_path.ts: once a second, writes
  * growing request and status-200 counts for tgids FIRST..FIRST+N-1 into a
- * plugin's kernel `counters` map (by map id), in one batch update. Runs in
+ * plugin's kernel `counters` map (by map id, a per-CPU hash: the count goes
+ * in CPU 0's slot, zeros in the others), in one batch update. Runs in
  * its own process so its work never delays the latency being measured.
  *
  *   bun bench/lib/bump_counters.ts MAP_ID FIRST_TGID N
@@ -17,7 +18,9 @@ const { ptr: P, i32, u32 } = FFIType;
 const bpf = dlopen("libbpf.so.1", {
   bpf_map_get_fd_by_id: { args: [u32], returns: i32 },
   bpf_map_update_batch: { args: [i32, P, P, P, P], returns: i32 },
+  libbpf_num_possible_cpus: { args: [], returns: i32 },
 }).symbols;
+const cpus = bpf.libbpf_num_possible_cpus();
 const fd = bpf.bpf_map_get_fd_by_id(mapId);
 if (fd < 0) {
   process.stderr.write(`bump_counters: cannot open map id ${mapId}\n`);
@@ -25,13 +28,14 @@ if (fd < 0) {
 }
 const entries = processes * 2;
 const keys = new Uint32Array(entries * 2);
-const values = new BigUint64Array(entries);
+const values = new BigUint64Array(entries * cpus);
 for (let i = 0; i < processes; i++) keys.set([firstTgid + i, 0, firstTgid + i, 200], i * 4);
 let second = 0n;
 const bump = () => {
   second++;
   // Process i serves 1 + i % 50 requests a second, all answered 200.
-  for (let i = 0; i < processes; i++) values.fill(second * BigInt(1 + (i % 50)), i * 2, i * 2 + 2);
+  for (let i = 0; i < processes; i++)
+    for (const entry of [i * 2, i * 2 + 1]) values[entry * cpus] = second * BigInt(1 + (i % 50));
   const count = new Uint32Array([entries]);
   const rc = bpf.bpf_map_update_batch(fd, ptr(keys), ptr(values), ptr(count), null);
   if (rc < 0 || count[0] !== entries) {

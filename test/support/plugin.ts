@@ -59,7 +59,10 @@ export async function startPlugin(options: StartOptions = {}): Promise<RunningPl
     : [process.execPath, "run", join(REPO, "src", "main.ts")];
   if (options.binary && !existsSync(BINARY)) throw new Error(`${BINARY} is missing: run 'bun run build' first`);
   const started = performance.now();
-  const proc = Bun.spawn([...command, "--socket", socket, "--hostname", hostId, ...(options.args ?? [])], {
+  const args = options.args ?? [];
+  // HS_TEST_CAPTURE runs a suite against another capture front-end (test/accuracy/syscall_capture.test.ts).
+  const capture = process.env.HS_TEST_CAPTURE && !args.some((a) => a.startsWith("--capture")) ? [`--capture=${process.env.HS_TEST_CAPTURE}`] : [];
+  const proc = Bun.spawn([...command, "--socket", socket, "--hostname", hostId, ...capture, ...args], {
     stdout: "pipe",
     stderr: "pipe",
     env: { ...process.env, ...options.env },

@@ -1,0 +1,45 @@
+/**
+ * Which kernel hooks each capture front-end really sits on, read back from
+ * the kernel while the plugin runs: the default touches no syscall
+ * tracepoint (so no other syscall of the machine pays for it), the fallback
+ * only the syscall exits and the socket state changes.
+ */
+import { expect, test } from "bun:test";
+import { startPlugin, type RunningPlugin } from "../support/plugin";
+
+/** "<kind>:<tracepoint>" for each program the process holds attached, as `bpftool perf` lists them. */
+function hooksOf(pid: number): string[] {
+  const perf = JSON.parse(Bun.spawnSync(["bpftool", "perf", "show", "-j"]).stdout.toString() || "[]") as Array<{ pid: number; fd_type: string; tracepoint?: string }>;
+  return perf
+    .filter((p) => p.pid === pid)
+    .map((p) => `${p.fd_type}:${p.tracepoint ?? "?"}`)
+    .sort();
+}
+
+async function withPlugin<T>(args: string[], body: (plugin: RunningPlugin) => Promise<T> | T): Promise<T> {
+  const plugin = await startPlugin({ args });
+  try {
+    return await body(plugin);
+  } finally {
+    await plugin.stop();
+  }
+}
+
+test("the default capture sits on the two socket tracepoints and on no syscall tracepoint", async () => {
+  await withPlugin(["--capture=auto"], async (plugin) => {
+    const hooks = hooksOf(plugin.proc.pid);
+    expect(hooks).toEqual(["raw_tracepoint:sock_recv_length", "raw_tracepoint:sock_send_length"]);
+    expect(hooks.filter((h) => /sys_(enter|exit)/.test(h))).toEqual([]);
+    await plugin.stop();
+    expect(await plugin.stderr()).toContain("capture: socket layer (sock_recv_length, sock_send_length), 2 programs attached");
+  });
+});
+
+test("--capture=syscalls sits on the data syscalls' exits and the socket state changes only", async () => {
+  await withPlugin(["--capture=syscalls"], async (plugin) => {
+    const exits = ["read", "readv", "recvfrom", "recvmsg", "sendfile64", "sendmsg", "sendto", "write", "writev"];
+    expect(hooksOf(plugin.proc.pid)).toEqual([...exits.map((call) => `tracepoint:sys_exit_${call}`), "tracepoint:inet_sock_set_state"].sort());
+    await plugin.stop();
+    expect(await plugin.stderr()).toContain("capture: syscall exits");
+  });
+});
