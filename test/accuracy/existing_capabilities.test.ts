@@ -7,12 +7,12 @@
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LOSSES_TOTAL_ID } from "../../src/report";
 import { REPO, requireRoot, type RunningPlugin } from "../support/plugin";
-import { histogram, parseResponses, planPaths, request } from "./clients";
+import type { Subprocess } from "bun";
+import { histogram, planPaths } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, Meter, reportedLoss } from "./harness";
 import { startRawServer, type RawServer } from "./servers";
 
@@ -24,10 +24,12 @@ const PORT = 18610;
 const DAEMONSET_CAPS = ["bpf", "perfmon", "sys_admin"];
 // CAP_SYS_ADMIN 21, CAP_PERFMON 38, CAP_BPF 39
 const DAEMONSET_MASK = (1n << 21n) | (1n << 38n) | (1n << 39n);
+const KEEPALIVE_CLIENT = join(import.meta.dir, "..", "fixtures", "keepalive_client.py");
 let server: RawServer;
-let socket: Socket;
+let client: Subprocess<"pipe", "pipe", "inherit">;
+let statuses: ReadableStreamDefaultReader<Uint8Array>;
+let pending = "";
 let plugin: RunningPlugin | undefined;
-let received = Buffer.alloc(0);
 
 /** startPlugin's contract, the plugin started through setpriv with the DaemonSet's capabilities only. */
 async function startPluginWithDaemonSetCaps(): Promise<RunningPlugin> {
@@ -85,29 +87,36 @@ function capabilities(pid: number, set: "CapEff" | "CapPrm" | "CapBnd"): bigint 
 
 beforeAll(async () => {
   server = await startRawServer(PORT, "recv", "send");
-  socket = connect({ host: "127.0.0.1", port: PORT, noDelay: true });
-  socket.on("data", (d) => (received = Buffer.concat([received, Buffer.from(d)])));
-  await new Promise<void>((ok, fail) => socket.once("connect", ok).once("error", fail));
+  client = Bun.spawn(["python3", KEEPALIVE_CLIENT, String(PORT)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  statuses = client.stdout.getReader();
 }, 30_000);
 afterAll(async () => {
   table.flush();
-  socket?.destroy();
+  client?.kill();
   await plugin?.stop();
   await server?.stop();
 }, 30_000);
 
-async function until(done: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
+/** GETs `paths` one at a time on the client's one connection; the status codes that came back. */
+async function getAll(paths: string[]): Promise<number[]> {
+  const codes: number[] = [];
+  for (const path of paths) {
+    client.stdin.write(`${path}\n`);
+    await client.stdin.flush();
+    while (!pending.includes("\n")) {
+      const chunk = await statuses.read();
+      if (chunk.done) throw new Error("the keep-alive client ended early");
+      pending += new TextDecoder().decode(chunk.value);
+    }
+    codes.push(Number(pending.slice(0, pending.indexOf("\n"))));
+    pending = pending.slice(pending.indexOf("\n") + 1);
   }
+  return codes;
 }
 
 test("a keep-alive connection opened before the plugin started, plugin with the DaemonSet's capabilities only", async () => {
   // Traffic before the plugin exists: not its to count.
-  socket.write(request("GET", "/status/200") + request("GET", "/status/201"));
-  await until(() => (received.toString("latin1").match(/HTTP\/1\.1 /g) ?? []).length === 2, "the first two responses");
+  expect(await getAll(["/status/200", "/status/201"])).toEqual([200, 201]);
   plugin = await startPluginWithDaemonSetCaps();
   // The plugin really runs with exactly those capabilities.
   for (const set of ["CapEff", "CapPrm", "CapBnd"] as const) expect(capabilities(plugin.proc.pid, set)).toBe(DAEMONSET_MASK);
@@ -115,22 +124,12 @@ test("a keep-alive connection opened before the plugin started, plugin with the 
   await meter.start();
   const lossesBefore = reportedLoss(await plugin.report(), plugin.hostId, LOSSES_TOTAL_ID);
 
-  // One request at a time first, then the rest pipelined in one write.
   const plan = { 200: 20, 404: 5, 503: 5 };
-  const paths = planPaths(plan);
-  received = Buffer.alloc(0);
-  for (const [i, path] of paths.slice(0, 5).entries()) {
-    socket.write(request("GET", path));
-    await until(() => (received.toString("latin1").match(/HTTP\/1\.1 /g) ?? []).length === i + 1, `response ${i + 1}`);
-  }
-  const rest = paths.slice(5);
-  socket.write(rest.map((p, i) => request("GET", p, i === rest.length - 1 ? { Connection: "close" } : {})).join(""));
-  await new Promise<void>((ok) => socket.once("end", ok));
-  expect(histogram(parseResponses(received))).toEqual(plan);
+  expect(histogram(await getAll(planPaths(plan)))).toEqual(plan);
 
   const sent = expectedTotals(plan);
   const counted = await meter.measure([server.pid]);
-  table.add({ case: "connection opened before the plugin started; plugin with CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN only", server: "raw python", client: "raw socket", syscalls: "recvfrom / sendto", sent, counted });
+  table.add({ case: "connection opened before the plugin started; plugin with CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN only", server: "raw python", client: "raw python", syscalls: "recvfrom / sendto", sent, counted });
   expect(counted).toEqual(sent);
   expect(reportedLoss(await plugin.report(), plugin.hostId, LOSSES_TOTAL_ID) - lossesBefore).toBe(0);
 });
