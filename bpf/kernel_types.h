@@ -96,6 +96,7 @@ struct io_uring_task;
 
 struct task_struct {
 	unsigned int flags;
+	int tgid;
 	struct files_struct *files;
 	struct io_uring_task *io_uring;
 } __attribute__((preserve_access_index));

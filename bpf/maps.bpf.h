@@ -71,6 +71,7 @@ extern const struct hs_conn hs_zero_conn;
 struct hs_scratch {
 	__u8 data[HS_SCRATCH_DATA];
 	struct hs_iovec iov[HS_MAX_IOV];
+	__u64 launder;		/* see hs_launder() in http_parser.bpf.c */
 };
 HS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

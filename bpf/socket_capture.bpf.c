@@ -59,7 +59,7 @@ static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, 
 		hs_cannot_see(s, HS_LOSS_IO_URING);
 		return 0;
 	}
-	hs_parse_call(conn, inbound, bpf_get_current_pid_tgid() >> 32,
+	hs_parse_call(conn, inbound, task->tgid,
 		      (struct pt_regs *)bpf_task_pt_regs(task), ret);
 	return 0;
 }

@@ -77,7 +77,7 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 		hs_cannot_see(s, HS_LOSS_UNREADABLE);
 		return 0;
 	}
-	hs_parse_call(conn, inbound, bpf_get_current_pid_tgid() >> 32, regs, ret);
+	hs_parse_call(conn, inbound, task->tgid, regs, ret);
 	return 0;
 }
 
