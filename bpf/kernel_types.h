@@ -33,6 +33,14 @@ struct hs_inet_sock_set_state {
 	__s32 newstate;
 };
 
+struct hs_io_uring_complete {
+	__u64 common;
+	__u64 ctx;
+	__u64 req;
+	__u64 user_data;
+	__s32 res;
+};
+
 /* The user-space ABI of struct iovec and struct msghdr on x86_64. */
 struct hs_iovec {
 	__u64 base;
@@ -47,6 +55,14 @@ struct hs_user_msghdr {
 	__u64 iovlen;
 	__u64 control;
 	__u64 controllen;
+	__s32 flags;
+	__u32 pad2;
+};
+
+/* struct mmsghdr: a msghdr and the bytes that message moved. */
+struct hs_user_mmsghdr {
+	struct hs_user_msghdr hdr;
+	__u32 len;
 };
 
 struct sock_common {
@@ -94,6 +110,12 @@ struct files_struct {
 
 struct io_uring_task;
 
+/* One io_uring request (io_uring/io_uring.c's struct io_kiocb). */
+struct io_kiocb {
+	struct file *file;
+	__u8 opcode;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	unsigned int flags;
 	int tgid;
@@ -140,5 +162,18 @@ struct pt_regs {
 #define HS_S_IFMT 00170000
 #define HS_S_IFSOCK 0140000
 #define HS_PF_IO_WORKER 0x00000010	/* an io_uring worker thread */
+/* io_uring opcodes that move data (include/uapi/linux/io_uring.h). */
+#define HS_IORING_OP_READV 1
+#define HS_IORING_OP_WRITEV 2
+#define HS_IORING_OP_READ_FIXED 4
+#define HS_IORING_OP_WRITE_FIXED 5
+#define HS_IORING_OP_SENDMSG 9
+#define HS_IORING_OP_RECVMSG 10
+#define HS_IORING_OP_READ 22
+#define HS_IORING_OP_WRITE 23
+#define HS_IORING_OP_SEND 26
+#define HS_IORING_OP_RECV 27
+#define HS_IORING_OP_SEND_ZC 47
+#define HS_IORING_OP_SENDMSG_ZC 48
 
 #endif /* HS_KERNEL_TYPES_H */

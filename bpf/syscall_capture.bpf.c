@@ -12,21 +12,14 @@
 #include "capture.h"
 #include <bpf/bpf_core_read.h>
 
-/* The TCP (IPv4 or IPv6) user socket behind fd in the current task, or 0. */
-static __always_inline __u64 hs_tcp_socket_of(struct task_struct *task, __u32 fd)
+/* The TCP (IPv4 or IPv6) socket of a file, or 0. */
+static __always_inline __u64 hs_tcp_socket_of_file(struct file *file)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds, *file;
 	struct socket *sock;
 	struct sock *sk;
 	__u16 family;
 
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return 0;
-	if ((BPF_CORE_READ(file, f_inode, i_mode) & HS_S_IFMT) != HS_S_IFSOCK)
+	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & HS_S_IFMT) != HS_S_IFSOCK)
 		return 0;
 	sock = BPF_CORE_READ(file, private_data);
 	sk = BPF_CORE_READ(sock, sk);
@@ -37,6 +30,20 @@ static __always_inline __u64 hs_tcp_socket_of(struct task_struct *task, __u32 fd
 	    BPF_CORE_READ(sk, sk_protocol) != HS_IPPROTO_TCP)
 		return 0;
 	return (__u64)sk;
+}
+
+/* The TCP (IPv4 or IPv6) user socket behind fd in the current task, or 0. */
+static __always_inline __u64 hs_tcp_socket_of(struct task_struct *task, __u32 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *file;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
+		return 0;
+	return hs_tcp_socket_of_file(file);
 }
 
 static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool inbound, __u64 flags)
@@ -51,6 +58,14 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 
 	if (ret <= 0 || (flags & (HS_MSG_PEEK | HS_MSG_OOB)))
 		return 0;
+	if (ctx->syscall_nr == HS_NR_RECVMMSG || ctx->syscall_nr == HS_NR_SENDMMSG) {
+		/* ret counts messages; a first message of no bytes (end of stream) moved nothing. */
+		__u32 moved = 0;
+
+		bpf_probe_read_user(&moved, sizeof(moved), (void *)(regs->si + __builtin_offsetof(struct hs_user_mmsghdr, len)));
+		if (!moved)
+			return 0;
+	}
 	sk = hs_tcp_socket_of(task, regs->di);
 	if (!sk)
 		return 0;
@@ -69,6 +84,12 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 						      BPF_CORE_READ(tp, copied_seq), ret));
 	}
 	s = inbound ? &conn->in : &conn->out;
+	if (ctx->syscall_nr == HS_NR_RECVMMSG || ctx->syscall_nr == HS_NR_SENDMMSG) {
+		/* ret counts messages, not bytes: the stream's position is lost too. */
+		hs_cannot_see(s, HS_LOSS_MMSG);
+		s->seq_known = 0;
+		return 0;
+	}
 	hs_check_seq(conn, s, inbound,
 		     inbound ? BPF_CORE_READ(tp, copied_seq) : BPF_CORE_READ(tp, write_seq), ret);
 	if (hs_skip_body(s, ret))
@@ -140,6 +161,51 @@ SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int hs_exit_sendfile64(struct hs_syscall_exit *ctx)
 {
 	return hs_syscall_event(ctx, false, 0);
+}
+
+/* recvmmsg(fd, msgvec, vlen, flags, timeout) */
+SEC("tracepoint/syscalls/sys_exit_recvmmsg")
+int hs_exit_recvmmsg(struct hs_syscall_exit *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return hs_syscall_event(ctx, true, regs->r10);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmmsg")
+int hs_exit_sendmmsg(struct hs_syscall_exit *ctx)
+{
+	return hs_syscall_event(ctx, false, 0);
+}
+
+/* io_uring moves socket bytes without any of the syscalls above: each of
+ * its data requests on a TCP socket that moved bytes is a named loss. */
+SEC("tracepoint/io_uring/io_uring_complete")
+int hs_io_uring_complete(struct hs_io_uring_complete *ctx)
+{
+	struct io_kiocb *req = (struct io_kiocb *)ctx->req;
+	__u8 op;
+
+	if (ctx->res <= 0)
+		return 0;
+	op = BPF_CORE_READ(req, opcode);
+	switch (op) {
+	case HS_IORING_OP_READV:
+	case HS_IORING_OP_WRITEV:
+	case HS_IORING_OP_READ_FIXED:
+	case HS_IORING_OP_WRITE_FIXED:
+	case HS_IORING_OP_SENDMSG:
+	case HS_IORING_OP_RECVMSG:
+	case HS_IORING_OP_READ:
+	case HS_IORING_OP_WRITE:
+	case HS_IORING_OP_SEND:
+	case HS_IORING_OP_RECV:
+	case HS_IORING_OP_SEND_ZC:
+	case HS_IORING_OP_SENDMSG_ZC:
+		if (hs_tcp_socket_of_file(BPF_CORE_READ(req, file)))
+			hs_count_loss(HS_LOSS_IO_URING);
+	}
+	return 0;
 }
 
 SEC("tracepoint/sock/inet_sock_set_state")

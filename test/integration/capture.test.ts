@@ -35,10 +35,12 @@ test("the default capture sits on the two socket tracepoints and on no syscall t
   });
 });
 
-test("--capture=syscalls sits on the data syscalls' exits and the socket state changes only", async () => {
+test("--capture=syscalls sits on the data syscalls' exits, the socket state changes and io_uring completions only", async () => {
   await withPlugin(["--capture=syscalls"], async (plugin) => {
-    const exits = ["read", "readv", "recvfrom", "recvmsg", "sendfile64", "sendmsg", "sendto", "write", "writev"];
-    expect(hooksOf(plugin.proc.pid)).toEqual([...exits.map((call) => `tracepoint:sys_exit_${call}`), "tracepoint:inet_sock_set_state"].sort());
+    const exits = ["read", "readv", "recvfrom", "recvmsg", "recvmmsg", "sendfile64", "sendmsg", "sendmmsg", "sendto", "write", "writev"];
+    expect(hooksOf(plugin.proc.pid)).toEqual(
+      [...exits.map((call) => `tracepoint:sys_exit_${call}`), "tracepoint:inet_sock_set_state", "tracepoint:io_uring_complete"].sort(),
+    );
     await plugin.stop();
     expect(await plugin.stderr()).toContain("capture: syscall exits");
   });
