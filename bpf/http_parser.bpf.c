@@ -560,13 +560,17 @@ static __always_inline __u64 hs_launder(struct hs_scratch *sc, __u64 value)
 	return *(volatile __u64 *)&sc->launder;
 }
 
-/* Offset of the first '\n' in scratch bytes [at, n) (n <= HS_SCRATCH_SIZE), or n; adds to *odd the odd bytes before it. */
+/* Offset of the first '\n' in scratch bytes [at, n) (n <= HS_SCRATCH_SIZE)
+ * with HS_LF_FOUND set, or how far it looked (at most HS_SCAN_WORDS words);
+ * adds to *odd the odd bytes it passed. */
+#define HS_SCAN_WORDS 16
+#define HS_LF_FOUND 0x80000000u
 static __always_inline __u32 hs_scan_lf(struct hs_scratch *sc, __u32 at, __u32 n, bool want_odd, __u32 *odd)
 {
 	__u32 off = at, k, byte;
 	__u64 w, lf, keep;
 
-	for (k = 0; k <= HS_SCRATCH_SIZE / 8; k++) {
+	for (k = 0; k < HS_SCAN_WORDS; k++) {
 		if (off >= n)
 			return n;
 		w = *(__u64 *)&sc->data[(HS_SCRATCH_FRONT + off) & HS_SCRATCH_MASK];
@@ -576,13 +580,13 @@ static __always_inline __u32 hs_scan_lf(struct hs_scratch *sc, __u32 at, __u32 n
 			byte = hs_lowest_byte(lf);
 			if (want_odd)
 				*odd += hs_count_bytes(hs_odd_bytes(w) & HS_MASK(byte));
-			return off + byte;
+			return (off + byte) | HS_LF_FOUND;
 		}
 		if (want_odd)
 			*odd += hs_count_bytes(hs_odd_bytes(w) & keep);
 		off += 8;
 	}
-	return n;
+	return off < n ? off : n;
 }
 
 /* hs_scan_lf with its results laundered (see hs_launder). */
@@ -592,7 +596,7 @@ static __always_inline __u32 hs_find_lf(struct hs_scratch *sc, __u32 at, __u32 n
 	__u64 both = hs_launder(sc, ((__u64)count << 32) | e);
 
 	*odd += both >> 32;
-	return (__u32)both & HS_SCRATCH_MASK;
+	return (__u32)both & (HS_LF_FOUND | HS_SCRATCH_MASK);
 }
 
 /* A line split across calls: keep its first and last bytes (scratch [from, to)) for when it ends.
@@ -680,9 +684,18 @@ struct hs_loop {
 	struct hs_cursor *cur;
 };
 
+/* Whether classifying a header line can change anything: it is the blank
+ * line, or its name may be Content-Length, Transfer-Encoding or Upgrade. */
+static __always_inline bool hs_header_matters(struct hs_line *l)
+{
+	__u8 first = l->h[0], lower = first | 0x20;
+
+	return l->len == 0 || first == '\r' || lower == 'c' || lower == 't' || lower == 'u';
+}
+
 /* The next line of this pass: find its end, classify it, pass over a body
  * that follows it inside the pass. Returns 1 when the pass is over. */
-__noinline int hs_next_line(struct hs_conn *conn, struct hs_scratch *sc, struct hs_cursor *cur)
+static __always_inline int hs_line_step(struct hs_conn *conn, struct hs_scratch *sc, struct hs_cursor *cur)
 {
 	struct hs_parse p = {};
 	struct hs_stream *s;
@@ -704,15 +717,19 @@ __noinline int hs_next_line(struct hs_conn *conn, struct hs_scratch *sc, struct 
 		return 1;
 	start = s->state == HS_ST_START;
 	e = hs_find_lf(sc, at, n, start, &odd);
-	if (e >= n) {
-		/* The line goes on in the next pass or call. */
-		hs_carry(s, sc, at, n);
+	if (!(e & HS_LF_FOUND)) {
+		/* The line goes on past what this step looked at, or past this pass. */
+		e &= HS_SCRATCH_MASK;
+		hs_carry(s, sc, at, e);
 		s->odd += odd;
-		cur->at = n;
-		if (s->line_len > HS_LINE_MAX || (start && !hs_may_start(s)))
+		cur->at = e;
+		if (s->line_len > HS_LINE_MAX || (start && !hs_may_start(s))) {
 			cur->stop = hs_fail(&p);
-		return 1;
+			return 1;
+		}
+		return e >= n;
 	}
+	e &= HS_SCRATCH_MASK;
 	if (s->line_len) {
 		hs_carry(s, sc, at, e);
 		__builtin_memcpy(l.h, s->head, sizeof(l.h));
@@ -735,6 +752,9 @@ __noinline int hs_next_line(struct hs_conn *conn, struct hs_scratch *sc, struct 
 		cur->stop = hs_fail(&p);
 		return 1;
 	}
+	/* Most header lines (Host, Accept, Date...) cost no classification at all. */
+	if (s->state == HS_ST_HEADERS && !hs_header_matters(&l))
+		return 0;
 	step = hs_on_line(conn, &l, cur->inbound, cur->tgid);
 	if (step == HS_BODY) {
 		/* A body that ends inside this pass (pipelined small POSTs, short chunks) is passed over here. */
@@ -749,6 +769,13 @@ __noinline int hs_next_line(struct hs_conn *conn, struct hs_scratch *sc, struct 
 	}
 	cur->stop = step;
 	return step != HS_GO_ON;
+}
+
+/* hs_line_step as its own function: verified once, whatever state the
+ * line loop is in (the cursor is memory the verifier does not follow). */
+__noinline int hs_next_line(struct hs_conn *conn, struct hs_scratch *sc, struct hs_cursor *cur)
+{
+	return hs_line_step(conn, sc, cur);
 }
 
 static int hs_line_cb(__u32 index, struct hs_loop *loop)
