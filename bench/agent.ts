@@ -73,7 +73,8 @@ export async function benchAgent(options: { seconds: number; rate: number; withB
     // Calibrated before any agent runs, so the agent's report holds only the measured load.
     const delayMs = 2;
     const connections = await pacedConnections(url, options.rate, delayMs);
-    const plugin = await startPlugin();
+    // A window longer than the run, so the count read after it covers the whole run.
+    const plugin = await startPlugin(["--window", "60"]);
     try {
       results.push(await measure(plugin, url, options.seconds, connections, delayMs, nginx.servingPids[0]!));
     } finally {

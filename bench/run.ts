@@ -1,5 +1,5 @@
 /**
- * The benchmark suite: `bun run bench [--quick] [--only=a,b] [--rounds=N]`.
+ * The benchmark suite: `bun run bench [--quick] [--only=a,b] [--rounds=N] [--report-baseline=BINARY]`.
  * Needs root (it loads eBPF), nginx, wrk, bpftrace, clang and a C compiler
  * (scripts/setup.sh installs them). Writes build/bench/results.json and
  * build/bench/tables.md (BENCHMARKS.md-ready) and prints both.
@@ -9,12 +9,12 @@
  * startup. Variants run interleaved (A B C A B C ...) and figures are
  * medians, since the machines this runs on are shared and noisy.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { buildBinary, buildBpf } from "../build";
 import { agentTable, benchAgent } from "./agent";
 import { benchEndToEnd, e2eTables } from "./e2e";
 import { describeMachine, OUT_DIR, REPO, round, table } from "./lib/common";
-import { buildFloor, contamination, type VariantName } from "./lib/variants";
+import { buildFloor, contamination, PLUGIN_BINARY, type VariantName } from "./lib/variants";
 import { benchReportPath, reportTable } from "./report_path";
 import { benchStartup, startupTable } from "./startup";
 import { benchSyscalls, syscallTables } from "./syscalls";
@@ -29,9 +29,13 @@ function fail(message: string): never {
 }
 
 function parse(argv: string[]) {
-  const options = { quick: false, only: [...ALL] as Bench[], rounds: 0, skipBuild: false };
+  const options = { quick: false, only: [...ALL] as Bench[], rounds: 0, skipBuild: false, reportBaseline: "" };
   for (const arg of argv) {
     if (arg === "--quick") options.quick = true;
+    else if (arg.startsWith("--report-baseline=")) {
+      options.reportBaseline = arg.slice(18);
+      if (!existsSync(options.reportBaseline)) fail(`--report-baseline: no binary at ${options.reportBaseline}`);
+    }
     else if (arg === "--no-build") options.skipBuild = true;
     else if (arg.startsWith("--only=")) {
       const names = arg.slice(7).split(",");
@@ -40,7 +44,7 @@ function parse(argv: string[]) {
     } else if (arg.startsWith("--rounds=")) {
       options.rounds = Number(arg.slice(9));
       if (!Number.isInteger(options.rounds) || options.rounds < 1 || options.rounds > 50) fail("--rounds must be 1..50");
-    } else fail(`unknown argument '${arg}' (--quick, --only=${ALL.join(",")}, --rounds=N, --no-build)`);
+    } else fail(`unknown argument '${arg}' (--quick, --only=${ALL.join(",")}, --rounds=N, --no-build, --report-baseline=BINARY)`);
   }
   return options;
 }
@@ -92,7 +96,19 @@ if (options.only.includes("agent")) {
 }
 if (options.only.includes("report")) {
   log("report: /report latency and size by active processes");
-  const s = await benchReportPath({ sizes: [100, 1_000, 10_000], warmSeconds: options.quick ? 4 : 16, samples: options.quick ? 50 : 200, log });
+  // With a baseline (another build's binary), both run interleaved for `rounds` rounds.
+  const builds = [
+    ...(options.reportBaseline ? [{ name: "baseline", binary: options.reportBaseline }] : []),
+    { name: "this build", binary: PLUGIN_BINARY },
+  ];
+  const s = await benchReportPath({
+    sizes: [100, 1_000, 10_000],
+    warmSeconds: options.quick ? 4 : 16,
+    samples: options.quick ? 50 : 200,
+    builds,
+    rounds: options.reportBaseline ? rounds : 1,
+    log,
+  });
   results.report = s;
   sections.push(`### /report\n\n${reportTable(s)}`);
 }

@@ -20,7 +20,7 @@ export function targetsTable(results: Record<string, unknown>): string {
   const agent = (results.agent as AgentResult[] | undefined)?.find((r) => r.variant === "plugin");
   const report = results.report as ReportPoint[] | undefined;
   const startup = results.startup as StartupResult | undefined;
-  const at = (n: number) => report?.find((p) => p.processes === n)?.p99ms;
+  const at = (n: number) => report?.find((p) => p.processes === n && p.build === "this build")?.p99ms;
   const loss = (path: "static" | "status") => (e2e ? -e2e.throughputChange[path].plugin! : undefined);
   const rows: Row[] = [
     row("added cost per syscall / floor's, non-HTTP TCP", sys?.pluginOverFloor["tcp-raw"], 1.5, ratio, "<= 1.50x"),

@@ -33,7 +33,7 @@ interface Flag {
 const FLAGS: Record<string, Flag> = {
   "--socket": { name: "socket", value: "path", help: "unix socket to serve the Scope probe on" },
   "--hostname": { name: "hostname", value: "name", help: "host part of process node ids (default: $SCOPE_HOSTNAME, else the host name)" },
-  "--window": { name: "windowSeconds", value: "count", min: 2, max: 300, help: "seconds of per-second samples each report carries" },
+  "--window": { name: "windowSeconds", value: "count", min: 2, max: 300, help: "seconds of per-second samples each report carries (Scope keeps 15 s of reports itself)" },
   "--max-connections": { name: "maxConnections", value: "count", min: 1024, max: 4_194_304, help: "accepted TCP connections tracked at once" },
   "--max-counters": { name: "maxCounters", value: "count", min: 1024, max: 4_194_304, help: "(process, status code) counters kept at once" },
   "--system-libbpf": { name: "systemLibbpf", help: "load the host's libbpf.so.1 instead of the embedded libbpf" },
@@ -46,7 +46,7 @@ const FLAGS: Record<string, Flag> = {
 export function defaultOptions(): Options {
   return {
     socket: DEFAULT_SOCKET,
-    windowSeconds: 15,
+    windowSeconds: 3,
     maxConnections: 65_536,
     maxCounters: 65_536,
     systemLibbpf: false,

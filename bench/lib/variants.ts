@@ -94,12 +94,12 @@ export async function startFloor(): Promise<Running> {
   return { name: "floor", pid: proc.pid, startMs: performance.now() - started, stop: () => stopProcess(proc) };
 }
 
-export async function startPlugin(extraArgs: string[] = []): Promise<Running & { fetch: (path: string) => Promise<Response>; socket: string }> {
-  if (!existsSync(PLUGIN_BINARY)) throw new Error(`${PLUGIN_BINARY} is missing (the suite builds it first)`);
+export async function startPlugin(extraArgs: string[] = [], binary = PLUGIN_BINARY): Promise<Running & { fetch: (path: string) => Promise<Response>; socket: string }> {
+  if (!existsSync(binary)) throw new Error(`${binary} is missing (the suite builds ${PLUGIN_BINARY} first)`);
   const dir = mkdtempSync(join(tmpdir(), "hs-bench-"));
   const socket = join(dir, "http-statistics.sock");
   const started = performance.now();
-  const proc = Bun.spawn([PLUGIN_BINARY, "--socket", socket, "--hostname", "bench", ...extraArgs], {
+  const proc = Bun.spawn([binary, "--socket", socket, "--hostname", "bench", ...extraArgs], {
     stdout: "ignore",
     stderr: "pipe",
   });
@@ -146,7 +146,8 @@ export async function startVariant(name: VariantName): Promise<Running> {
     case "floor":
       return startFloor();
     case "plugin":
-      return startPlugin();
+      // A window longer than a run, so the count read after it covers the whole run.
+      return startPlugin(["--window", "60"]);
     case "bpftrace":
       return startBpftrace();
   }
