@@ -18,6 +18,8 @@ packages=(
   debootstrap                      # the bare Debian root the packaging tests run the binary in
   buildah podman runc              # build and run the image without a Docker engine
   bpftrace                         # the peer `bun run bench` compares against
+  libpcap0.8 libdbus-1-3           # what the Weave Scope binary the UI tests run links ($SCOPE_BINARY)
+  chromium fonts-dejavu-core       # headless browser that renders Scope's UI in the tests
 )
 missing=()
 for p in "${packages[@]}"; do
