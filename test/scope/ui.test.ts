@@ -149,7 +149,7 @@ describe("the real Scope, with the plugin and a Podman container running nginx",
     expect(visible.map(([label]) => label)).toEqual(["CPU", "Memory", "HTTP Req/Second"]);
     expect(visible[2]![1]).toBe("7");
     await screenshotOf(page, ".node-details", "process-panel.png");
-  });
+  }, 60_000);
 
   test("in the UI: the container panel shows HTTP Req/Second after Scope's CPU and Memory", async () => {
     const page = await openPanel("containers", `${container.id};<container>`, "HTTP Req/Second");
@@ -157,14 +157,17 @@ describe("the real Scope, with the plugin and a Podman container running nginx",
     expect(visible.map(([label]) => label)).toContain("HTTP Req/Second");
     expect(visible.find(([label]) => label === "HTTP Req/Second")![1]).toBe("7");
     await screenshotOf(page, ".node-details", "container-panel.png");
-  });
+  }, 60_000);
 
   test("in the UI: every loss label fits the host panel's label column whole", async () => {
     const page = await openPanel("hosts", `${HOST};<host>`, "HTTP Req/Second");
     const visible = await page.evaluate<string[][]>(VISIBLE_HEALTH);
     expect(visible.map(([label]) => label)).toEqual(["CPU", "Memory", "HTTP Req/Second"]);
     const section = `[...document.querySelectorAll('.node-details-content-section')].find(s => s.querySelector('.node-details-content-section-header')?.textContent === 'HTTP statistics: events not counted')`;
-    await page.waitFor(section, "the losses table");
+    await page.waitFor(`!!${section}`, "the losses table").catch(async (error) => {
+      const headers = await page.evaluate<string[]>(`[...document.querySelectorAll('.node-details-content-section-header')].map(h => h.textContent)`);
+      throw new Error(`${error.message}; the panel's sections: ${JSON.stringify(headers)}`);
+    });
     // Every label the table can show, written into the real label cell: none may overflow (be cut to "...").
     const overflowing = await page.evaluate<string[]>(`(() => {
       const cell = ${section}.querySelector('.node-details-property-list-field-label');
@@ -177,7 +180,7 @@ describe("the real Scope, with the plugin and a Podman container running nginx",
     await page.evaluate(`${section}.scrollIntoView()`);
     await Bun.sleep(200);
     await screenshotOf(page, ".node-details", "host-panel.png");
-  });
+  }, 60_000);
 
   test("in the UI: the footer tooltip shows the plugin's whole description inside the window", async () => {
     const page = await browser.open(scope.url, 1280, 900);
@@ -193,7 +196,8 @@ describe("the real Scope, with the plugin and a Podman container running nginx",
     expect(tip.text).toContain(PLUGIN_DESCRIPTION);
     expect(tip.left).toBeGreaterThanOrEqual(0);
     expect(tip.right).toBeLessThanOrEqual(tip.width);
+    await Bun.sleep(300); // painted, not only laid out
     const shot = { x: Math.max(0, tip.left - 20), y: Math.max(0, tip.top - 10), width: Math.min(tip.width, tip.right + 20) - Math.max(0, tip.left - 20), height: 900 - Math.max(0, tip.top - 10) };
     await Bun.write(join(SCREENSHOTS, "footer-tooltip.png"), await page.screenshot(shot));
-  });
+  }, 60_000);
 });
