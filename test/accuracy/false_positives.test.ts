@@ -10,6 +10,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
+import { lossKey } from "../../src/report";
 import { parseResponses, rawExchange, request } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, Meter, reportedLoss } from "./harness";
 import { startRawServer } from "./servers";
@@ -100,12 +101,12 @@ test("a TCP line protocol whose commands begin like a method", async () => {
 });
 
 test("a TCP line protocol that answers with a status line nobody asked for", async () => {
-  const lossesBefore = reportedLoss(await plugin.report(), plugin.hostId, "http_statistics_losses_unsolicited_response");
+  const lossesBefore = reportedLoss(await plugin.report(), plugin.hostId, lossKey("unsolicited_response"));
   const reply = await exchange({ port: TCP_PORT, host: "127.0.0.1" }, ["GET banner\r\n", "GET key\r\n"], (got) => got.split("\r\n").length > 2);
   expect(reply).toBe("HTTP/1.1 200 banner\r\nVALUE key\r\n");
   await expectNothing('"GET banner" answered "HTTP/1.1 200 banner"', "raw socket", "recvfrom / sendto");
   // Not counted, but not silently either: the report's Host node says so.
-  const lossesAfter = reportedLoss(await plugin.report(), plugin.hostId, "http_statistics_losses_unsolicited_response");
+  const lossesAfter = reportedLoss(await plugin.report(), plugin.hostId, lossKey("unsolicited_response"));
   expect(lossesAfter - lossesBefore).toBe(1);
 });
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { defaultOptions } from "../../src/cli";
 import { LOSS_LABELS, PLUGIN_DESCRIPTION } from "../../src/report";
 import { startChromium, type Browser, type Page } from "../support/chromium";
 import { REPO, requireRoot, startPlugin, type RunningPlugin } from "../support/plugin";
@@ -81,7 +82,8 @@ beforeAll(async () => {
   await ensureNginxImage();
   dir = mkdtempSync(join(tmpdir(), "hs-scope-ui-"));
   container = await runNginxContainer("hs-test-scope-nginx", NGINX_PORT, [200, 404], dir);
-  plugin = await startPlugin({ hostId: HOST });
+  // The window the plugin ships with: what Scope's merge of it looks like is part of the test.
+  plugin = await startPlugin({ hostId: HOST, args: ["--window", String(defaultOptions().windowSeconds)] });
   scope = await startScope({ port: SCOPE_PORT, pluginsRoot: dirname(dirname(plugin.socket)), hostname: HOST, docker: true });
   browser = await startChromium();
   for (let i = 0; i < 100 && (await curl([`http://127.0.0.1:${NGINX_PORT}/status/200`]).catch(() => [0]))[0] !== 200; i++) await Bun.sleep(50);
