@@ -8,7 +8,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { cpuSeconds, median, memoryKiB, percentile, REPO, round, table } from "./lib/common";
-import { startPlugin } from "./lib/variants";
+import { startPlugin, type ProductVariant } from "./lib/variants";
 
 /** Fake tgids start above any real pid_max default (32,768 here; 4,194,304 at most). */
 const FIRST_FAKE_TGID = 5_000_000;
@@ -31,6 +31,8 @@ function countersMapId(pid: number): number {
 }
 
 export interface ReportPoint {
+  /** Which binary: "this build", or "previous" (the product before issue 8). */
+  build: string;
   processes: number;
   requests: number;
   p50ms: number;
@@ -41,8 +43,13 @@ export interface ReportPoint {
   rssMiB: number;
 }
 
-async function measureAt(processes: number, warmSeconds: number, samples: number, log: (s: string) => void): Promise<ReportPoint> {
-  const plugin = await startPlugin();
+export interface Build {
+  name: string;
+  variant: ProductVariant;
+}
+
+async function measureAt(build: Build, processes: number, warmSeconds: number, samples: number, log: (s: string) => void): Promise<ReportPoint> {
+  const plugin = await startPlugin(build.variant);
   try {
     const id = countersMapId(plugin.pid!);
     const bumper = Bun.spawn([process.execPath, `${REPO}/bench/lib/bump_counters.ts`, String(id), String(FIRST_FAKE_TGID), String(processes)], {
@@ -53,8 +60,8 @@ async function measureAt(processes: number, warmSeconds: number, samples: number
     const first = await reader.read();
     if (first.done) throw new Error("bump_counters exited before writing");
     try {
-      // Fill the whole 15-second window so the body is at its steady-state size.
-      log(`    ${processes} processes: filling the report window (${warmSeconds} s)`);
+      // Fill the whole window (up to 15 s in older builds) so the body is at its steady-state size.
+      log(`    ${build.name}, ${processes} processes: filling the report window (${warmSeconds} s)`);
       await Bun.sleep(warmSeconds * 1000);
       const latencies: number[] = [];
       let bodyBytes = 0;
@@ -78,6 +85,7 @@ async function measureAt(processes: number, warmSeconds: number, samples: number
       const ours = ids.filter((id) => Number(id.split(";")[1]) >= FIRST_FAKE_TGID).length;
       if (ours !== processes) throw new Error(`the report holds ${ours} of the ${processes} processes written`);
       return {
+        build: build.name,
         processes,
         requests: samples,
         p50ms: median(latencies),
@@ -96,16 +104,47 @@ async function measureAt(processes: number, warmSeconds: number, samples: number
   }
 }
 
-export async function benchReportPath(options: { sizes: number[]; warmSeconds: number; samples: number; log: (s: string) => void }) {
-  const points: ReportPoint[] = [];
-  for (const n of options.sizes) points.push(await measureAt(n, options.warmSeconds, options.samples, options.log));
-  return points;
+/**
+ * Each size measured `rounds` times, the builds interleaved within each
+ * round (baseline, this build, baseline, ...); every figure is the median
+ * over rounds.
+ */
+export async function benchReportPath(options: {
+  sizes: number[];
+  warmSeconds: number;
+  samples: number;
+  builds: Build[];
+  rounds: number;
+  log: (s: string) => void;
+}) {
+  const runs = new Map<string, ReportPoint[]>();
+  for (let round = 0; round < options.rounds; round++)
+    for (const n of options.sizes)
+      for (const build of options.builds) {
+        const key = `${build.name}/${n}`;
+        runs.set(key, [...(runs.get(key) ?? []), await measureAt(build, n, options.warmSeconds, options.samples, options.log)]);
+      }
+  return [...runs.values()].map((points): ReportPoint => {
+    const of = (field: keyof ReportPoint) => median(points.map((p) => p[field] as number));
+    return {
+      build: points[0]!.build,
+      processes: points[0]!.processes,
+      requests: points[0]!.requests,
+      p50ms: of("p50ms"),
+      p99ms: of("p99ms"),
+      maxms: of("maxms"),
+      bodyBytes: of("bodyBytes"),
+      agentCpuPercent: of("agentCpuPercent"),
+      rssMiB: of("rssMiB"),
+    };
+  });
 }
 
 export function reportTable(points: ReportPoint[]): string {
   return table(
-    ["active processes", "GET /report p50 ms", "p99 ms", "max ms", "body bytes", "agent CPU % of a core", "agent RSS MiB"],
+    ["build", "active processes", "GET /report p50 ms", "p99 ms", "max ms", "body bytes", "agent CPU % of a core", "agent RSS MiB"],
     points.map((p) => [
+      p.build,
       p.processes.toLocaleString("en-US"),
       round(p.p50ms, 2),
       round(p.p99ms, 2),

@@ -13,7 +13,7 @@
  * before issue 8), built here and cached, so "no slower than before" is
  * measured in the same run.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { buildBinary, buildBpf } from "../build";
 import { agentTable, benchAgent } from "./agent";
 import { benchEndToEnd, e2eTables } from "./e2e";
@@ -30,7 +30,7 @@ import {
   type ProductVariant,
   type VariantName,
 } from "./lib/variants";
-import { benchReportPath, reportTable } from "./report_path";
+import { benchReportPath, reportTable, type Build } from "./report_path";
 import { benchStartup, startupTable } from "./startup";
 import { benchSyscalls, syscallTables } from "./syscalls";
 import { targetsTable } from "./targets";
@@ -155,7 +155,11 @@ if (options.only.includes("agent")) {
 }
 if (options.only.includes("report") && variants.includes("plugin")) {
   log("report: /report latency and size by active processes");
-  const s = await orFail(benchReportPath({ sizes: [100, 1_000, 10_000], warmSeconds: options.quick ? 4 : 16, samples: options.quick ? 50 : 200, log }));
+  const builds: Build[] = [{ name: "this build", variant: "plugin" }];
+  if (variants.includes("previous")) builds.unshift({ name: "previous", variant: "previous" });
+  const s = await orFail(
+    benchReportPath({ sizes: [100, 1_000, 10_000], warmSeconds: options.quick ? 4 : 16, samples: options.quick ? 50 : 200, builds, rounds: options.quick ? 1 : 3, log }),
+  );
   results.report = s;
   sections.push(`### /report\n\n${reportTable(s)}`);
 }

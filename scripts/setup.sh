@@ -19,6 +19,8 @@ packages=(
   buildah podman runc              # build and run the image without a Docker engine
   bpftrace                         # the peer `bun run bench` compares against
   liburing-dev                     # the io_uring server of the accuracy suite (compiled at test time)
+  libpcap0.8 libdbus-1-3           # what the Weave Scope binary the UI tests run links ($SCOPE_BINARY)
+  chromium fonts-dejavu-core       # headless browser that renders Scope's UI in the tests
 )
 missing=()
 for p in "${packages[@]}"; do

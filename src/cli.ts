@@ -37,7 +37,7 @@ interface Flag {
 const FLAGS: Record<string, Flag> = {
   "--socket": { name: "socket", value: "path", help: "unix socket to serve the Scope probe on" },
   "--hostname": { name: "hostname", value: "name", help: "host part of process node ids (default: $SCOPE_HOSTNAME, else the host name)" },
-  "--window": { name: "windowSeconds", value: "count", min: 2, max: 300, help: "seconds of per-second samples each report carries" },
+  "--window": { name: "windowSeconds", value: "count", min: 2, max: 300, help: "seconds of per-second samples each report carries (Scope keeps 15 s of reports itself)" },
   "--capture": {
     name: "capture",
     value: "mode",
@@ -56,7 +56,7 @@ const FLAGS: Record<string, Flag> = {
 export function defaultOptions(): Options {
   return {
     socket: DEFAULT_SOCKET,
-    windowSeconds: 15,
+    windowSeconds: 3,
     capture: "auto",
     maxConnections: 65_536,
     maxCounters: 65_536,

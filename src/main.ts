@@ -7,13 +7,14 @@ import { hostname } from "node:os";
 import objectPath from "../build/http_statistics.bpf.o" with { type: "file" };
 import { helpText, parseArgs, UsageError, type Options } from "./cli";
 import { RateCollector } from "./collector";
+import { ContainerResolver } from "./containers";
 import { KernelProbe } from "./kernel_probe";
 import { EMBEDDED_LIBRARIES, EMBEDDED_PACKAGES } from "./embedded_libraries";
 import { BpfError, loadEmbeddedLibbpf, loadLibbpf, SYSTEM_LIBBPF, type LoadedLibrary } from "./libbpf";
 import { LossLog } from "./loss_log";
 import { CAPTURES } from "./kernel_abi";
 import { checkBtf, checkPrivileges, chooseCapture, ensureTracefs, hasSocketTracepoints, PreflightError } from "./preflight";
-import { renderReport, renderReportSteps } from "./report";
+import { buildReport } from "./report";
 import { prepareSocketPath, serveReports, SocketError } from "./server";
 import { existsSync } from "node:fs";
 import { VERSION } from "./version";
@@ -44,7 +45,7 @@ async function run(options: Options): Promise<void> {
   const encoder = new TextEncoder();
   // Serve at once: the probe polls every second, and an empty report is a
   // valid one while the kernel verifies our programs (a few hundred ms).
-  let report = encoder.encode(renderReport({ hostId, ticks: [] }));
+  let report = encoder.encode(JSON.stringify(buildReport({ hostId, ticks: [] })));
   const server = serveReports(options.socket, () => report);
   let probe: KernelProbe;
   try {
@@ -64,33 +65,22 @@ async function run(options: Options): Promise<void> {
   // Align ticks to wall-clock seconds so samples from successive reports line up.
   let tickCount = 0;
   const lossLog = new LossLog();
+  const containers = new ContainerResolver();
+  const containerOf = (pid: number) => containers.containerOf(pid);
   const tick = async () => {
     const now = Date.now();
     collector.tick(now);
     const losses = { counts: probe.readLosses(), time: now };
     const line = lossLog.update(losses.counts, now);
     if (line) log(line);
-    // Built in steps: after each 5 ms of work, pause so that a /report arriving
-    // meanwhile (and the transfer of a large body) goes on with the previous
-    // report instead of waiting for the whole build. A timer, unlike
-    // setImmediate, lets Bun poll the socket during the pause.
-    const steps = renderReportSteps({ hostId, ticks: collector.window(), losses }, 100);
-    let since = performance.now();
-    let step = steps.next();
-    while (!step.done) {
-      if (performance.now() - since > 5) {
-        await Bun.sleep(10);
-        since = performance.now();
-      }
-      step = steps.next();
-    }
-    report = encoder.encode(step.value);
+    report = encoder.encode(JSON.stringify(buildReport({ hostId, ticks: collector.window(), losses, containerOf })));
     if (++tickCount % 5 === 0) housekeeping();
   };
   const housekeeping = () => {
     const gone = collector.idlePids().filter((pid) => !existsSync(`/proc/${pid}`));
     probe.forgetProcesses(gone);
     collector.forget(gone);
+    containers.forget(gone);
   };
   let timer: Timer | undefined;
   const schedule = () => {

@@ -49,7 +49,7 @@ export interface ReportServer {
   stop(): void;
 }
 
-/** The body is encoded once per tick, not once per request: at 10,000 processes it is ~16 MB. */
+/** The body is encoded once per tick, not once per request: at 10,000 processes it is ~5 MB. */
 export function serveReports(path: string, currentReport: () => Uint8Array<ArrayBuffer>): ReportServer {
   const app = new Elysia()
     .get("/report", () => new Response(currentReport(), { headers: JSON_TYPE }))

@@ -162,7 +162,8 @@ export async function startPlugin(name: ProductVariant = "plugin"): Promise<Runn
   const dir = mkdtempSync(join(tmpdir(), "hs-bench-"));
   const socket = join(dir, "http-statistics.sock");
   const started = performance.now();
-  const proc = Bun.spawn([...productCommand(name), "--socket", socket, "--hostname", "bench"], {
+  // A window longer than any run, so a count read after a run covers all of it.
+  const proc = Bun.spawn([...productCommand(name), "--socket", socket, "--hostname", "bench", "--window", "60"], {
     stdout: "ignore",
     stderr: "pipe",
   });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LOSSES_TOTAL_ID } from "../../src/report";
+import { LOSSES_TOTAL_KEY } from "../../src/report";
 import { REPO, requireRoot, type RunningPlugin } from "../support/plugin";
 import type { Subprocess } from "bun";
 import { histogram, planPaths } from "./clients";
@@ -122,7 +122,7 @@ test("a keep-alive connection opened before the plugin started, plugin with the 
   for (const set of ["CapEff", "CapPrm", "CapBnd"] as const) expect(capabilities(plugin.proc.pid, set)).toBe(DAEMONSET_MASK);
   const meter = new Meter(plugin);
   await meter.start();
-  const lossesBefore = reportedLoss(await plugin.report(), plugin.hostId, LOSSES_TOTAL_ID);
+  const lossesBefore = reportedLoss(await plugin.report(), plugin.hostId, LOSSES_TOTAL_KEY);
 
   const plan = { 200: 20, 404: 5, 503: 5 };
   expect(histogram(await getAll(planPaths(plan)))).toEqual(plan);
@@ -131,5 +131,5 @@ test("a keep-alive connection opened before the plugin started, plugin with the 
   const counted = await meter.measure([server.pid]);
   table.add({ case: "connection opened before the plugin started; plugin with CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN only", server: "raw python", client: "raw python", syscalls: "recvfrom / sendto", sent, counted });
   expect(counted).toEqual(sent);
-  expect(reportedLoss(await plugin.report(), plugin.hostId, LOSSES_TOTAL_ID) - lossesBefore).toBe(0);
+  expect(reportedLoss(await plugin.report(), plugin.hostId, LOSSES_TOTAL_KEY) - lossesBefore).toBe(0);
 });

@@ -10,6 +10,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
+import { LOSSES_TOTAL_KEY } from "../../src/report";
 import { parseResponses, rawExchange, request } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, Meter, reportedLoss } from "./harness";
 import { startRawServer } from "./servers";
@@ -100,14 +101,14 @@ test("a TCP line protocol whose commands begin like a method", async () => {
 });
 
 test("a TCP line protocol that answers with a status line nobody asked for", async () => {
-  const lossesBefore = reportedLoss(await plugin.report(), plugin.hostId, "http_statistics_losses");
+  const lossesBefore = reportedLoss(await plugin.report(), plugin.hostId, LOSSES_TOTAL_KEY);
   const reply = await exchange({ port: TCP_PORT, host: "127.0.0.1" }, ["GET banner\r\n", "GET key\r\n"], (got) => got.split("\r\n").length > 2);
   expect(reply).toBe("HTTP/1.1 200 banner\r\nVALUE key\r\n");
   await expectNothing('"GET banner" answered "HTTP/1.1 200 banner"', "raw socket", "recvfrom / sendto");
   // The first line the server received was no request line, at the very start
   // of the connection: it is not HTTP, so its status-like line is not even a
   // loss, just bytes of another protocol.
-  const lossesAfter = reportedLoss(await plugin.report(), plugin.hostId, "http_statistics_losses");
+  const lossesAfter = reportedLoss(await plugin.report(), plugin.hostId, LOSSES_TOTAL_KEY);
   expect(lossesAfter - lossesBefore).toBe(0);
 });
 

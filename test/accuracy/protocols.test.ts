@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { LOSSES_TOTAL_ID, lossMetadataId } from "../../src/report";
+import { LOSSES_TOTAL_KEY, lossKey } from "../../src/report";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
 import { histogram, parseResponses, planPaths, rawExchange, request } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, Meter, reportedLoss, type Totals } from "./harness";
@@ -23,7 +23,7 @@ const PORTS = { websocket: 18600, peek: 18601, inetd: 18602, mmsg: 18603, uring:
 const ODD_SERVERS = join(import.meta.dir, "odd_servers.py");
 const KEEPALIVE_CLIENT = join(import.meta.dir, "..", "fixtures", "keepalive_client.py");
 const BUILD = mkdtempSync(join(tmpdir(), "hs-acc-protocols-"));
-const LOSS_IDS = [LOSSES_TOTAL_ID, lossMetadataId("mmsg"), lossMetadataId("io_uring")];
+const LOSS_IDS = [LOSSES_TOTAL_KEY, lossKey("mmsg"), lossKey("io_uring")];
 
 let plugin: RunningPlugin;
 let meter: Meter;
@@ -135,7 +135,7 @@ test("WebSocket: after 101 Switching Protocols, HTTP-looking frames both ways co
     });
     expect(counted).toEqual(sent);
     expect(each.get(client.pid)).toEqual({});
-    expect(losses[LOSSES_TOTAL_ID]).toBe(0);
+    expect(losses[LOSSES_TOTAL_KEY]).toBe(0);
   } finally {
     await server.stop();
   }
@@ -157,7 +157,7 @@ test("a server that peeks at each request before reading it", async () => {
     const counted = each.get(server.proc.pid)!;
     table.add({ case: "recv(MSG_PEEK) before every recv: one-by-one and pipelined", server: "raw python", client: "raw python, raw socket", syscalls: "recvfrom(MSG_PEEK), recvfrom / sendto", sent, counted });
     expect(counted).toEqual(sent);
-    expect(losses[LOSSES_TOTAL_ID]).toBe(0);
+    expect(losses[LOSSES_TOTAL_KEY]).toBe(0);
   } finally {
     await server.stop();
   }
@@ -184,7 +184,7 @@ test("inetd style: the accepted socket is fds 0 and 1 of a freshly exec'd progra
       table.add({ case: `inetd style (fork, dup2 to 0/1, exec), connection ${i + 1}`, server: "exec'd python", client: "raw python", syscalls: "read / write on fds 0 and 1", sent, counted });
       expect(counted).toEqual(sent);
     }
-    expect(losses[LOSSES_TOTAL_ID]).toBe(0);
+    expect(losses[LOSSES_TOTAL_KEY]).toBe(0);
   } finally {
     await server.stop();
   }
@@ -203,10 +203,10 @@ test("recvmmsg/sendmmsg: nothing counted, every call that moved data a named los
 
     const { each, losses } = await measure([server.proc.pid]);
     const counted = each.get(server.proc.pid)!;
-    table.add({ case: `recvmmsg/sendmmsg (vlen 1): ${calls} calls, ${losses[lossMetadataId("mmsg")]} named losses`, server: "C", client: "raw python", syscalls: "recvmmsg / sendmmsg", sent: {}, counted });
+    table.add({ case: `recvmmsg/sendmmsg (vlen 1): ${calls} calls, ${losses[lossKey("mmsg")]} named losses`, server: "C", client: "raw python", syscalls: "recvmmsg / sendmmsg", sent: {}, counted });
     expect(counted).toEqual({});
-    expect(losses[lossMetadataId("mmsg")]).toBe(calls);
-    expect(losses[LOSSES_TOTAL_ID]).toBe(calls);
+    expect(losses[lossKey("mmsg")]).toBe(calls);
+    expect(losses[LOSSES_TOTAL_KEY]).toBe(calls);
   } finally {
     await server.stop();
   }
@@ -226,10 +226,10 @@ test("io_uring: nothing counted, every transfer that moved data a named loss", a
 
     const { each, losses } = await measure([server.proc.pid]);
     const counted = each.get(server.proc.pid)!;
-    table.add({ case: `io_uring accept/recv/send: ${transfers} transfers, ${losses[lossMetadataId("io_uring")]} named losses`, server: "C (liburing)", client: "raw python", syscalls: "io_uring recv / send", sent: {}, counted });
+    table.add({ case: `io_uring accept/recv/send: ${transfers} transfers, ${losses[lossKey("io_uring")]} named losses`, server: "C (liburing)", client: "raw python", syscalls: "io_uring recv / send", sent: {}, counted });
     expect(counted).toEqual({});
-    expect(losses[lossMetadataId("io_uring")]).toBe(transfers);
-    expect(losses[LOSSES_TOTAL_ID]).toBe(transfers);
+    expect(losses[lossKey("io_uring")]).toBe(transfers);
+    expect(losses[LOSSES_TOTAL_KEY]).toBe(transfers);
   } finally {
     await server.stop();
   }

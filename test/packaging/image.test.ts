@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterNextTick, REPO, requireRoot, totals } from "../support/plugin";
-import { ensureRootfs } from "../support/rootfs";
+import { dockerfileArg, ensureDebianImage, GLOBAL, imageExists, LIMITS, podman, requirePodman } from "../support/podman";
 import { startBunServer, type RunningServer } from "../support/servers";
 import { getReport, waitForSocket } from "../support/socket_client";
 import { curl, statusUrls } from "../support/traffic";
@@ -21,42 +21,9 @@ const PORT = 18520;
 const IMAGE = "localhost/http-statistics:test";
 const CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
-// crun fails here; runc with cgroupfs works, given explicit limits no higher than ours.
-const GLOBAL = ["--runtime", "runc", "--cgroup-manager", "cgroupfs"];
-
-function ownHardLimit(name: string): number {
-  const row = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith(name));
-  const hard = row?.slice(name.length).trim().split(/\s+/)[1];
-  return !hard || hard === "unlimited" ? Infinity : Number(hard);
-}
-const NOFILE = Math.min(16384, ownHardLimit("Max open files"));
-const NPROC = Math.min(16384, ownHardLimit("Max processes"));
-const LIMITS = ["--ulimit", `nofile=${NOFILE}:${NOFILE}`, "--ulimit", `nproc=${NPROC}:${NPROC}`];
-
-async function podman(args: string[], what: string): Promise<string> {
-  const r = await $`podman ${GLOBAL} ${args}`.cwd(REPO).nothrow().quiet();
-  if (r.exitCode !== 0) throw new Error(`${what} failed (podman ${args.join(" ")}):\n${r.stdout.toString().slice(-3000)}\n${r.stderr.toString().slice(-3000)}`);
-  return r.stdout.toString();
-}
-
-function dockerfileArg(name: string): string {
-  const value = new RegExp(`^ARG ${name}=(\\S+)$`, "m").exec(readFileSync(join(REPO, "Dockerfile"), "utf8"))?.[1];
-  if (!value) throw new Error(`Dockerfile has no default for ARG ${name}`);
-  return value;
-}
-
-async function imageExists(name: string): Promise<boolean> {
-  return (await $`podman ${GLOBAL} image exists ${name}`.nothrow().quiet()).exitCode === 0;
-}
-
 /** The Dockerfile's base images, made on this host under the names its FROM lines use. */
 async function makeBaseImages(): Promise<void> {
-  const debian = dockerfileArg("DEBIAN_IMAGE");
-  if (!(await imageExists(debian))) {
-    const { path } = await ensureRootfs();
-    const r = await $`tar -C ${path} --exclude=./.http-statistics-rootfs-complete -c . | podman ${GLOBAL} import -q - ${debian}`.nothrow().quiet();
-    if (r.exitCode !== 0) throw new Error(`importing ${debian} failed: ${r.stderr}`);
-  }
+  await ensureDebianImage();
   const bunImage = dockerfileArg("BUN_IMAGE");
   const wanted = bunImage.split(":").pop()!;
   if (Bun.version !== wanted) throw new Error(`the Dockerfile wants bun ${wanted} (${bunImage}) but this host has ${Bun.version}: make them agree`);
@@ -117,7 +84,7 @@ describe("the container image, built and run with buildah/podman and no registry
 
   beforeAll(async () => {
     requireRoot();
-    for (const tool of ["podman", "buildah", "runc"]) if (!Bun.which(tool, { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" })) throw new Error(`${tool} is missing: run scripts/setup.sh`);
+    requirePodman();
     let t = performance.now();
     await makeBaseImages();
     timings.baseImagesMs = performance.now() - t;

@@ -58,11 +58,14 @@ export async function startPlugin(options: StartOptions = {}): Promise<RunningPl
     ? [BINARY]
     : [process.execPath, "run", join(REPO, "src", "main.ts")];
   if (options.binary && !existsSync(BINARY)) throw new Error(`${BINARY} is missing: run 'bun run build' first`);
+  // Tests read counts over the window after several steps of traffic: unless a test sets its own,
+  // a window longer than a test file (the shipped 3 s is checked against the real Scope in test/scope).
+  const window = options.args?.includes("--window") ? [] : ["--window", "60"];
   const started = performance.now();
   const args = options.args ?? [];
   // HS_TEST_CAPTURE runs a suite against another capture front-end (test/accuracy/syscall_capture.test.ts).
   const capture = process.env.HS_TEST_CAPTURE && !args.some((a) => a.startsWith("--capture")) ? [`--capture=${process.env.HS_TEST_CAPTURE}`] : [];
-  const proc = Bun.spawn([...command, "--socket", socket, "--hostname", hostId, ...capture, ...args], {
+  const proc = Bun.spawn([...command, "--socket", socket, "--hostname", hostId, ...window, ...capture, ...args], {
     stdout: "pipe",
     stderr: "pipe",
     env: { ...process.env, ...options.env },

@@ -32,6 +32,6 @@ describe("parseArgs", () => {
     for (const flag of ["--socket", "--hostname", "--window", "--max-connections", "--max-counters", "--verbose", "--help", "--version"])
       expect(help).toContain(flag);
     expect(help).toContain(`(default: ${DEFAULT_SOCKET})`);
-    expect(help).toContain("(default: 15)");
+    expect(help).toContain("(default: 3)");
   });
 });
