@@ -15,6 +15,8 @@ const PATH_LABEL: Record<PathName, string> = { static: "256-byte file", status: 
 /** Pairs compared head to head in the same round ("a/b"): where the cost lies, and the fallback against the product before it. */
 export const E2E_PAIRS: [VariantName, VariantName][] = [
   ["plugin", "floor"],
+  ["minimal", "floor"],
+  ["plugin", "minimal"],
   ["plugin-syscalls", "previous"],
 ];
 

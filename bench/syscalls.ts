@@ -51,6 +51,8 @@ const perCall = (r: DriverResult) => {
 /** Whose added cost each variant's is divided by, where both ran. */
 export const RATIOS: [VariantName, VariantName][] = [
   ["plugin", "floor"],
+  ["minimal", "floor"],
+  ["plugin", "minimal"],
   ["plugin-syscalls", "floor-syscalls"],
   ["previous", "floor-syscalls"],
   ["bpftrace", "floor-syscalls"],

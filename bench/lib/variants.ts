@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OUT_DIR, REPO, waitFor } from "./common";
 
-export const VARIANTS = ["none", "floor", "floor-syscalls", "plugin", "plugin-syscalls", "previous", "bpftrace"] as const;
+export const VARIANTS = ["none", "floor", "floor-syscalls", "minimal", "plugin", "plugin-syscalls", "previous", "bpftrace"] as const;
 export type VariantName = (typeof VARIANTS)[number];
 export type FloorName = "floor" | "floor-syscalls";
 /** The variants that run a build of the product: each answers /report. */
@@ -116,10 +116,25 @@ async function stopProcess(proc: Subprocess, signal: NodeJS.Signals = "SIGTERM")
 
 async function startFloor(name: FloorName): Promise<Running> {
   if (!existsSync(floorObject(name))) throw new Error(`${name}: the product object has no ${FLOORS[name].prefix}/* sections`);
+  return startObject(name, floorObject(name));
+}
+
+/** Holds an object's programs attached in a process of its own (bench/lib/attach.ts). */
+async function startObject(name: VariantName, object: string): Promise<Running> {
   const started = performance.now();
-  const proc = Bun.spawn([process.execPath, `${REPO}/bench/lib/attach.ts`, floorObject(name)], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, `${REPO}/bench/lib/attach.ts`, object], { stdout: "pipe", stderr: "pipe" });
   await readUntil(proc, /attached \d+/, 30_000);
   return { name, pid: proc.pid, startMs: performance.now() - started, stop: () => stopProcess(proc) };
+}
+
+const MINIMAL_OBJECT = `${OUT_DIR}/minimal.bpf.o`;
+
+/** Compiles bench/minimal.bpf.c, the prototype of the cheapest body that reads the bytes (CO-RE, so with BTF). */
+export async function buildMinimal(): Promise<void> {
+  mkdirSync(OUT_DIR, { recursive: true });
+  const multiarch = `/usr/include/${process.arch === "x64" ? "x86_64" : "aarch64"}-linux-gnu`;
+  const built = await $`clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -I${multiarch} -c ${REPO}/bench/minimal.bpf.c -o ${MINIMAL_OBJECT}`.nothrow().quiet();
+  if (built.exitCode !== 0) throw new Error(`minimal: clang failed on bench/minimal.bpf.c: ${built.stderr.toString().trim().split("\n")[0]}`);
 }
 
 /** The binary and arguments each product variant runs; `previous` is set by the suite once built. */
@@ -212,6 +227,8 @@ export async function startVariant(name: VariantName): Promise<Running> {
     case "floor":
     case "floor-syscalls":
       return startFloor(name);
+    case "minimal":
+      return startObject(name, MINIMAL_OBJECT);
     case "plugin":
     case "plugin-syscalls":
     case "previous":
