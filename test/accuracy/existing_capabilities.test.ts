@@ -6,11 +6,10 @@
  * connection must still count exactly from its first request after start.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { LOSSES_TOTAL_KEY } from "../../src/report";
-import { REPO, requireRoot, type RunningPlugin } from "../support/plugin";
+import { startPlugin, type RunningPlugin } from "../support/plugin";
 import type { Subprocess } from "bun";
 import { histogram, planPaths } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, Meter, reportedLoss } from "./harness";
@@ -31,52 +30,13 @@ let statuses: ReadableStreamDefaultReader<Uint8Array>;
 let pending = "";
 let plugin: RunningPlugin | undefined;
 
-/** startPlugin's contract, the plugin started through setpriv with the DaemonSet's capabilities only. */
-async function startPluginWithDaemonSetCaps(): Promise<RunningPlugin> {
-  requireRoot();
-  const socketPath = join(mkdtempSync(join(tmpdir(), "hs-test-")), "plugins", "http-statistics", "http-statistics.sock");
-  const hostId = "test-host";
-  const capture = process.env.HS_TEST_CAPTURE ? [`--capture=${process.env.HS_TEST_CAPTURE}`] : [];
+/** The plugin started through setpriv with the DaemonSet's capabilities only. */
+function startPluginWithDaemonSetCaps(): Promise<RunningPlugin> {
   const caps = DAEMONSET_CAPS.map((c) => `+${c}`).join(",");
-  const proc = Bun.spawn(
-    [
-      "setpriv", "--reuid=0", "--regid=0", "--clear-groups", "--inh-caps=-all", `--bounding-set=-all,${caps}`, "--no-new-privs", "--",
-      process.execPath, "run", join(REPO, "src", "main.ts"), "--socket", socketPath, "--hostname", hostId, ...capture, ...ACCURACY_WINDOW,
-    ],
-    { stdout: "pipe", stderr: "pipe" },
-  );
-  const call = (path: string, init?: RequestInit) => fetch(`http://plugin${path}`, { ...init, unix: socketPath } as RequestInit);
-  const started = performance.now();
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`plugin exited with ${proc.exitCode}: ${await new Response(proc.stderr).text()}`);
-    if (existsSync(socketPath) && (await call("/report").then((r) => r.ok, () => false))) break;
-    if (performance.now() - started > 20_000) {
-      proc.kill();
-      throw new Error("plugin did not serve its socket within 20 s");
-    }
-    await Bun.sleep(10);
-  }
-  let stderrText: Promise<string> | undefined;
-  return {
-    proc,
-    socket: socketPath,
-    hostId,
-    startupMs: performance.now() - started,
-    fetch: call,
-    async report(path = "/report?api_version=1&probe_id=7e57") {
-      const res = await call(path);
-      if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
-      return await res.json();
-    },
-    async stop(signal: NodeJS.Signals = "SIGTERM") {
-      if (proc.exitCode === null) proc.kill(signal);
-      return await proc.exited;
-    },
-    stderr() {
-      stderrText ??= new Response(proc.stderr).text();
-      return stderrText;
-    },
-  };
+  return startPlugin({
+    args: ACCURACY_WINDOW,
+    wrapper: ["setpriv", "--reuid=0", "--regid=0", "--clear-groups", "--inh-caps=-all", `--bounding-set=-all,${caps}`, "--no-new-privs", "--"],
+  });
 }
 
 /** A capability set of a process, from /proc/<pid>/status. */
