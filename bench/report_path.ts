@@ -13,8 +13,8 @@ import { startPlugin, type ProductVariant } from "./lib/variants";
 /** Fake tgids start above any real pid_max default (32,768 here; 4,194,304 at most). */
 const FIRST_FAKE_TGID = 5_000_000;
 
-/** The id of the counters map held by process pid: an 8-byte-key, 8-byte-value per-CPU hash. */
-function countersMapId(pid: number): number {
+/** The counters map held by process pid: an 8-byte-key, 8-byte-value hash, per CPU since issue 8. */
+function countersMap(pid: number): { id: number; perCpu: boolean } {
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     let target = "";
     try {
@@ -25,7 +25,8 @@ function countersMapId(pid: number): number {
     if (target !== "anon_inode:bpf-map") continue;
     const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
     const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\S+)`, "m").exec(info)?.[1]);
-    if (field("map_type") === 5 && field("key_size") === 8 && field("value_size") === 8) return field("map_id");
+    const type = field("map_type"); // BPF_MAP_TYPE_HASH 1, BPF_MAP_TYPE_PERCPU_HASH 5
+    if ((type === 1 || type === 5) && field("key_size") === 8 && field("value_size") === 8) return { id: field("map_id"), perCpu: type === 5 };
   }
   throw new Error(`process ${pid} holds no counters map`);
 }
@@ -51,8 +52,8 @@ export interface Build {
 async function measureAt(build: Build, processes: number, warmSeconds: number, samples: number, log: (s: string) => void): Promise<ReportPoint> {
   const plugin = await startPlugin(build.variant);
   try {
-    const id = countersMapId(plugin.pid!);
-    const bumper = Bun.spawn([process.execPath, `${REPO}/bench/lib/bump_counters.ts`, String(id), String(FIRST_FAKE_TGID), String(processes)], {
+    const map = countersMap(plugin.pid!);
+    const bumper = Bun.spawn([process.execPath, `${REPO}/bench/lib/bump_counters.ts`, String(map.id), String(FIRST_FAKE_TGID), String(processes), map.perCpu ? "percpu" : "shared"], {
       stdout: "pipe",
       stderr: "inherit",
     });

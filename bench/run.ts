@@ -136,17 +136,44 @@ const sections: string[] = [];
 // floor-syscalls is there for the fallback's per-call breakdown: the nginx and agent runs leave it out.
 const withoutFloorSyscalls = variants.filter((v) => v !== "floor-syscalls");
 
+/** Writes results.json and tables.md with what has been measured so far: a later benchmark that fails loses nothing before it. */
+function publish(): string {
+  const header = [
+    `Run ${machine.date} on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB (a shared VM), ${machine.os}, kernel ${machine.kernel}; load average at start ${machine.load}.`,
+    "",
+    table(
+      ["component", "version"],
+      [
+        ["commit", machine.commit],
+        ...(previous ? [["previous (--baseline)", `${previous.ref} = ${previous.commit.slice(0, 12)}`]] : []),
+        ...Object.entries(productVersions).map(([v, said]) => [`${v} --version`, said]),
+        ...Object.entries(machine.versions),
+      ],
+    ),
+    "",
+    `${rounds} interleaved rounds${options.quick ? " (--quick)" : ""}; every figure is a median over rounds. ` +
+      `${contamination.shared} of ${contamination.measured} interleaved measurements ran while another session's tracepoint programs were loaded (the suite waits up to 60 s for a quiet kernel before each, 3 minutes in all).`,
+  ].join("\n");
+  const summary = targetsTable(results);
+  const markdown = `${header}\n\n### Targets\n\n${summary}\n\n${sections.join("\n\n")}\n`;
+  writeFileSync(`${OUT_DIR}/results.json`, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(`${OUT_DIR}/tables.md`, markdown);
+  return markdown;
+}
+
 if (options.only.includes("syscalls")) {
   log(`syscalls: ns per call under ${variants.join(" / ")}`);
   const s = await orFail(benchSyscalls({ rounds: rounds * 2, iterations: options.quick ? 20_000 : 50_000, variants, log }));
   results.syscalls = s;
   sections.push(`### Cost per syscall\n\n${syscallTables(s)}`);
+  publish();
 }
 if (options.only.includes("e2e")) {
   log(`e2e: nginx + wrk under ${withoutFloorSyscalls.join(" / ")}`);
   const s = await orFail(benchEndToEnd({ rounds, seconds: options.quick ? 2 : 5, connections: 32, pacedRate: 5000, variants: withoutFloorSyscalls, log }));
   results.e2e = s;
   sections.push(`### nginx end to end\n\n${e2eTables(s)}`);
+  publish();
 }
 if (options.only.includes("agent")) {
   const agents = variants.filter((v) => (PRODUCT_VARIANTS as readonly string[]).includes(v) || v === "bpftrace");
@@ -154,6 +181,7 @@ if (options.only.includes("agent")) {
   const s = await orFail(benchAgent({ seconds: options.quick ? 5 : 12, rate: 10_000, rounds: options.quick ? 1 : 3, variants: agents, log }));
   results.agent = s;
   sections.push(`### The agent's own cost\n\n${agentTable(s)}`);
+  publish();
 }
 if (options.only.includes("report") && variants.includes("plugin")) {
   log("report: /report latency and size by active processes");
@@ -164,34 +192,16 @@ if (options.only.includes("report") && variants.includes("plugin")) {
   );
   results.report = s;
   sections.push(`### /report\n\n${reportTable(s)}`);
+  publish();
 }
 if (options.only.includes("startup") && products.length) {
   log(`startup: spawn to socket ready and to first counted request, ${products.join(" / ")}`);
   const s = await orFail(benchStartup({ rounds: options.quick ? 3 : 7, variants: products, log }));
   results.startup = s;
   sections.push(`### Startup\n\n${startupTable(s)}`);
+  publish();
 }
 
-const header = [
-  `Run ${machine.date} on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB (a shared VM), ${machine.os}, kernel ${machine.kernel}; load average at start ${machine.load}.`,
-  "",
-  table(
-    ["component", "version"],
-    [
-      ["commit", machine.commit],
-      ...(previous ? [["previous (--baseline)", `${previous.ref} = ${previous.commit.slice(0, 12)}`]] : []),
-      ...Object.entries(productVersions).map(([v, said]) => [`${v} --version`, said]),
-      ...Object.entries(machine.versions),
-    ],
-  ),
-  "",
-  `${rounds} interleaved rounds${options.quick ? " (--quick)" : ""}; every figure is a median over rounds. ` +
-    `${contamination.shared} of ${contamination.measured} interleaved measurements ran while another session's tracepoint programs were loaded (the suite waits up to 60 s for a quiet kernel before each, 3 minutes in all).`,
-].join("\n");
-const summary = targetsTable(results);
-const markdown = `${header}\n\n### Targets\n\n${summary}\n\n${sections.join("\n\n")}\n`;
-writeFileSync(`${OUT_DIR}/results.json`, `${JSON.stringify(results, null, 2)}\n`);
-writeFileSync(`${OUT_DIR}/tables.md`, markdown);
-process.stdout.write(markdown);
+process.stdout.write(publish());
 log(`wrote ${OUT_DIR}/results.json and ${OUT_DIR}/tables.md in ${round((performance.now() - started) / 1000, 0)} s`);
 process.exit(0);

@@ -5,13 +5,14 @@
  * in CPU 0's slot, zeros in the others), in one batch update. Runs in
  * its own process so its work never delays the latency being measured.
  *
- *   bun bench/lib/bump_counters.ts MAP_ID FIRST_TGID N
+ *   bun bench/lib/bump_counters.ts MAP_ID FIRST_TGID N percpu|shared
  */
 import { dlopen, FFIType, ptr } from "bun:ffi";
 
-const [mapId, firstTgid, processes] = process.argv.slice(2).map(Number);
-if (!mapId || !firstTgid || !processes) {
-  process.stderr.write("usage: bun bench/lib/bump_counters.ts MAP_ID FIRST_TGID N\n");
+const [mapId, firstTgid, processes] = process.argv.slice(2, 5).map(Number);
+const layout = process.argv[5];
+if (!mapId || !firstTgid || !processes || (layout !== "percpu" && layout !== "shared")) {
+  process.stderr.write("usage: bun bench/lib/bump_counters.ts MAP_ID FIRST_TGID N percpu|shared\n");
   process.exit(2);
 }
 const { ptr: P, i32, u32 } = FFIType;
@@ -20,7 +21,8 @@ const bpf = dlopen("libbpf.so.1", {
   bpf_map_update_batch: { args: [i32, P, P, P, P], returns: i32 },
   libbpf_num_possible_cpus: { args: [], returns: i32 },
 }).symbols;
-const cpus = bpf.libbpf_num_possible_cpus();
+// A per-CPU map takes a value per possible CPU; the product before issue 8 had one shared value.
+const cpus = layout === "percpu" ? bpf.libbpf_num_possible_cpus() : 1;
 const fd = bpf.bpf_map_get_fd_by_id(mapId);
 if (fd < 0) {
   process.stderr.write(`bump_counters: cannot open map id ${mapId}\n`);
