@@ -50,7 +50,8 @@ export interface Build {
 }
 
 async function measureAt(build: Build, processes: number, warmSeconds: number, samples: number, log: (s: string) => void): Promise<ReportPoint> {
-  const plugin = await startPlugin(build.variant);
+  // Each build as shipped: its own default window decides how much every report carries.
+  const plugin = await startPlugin(build.variant, null);
   try {
     const map = countersMap(plugin.pid!);
     const bumper = Bun.spawn([process.execPath, `${REPO}/bench/lib/bump_counters.ts`, String(map.id), String(FIRST_FAKE_TGID), String(processes), map.perCpu ? "percpu" : "shared"], {

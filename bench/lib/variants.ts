@@ -173,12 +173,12 @@ export async function checkProducts(names: ProductVariant[]): Promise<Record<str
   return said;
 }
 
-export async function startPlugin(name: ProductVariant = "plugin"): Promise<Running & { fetch: (path: string) => Promise<Response>; socket: string }> {
+/** `window`: --window for the run (default 60 s, so a count read after a run covers all of it); null: the product's own default. */
+export async function startPlugin(name: ProductVariant = "plugin", window: number | null = 60): Promise<Running & { fetch: (path: string) => Promise<Response>; socket: string }> {
   const dir = mkdtempSync(join(tmpdir(), "hs-bench-"));
   const socket = join(dir, "http-statistics.sock");
   const started = performance.now();
-  // A window longer than any run, so a count read after a run covers all of it.
-  const proc = Bun.spawn([...productCommand(name), "--socket", socket, "--hostname", "bench", "--window", "60"], {
+  const proc = Bun.spawn([...productCommand(name), "--socket", socket, "--hostname", "bench", ...(window === null ? [] : ["--window", String(window)])], {
     stdout: "ignore",
     stderr: "pipe",
   });
