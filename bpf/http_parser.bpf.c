@@ -240,7 +240,6 @@ static __always_inline int hs_request(struct hs_parse *p, struct hs_line *l, __u
 	struct hs_stream *s = p->s;
 	bool head = mlen == 5 && (l->h[0] & HS_MASK(5)) == (HS_W4('H', 'E', 'A', 'D') | HS_B(' ', 4));
 
-	hs_count(p->tgid, HS_REQUEST_SLOT);
 	/* The queue counts every request awaiting its answer; only the first 64 can say whether they were HEAD. */
 	if (c->queue_len < 64)
 		c->head_queue |= (__u64)head << c->queue_len;
@@ -398,8 +397,8 @@ static __always_inline int hs_content_length(struct hs_parse *p, struct hs_line 
 
 	if (number < 0)
 		number = hs_number(l, 15, l->len - hs_has_cr(l), 10);
-
-	if (number < 0)
+	/* A second Content-Length that disagrees leaves the body's end unknown. */
+	if (number < 0 || ((p->s->flags & HS_F_HAS_LENGTH) && p->s->body_left != number))
 		return hs_fail(p);
 	p->s->flags |= HS_F_HAS_LENGTH;
 	p->s->body_left = number;
@@ -457,15 +456,18 @@ static __always_inline int hs_request_headers_done(struct hs_parse *p)
 {
 	struct hs_stream *s = p->s;
 
+	/* A body framed two ways, or by a coding other than chunked, makes no request (RFC 9112 6.1, 6.3). */
+	if ((s->flags & HS_F_TE) && (!(s->flags & HS_F_CHUNKED) || (s->flags & HS_F_HAS_LENGTH)))
+		return hs_fail(p);
+	/* Counted once its head is whole and well framed, as a server's parser accepts it. */
+	hs_count(p->tgid, HS_REQUEST_SLOT);
 	if (s->flags & (HS_F_UPGRADE | HS_F_CONNECT)) {
 		/* What follows may be another protocol: wait for the answer. */
 		p->conn->tunnel = s->flags & (HS_F_UPGRADE | HS_F_CONNECT);
 		s->state = HS_ST_PAUSED;
 		return HS_DONE;
 	}
-	if (s->flags & HS_F_TE) {
-		if (!(s->flags & HS_F_CHUNKED))
-			return hs_fail(p);
+	if (s->flags & HS_F_CHUNKED) {
 		s->state = HS_ST_CHUNK_SIZE;
 		return HS_GO_ON;
 	}

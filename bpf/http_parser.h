@@ -9,8 +9,9 @@
  * time, classifies each line from its first 32 and last 16 bytes (method,
  * version, status, the few header names that frame a body), and skips
  * bodies (Content-Length, chunked, until close) by arithmetic, without
- * reading them. A request counts when its request line is complete, a
- * response when its status line is.
+ * reading them. A request counts when its head (request line and headers)
+ * is complete and frames its body one way, a response when its status line
+ * is complete.
  */
 #ifndef HS_HTTP_PARSER_H
 #define HS_HTTP_PARSER_H
