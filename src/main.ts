@@ -3,9 +3,10 @@
  * Wires the layers together: flags -> host checks -> kernel probe ->
  * collector (once a second) -> report string -> socket server.
  */
+import { undoOnStop } from "./stop_signals"; // first: its handlers must be in before anything else loads
 import { hostname } from "node:os";
 import objectPath from "../build/http_statistics.bpf.o" with { type: "file" };
-import { helpText, parseArgs, UsageError, type Options } from "./cli";
+import { helpText, hostIdFor, parseArgs, UsageError, type Options } from "./cli";
 import { RateCollector } from "./collector";
 import { findExistingConnections } from "./existing_connections";
 import { KernelProbe } from "./kernel_probe";
@@ -14,7 +15,7 @@ import { BpfError, loadEmbeddedLibbpf, loadLibbpf, SYSTEM_LIBBPF, type LoadedLib
 import { LossLog } from "./loss_log";
 import { checkBtf, checkPrivileges, ensureTracefs, pidMax, PreflightError } from "./preflight";
 import { renderReport, renderReportSteps } from "./report";
-import { prepareSocketPath, serveReports, SocketError } from "./server";
+import { serveReports, SocketError } from "./server";
 import { existsSync } from "node:fs";
 import { VERSION } from "./version";
 
@@ -35,15 +36,15 @@ async function run(options: Options): Promise<void> {
   checkPrivileges();
   checkBtf();
   ensureTracefs();
+  const hostId = hostIdFor(options, process.env, hostname());
   const library = await openLibbpf(options);
   const image = new Uint8Array(await Bun.file(objectPath).arrayBuffer());
-  await prepareSocketPath(options.socket);
-  const hostId = options.hostname ?? process.env.SCOPE_HOSTNAME ?? hostname();
   const encoder = new TextEncoder();
   // Serve at once: the probe polls every second, and an empty report is a
   // valid one while the kernel verifies our programs (a few hundred ms).
   let report = encoder.encode(renderReport({ hostId, ticks: [] }));
-  const server = serveReports(options.socket, () => report);
+  const server = await serveReports(options.socket, () => report);
+  undoOnStop(() => server.stop());
   let probe: KernelProbe;
   try {
     probe = KernelProbe.start(library, image, {
@@ -55,6 +56,7 @@ async function run(options: Options): Promise<void> {
     server.stop(); // removes the socket: nothing left behind
     throw error;
   }
+  undoOnStop(() => probe.close());
   const seeded = probe.seedConnections(findExistingConnections());
   const collector = new RateCollector(() => probe.readCounters(), options.windowSeconds);
   collector.prime();
@@ -93,6 +95,7 @@ async function run(options: Options): Promise<void> {
     collector.forget(gone);
   };
   let timer: Timer | undefined;
+  undoOnStop(() => clearTimeout(timer));
   const schedule = () => {
     timer = setTimeout(async () => {
       try {
@@ -105,15 +108,6 @@ async function run(options: Options): Promise<void> {
     }, 1000 - (Date.now() % 1000));
   };
   schedule();
-
-  const shutdown = () => {
-    clearTimeout(timer);
-    server.stop();
-    probe.close();
-    process.exit(0);
-  };
-  process.on("SIGINT", shutdown);
-  process.on("SIGTERM", shutdown);
 }
 
 /** One GET /report on the socket; the exit code is the answer. */
@@ -155,7 +149,7 @@ async function main(): Promise<void> {
       const detail = error.log.filter((line) => /error|invalid|failed|unknown|not supported/i.test(line)).slice(-2);
       fail(`${error.message}${detail.length ? ` (${detail.join("; ")})` : ""}${options.verbose || error.log.length === 0 ? "" : "; --verbose shows libbpf's log"}`);
     }
-    if (error instanceof PreflightError || error instanceof SocketError) fail(error.message);
+    if (error instanceof PreflightError || error instanceof SocketError || error instanceof UsageError) fail(error.message);
     fail(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
