@@ -95,7 +95,7 @@ export interface ReportServer {
  */
 export async function serveReports(path: string, currentReport: () => Uint8Array<ArrayBuffer>): Promise<ReportServer> {
   const created = makeParents(path);
-  let app: Elysia;
+  let app: { stop(closeActiveConnections: boolean): unknown };
   try {
     await clearStaleSocket(path);
     // Routing is decided here, from the parsed URL: Elysia's own fallback
