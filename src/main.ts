@@ -13,7 +13,7 @@ import { KernelProbe } from "./kernel_probe";
 import { EMBEDDED_LIBRARIES, EMBEDDED_PACKAGES } from "./embedded_libraries";
 import { BpfError, loadEmbeddedLibbpf, loadLibbpf, SYSTEM_LIBBPF, type LoadedLibrary } from "./libbpf";
 import { LossLog } from "./loss_log";
-import { checkBtf, checkPrivileges, ensureTracefs, pidMax, PreflightError } from "./preflight";
+import { checkBtf, checkPrivileges, ensureTracefs, permissionDeniedCause, pidMax, PreflightError } from "./preflight";
 import { renderReport, renderReportSteps } from "./report";
 import { serveReports, SocketError } from "./server";
 import { existsSync } from "node:fs";
@@ -146,6 +146,8 @@ async function main(): Promise<void> {
     await run(options);
   } catch (error) {
     if (error instanceof BpfError) {
+      const cause = Math.abs(error.code) === 1 ? permissionDeniedCause() : undefined; // EPERM
+      if (cause) fail(`the kernel refused the eBPF programs: ${cause}`);
       const detail = error.log.filter((line) => /error|invalid|failed|unknown|not supported/i.test(line)).slice(-2);
       fail(`${error.message}${detail.length ? ` (${detail.join("; ")})` : ""}${options.verbose || error.log.length === 0 ? "" : "; --verbose shows libbpf's log"}`);
     }

@@ -47,6 +47,8 @@ export interface StartOptions {
   /** Default: a fresh private directory, plugins/http-statistics/http-statistics.sock inside. */
   socket?: string;
   env?: Record<string, string>;
+  /** Runs the plugin through this command (setpriv, bash -c ...). */
+  prefix?: string[];
 }
 
 export async function startPlugin(options: StartOptions = {}): Promise<RunningPlugin> {
@@ -59,7 +61,7 @@ export async function startPlugin(options: StartOptions = {}): Promise<RunningPl
     : [process.execPath, "run", join(REPO, "src", "main.ts")];
   if (options.binary && !existsSync(BINARY)) throw new Error(`${BINARY} is missing: run 'bun run build' first`);
   const started = performance.now();
-  const proc = Bun.spawn([...command, "--socket", socket, "--hostname", hostId, ...(options.args ?? [])], {
+  const proc = Bun.spawn([...(options.prefix ?? []), ...command, "--socket", socket, "--hostname", hostId, ...(options.args ?? [])], {
     stdout: "pipe",
     stderr: "pipe",
     env: { ...process.env, ...options.env },
