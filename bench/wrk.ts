@@ -2,7 +2,7 @@
  * wrk (Debian's) on loopback: full speed with keep-alive, or paced to a
  * fixed rate with a Lua delay() (Debian has no wrk2).
  */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { OUT_DIR } from "./lib/common";
 
 export interface WrkResult {
@@ -42,6 +42,7 @@ export interface WrkOptions {
 export async function runWrk(options: WrkOptions): Promise<WrkResult> {
   const args = ["wrk", "--latency", `-t${options.threads ?? 1}`, `-c${options.connections}`, `-d${options.seconds}s`, "--timeout", "2s"];
   if (options.delayMs) {
+    mkdirSync(OUT_DIR, { recursive: true }); // the soak test runs this outside `bun run bench`
     const script = `${OUT_DIR}/paced_${options.delayMs}.lua`;
     writeFileSync(script, `-- one request per connection every ${options.delayMs} ms\nfunction delay() return ${options.delayMs} end\n`);
     args.push("-s", script);
