@@ -19,7 +19,7 @@ export async function startForkServer(port: number): Promise<ForkServer> {
   const children = new Map<number, number>();
   const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = "";
-  let ready: () => void;
+  let ready = () => {};
   const isReady = new Promise<void>((resolve) => (ready = resolve));
   void (async () => {
     for (;;) {
@@ -52,8 +52,8 @@ export async function startForkServer(port: number): Promise<ForkServer> {
   };
 }
 
-/** One connection: `requests` pipelined GET /status/200, read every answer, close. Resolves with the answers read. */
-export function shortConnection(port: number, requests: number): Promise<number> {
+/** One connection: `requests` pipelined GET `path` (answered 200), read every answer, close. Resolves with the answers read. */
+export function shortConnection(port: number, requests: number, path = "/status/200"): Promise<number> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: "127.0.0.1", port });
     let seen = "";
@@ -67,12 +67,12 @@ export function shortConnection(port: number, requests: number): Promise<number>
     });
     socket.once("error", reject);
     socket.once("close", () => resolve(answers));
-    socket.once("connect", () => socket.write("GET /status/200 HTTP/1.1\r\nHost: x\r\n\r\n".repeat(requests)));
+    socket.once("connect", () => socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(requests)));
   });
 }
 
 /** `connections` short connections, `concurrency` at a time; returns the answers read in all. */
-export async function churn(port: number, connections: number, requestsEach: number, concurrency: number): Promise<number> {
+export async function churn(port: number, connections: number, requestsEach: number, concurrency: number, path?: string): Promise<number> {
   if (connections > 1_000_000) throw new Error("refusing an unbounded connection loop");
   let next = 0;
   let answers = 0;
@@ -80,7 +80,7 @@ export async function churn(port: number, connections: number, requestsEach: num
     Array.from({ length: concurrency }, async () => {
       while (next < connections) {
         next++;
-        const read = await shortConnection(port, requestsEach);
+        const read = await shortConnection(port, requestsEach, path);
         answers += read; // not `answers += await ...`, which adds to the value read before the wait
 
       }

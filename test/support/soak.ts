@@ -66,7 +66,7 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     const seen = new Map<string, number>(); // "pid metric date" -> value
     const conflicts: string[] = [];
     const perSecond: SoakResult["perSecond"] = [];
-    const counterEntries: number[] = [];
+    const counterEntries: SoakResult["counterEntries"] = [];
     let reportsRead = 0;
     let reportFailures = 0;
     let running = true;
