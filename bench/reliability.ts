@@ -19,9 +19,10 @@ import { join } from "node:path";
 import { buildBinary } from "../build";
 import { churn, startForkServer } from "../test/support/churn";
 import { mapIdsOf, mapKeys } from "../test/support/kernel_maps";
-import { afterNextTick, pidsIn, startPlugin, totals, type RunningPlugin } from "../test/support/plugin";
+import { afterNextTick, pidsIn, startPlugin, type RunningPlugin } from "../test/support/plugin";
 import { probeOnce, startAbuse } from "../test/support/report_abuse";
 import { startNginx } from "../test/support/servers";
+import { SampleUnion } from "../test/support/sample_union";
 import { soak } from "../test/support/soak";
 import { median, OUT_DIR, percentile, round } from "./lib/common";
 
@@ -76,28 +77,16 @@ async function churnFigures() {
     // Processes: one forked per connection, 3 requests each.
     const fork = await startForkServer(PORTS.fork);
     const PROCESSES = 5000;
-    const seen = new Map<string, number>();
-    let polling = true;
-    const poller = (async () => {
-      while (polling) {
-        const report = await plugin.report();
-        for (const pid of pidsIn(report, plugin.hostId)) {
-          const node = report.Process.nodes[`${plugin.hostId};${pid}`]!;
-          for (const { date, value } of node.metrics.http_requests_per_second?.samples ?? []) seen.set(`${pid} ${date}`, value);
-        }
-        await Bun.sleep(1000);
-      }
-    })();
+    const union = new SampleUnion(plugin.hostId);
+    const stopFollowing = union.follow(() => plugin.report());
     let t = performance.now();
     const answers = await churn(PORTS.fork, PROCESSES, 3, 16);
     const processSeconds = (performance.now() - t) / 1000;
     for (let i = 0; i < 100 && fork.children.size < PROCESSES; i++) await Bun.sleep(100);
     await Bun.sleep(2500);
-    polling = false;
-    await poller;
+    await stopFollowing();
     const children = new Set(fork.children.keys());
-    let countedForked = 0;
-    for (const [key, value] of seen) if (children.has(Number(key.split(" ")[0]))) countedForked += value;
+    const countedForked = union.totals((pid) => children.has(pid)).http_requests_per_second ?? 0;
     await fork.stop();
 
     // Connections: short ones (one request, then close) to nginx, checked against its access log.

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mapIdsOf, mapKeys } from "../support/kernel_maps";
 import { churn, startForkServer, type ForkServer } from "../support/churn";
 import { requireRoot, startPlugin, type RunningPlugin } from "../support/plugin";
+import { SampleUnion } from "../support/sample_union";
 
 const PORT = 18760;
 const CONNECTIONS = 1500;
@@ -27,50 +28,21 @@ afterAll(async () => {
   await plugin?.stop();
 }, 30_000);
 
-/** pid -> metric -> sample date -> value, over every report polled. */
-type Seen = Map<number, Map<string, Map<string, number>>>;
-
-async function poll(seen: Seen, conflicts: string[]): Promise<void> {
-  const report = await plugin.report();
-  for (const [id, node] of Object.entries(report.Process.nodes)) {
-    const pid = Number(id.slice(plugin.hostId.length + 1));
-    const byMetric = seen.get(pid) ?? new Map();
-    seen.set(pid, byMetric);
-    for (const [metric, { samples }] of Object.entries(node.metrics)) {
-      const byDate: Map<string, number> = byMetric.get(metric) ?? new Map();
-      byMetric.set(metric, byDate);
-      for (const { date, value } of samples) {
-        if (byDate.has(date) && byDate.get(date) !== value) conflicts.push(`${pid} ${metric} ${date}: ${byDate.get(date)} then ${value}`);
-        byDate.set(date, value);
-      }
-    }
-  }
-}
-
-const sum = (byDate: Map<string, number> | undefined) => [...(byDate?.values() ?? [])].reduce((a, b) => a + b, 0);
-
 test(`${CONNECTIONS} short-lived server processes x ${REQUESTS_EACH} requests: every count exact, their state gone afterwards`, async () => {
-  const seen: Seen = new Map();
-  const conflicts: string[] = [];
-  let polling = true;
-  const poller = (async () => {
-    while (polling) {
-      await poll(seen, conflicts);
-      await Bun.sleep(1000);
-    }
-  })();
+  const union = new SampleUnion(plugin.hostId);
+  const stopFollowing = union.follow(() => plugin.report());
   const answers = await churn(PORT, CONNECTIONS, REQUESTS_EACH, 16);
   expect(answers).toBe(CONNECTIONS * REQUESTS_EACH);
   for (let i = 0; i < 50 && server.children.size < CONNECTIONS; i++) await Bun.sleep(100);
   await Bun.sleep(2500); // two more ticks, polled
-  polling = false;
-  await poller;
-  expect(conflicts).toEqual([]);
+  await stopFollowing();
+  expect(union.conflicts).toEqual([]);
   expect(server.children.size).toBe(CONNECTIONS);
 
   const wrong: string[] = [];
   for (const [pid, served] of server.children) {
-    const counted = { requests: sum(seen.get(pid)?.get("http_requests_per_second")), ok: sum(seen.get(pid)?.get("http_200_responses_per_second")) };
+    const t = union.totals((p) => p === pid);
+    const counted = { requests: t.http_requests_per_second ?? 0, ok: t.http_200_responses_per_second ?? 0 };
     if (served !== REQUESTS_EACH || counted.requests !== served || counted.ok !== served) wrong.push(`${pid}: served ${served}, counted ${JSON.stringify(counted)}`);
   }
   expect(wrong).toEqual([]);

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { pacedConnections, runWrk } from "../../bench/wrk";
 import { mapIdsOf, mapKeys } from "./kernel_maps";
 import type { ScopeReport } from "./plugin";
+import { SampleUnion } from "./sample_union";
 import { startNginx } from "./servers";
 
 export interface SoakResult {
@@ -63,14 +64,13 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     options.log?.(`soak: ${connections} connections paced at ${delayMs} ms for ~${options.rate} req/s`);
     await Bun.sleep(2500); // idle seconds between calibration and soak: no sample mixes them
     const start = Date.now();
-    const seen = new Map<string, number>(); // "pid metric date" -> value
-    const conflicts: string[] = [];
     const perSecond: SoakResult["perSecond"] = [];
     const counterEntries: SoakResult["counterEntries"] = [];
     let reportsRead = 0;
     let reportFailures = 0;
     let running = true;
     const workers = new Set(nginx.servingPids);
+    const union = new SampleUnion(options.hostId, (pid, time) => workers.has(pid) && time > start);
     const countersId = mapIdsOf(options.agentPid).counters!;
     const sampler = (async () => {
       let ticks = cpuTicks(options.agentPid);
@@ -78,19 +78,8 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
       for (let second = 0; running; second++) {
         await Bun.sleep(1000 - (Date.now() % 1000) + 200);
         try {
-          const report = await options.report();
+          union.add(await options.report());
           reportsRead++;
-          for (const [id, node] of Object.entries(report.Process.nodes)) {
-            const pid = Number(id.slice(options.hostId.length + 1));
-            if (!workers.has(pid)) continue;
-            for (const [metric, { samples }] of Object.entries(node.metrics))
-              for (const { date, value } of samples) {
-                if (Date.parse(date) <= start) continue;
-                const key = `${pid} ${metric} ${date}`;
-                if (seen.has(key) && seen.get(key) !== value) conflicts.push(`${key}: ${seen.get(key)} then ${value}`);
-                seen.set(key, value);
-              }
-          }
         } catch {
           reportFailures++;
         }
@@ -118,20 +107,16 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
       byStatus[status] = (byStatus[status] ?? 0) + 1;
     }
     const counted = { requests: 0, byStatus: {} as Record<string, number> };
-    for (const [key, value] of seen) {
-      const metric = key.split(" ")[1]!;
-      if (metric === "http_requests_per_second") counted.requests += value;
-      else {
-        const code = /^http_(\w+)_responses_per_second$/.exec(metric)![1]!;
-        counted.byStatus[code] = (counted.byStatus[code] ?? 0) + value;
-      }
+    for (const [metric, value] of Object.entries(union.totals())) {
+      if (metric === "http_requests_per_second") counted.requests = value;
+      else counted.byStatus[/^http_(\w+)_responses_per_second$/.exec(metric)![1]!] = value;
     }
     return {
       seconds: options.seconds,
       connections,
       sent: { requests: lines.length, byStatus },
       counted,
-      conflicts,
+      conflicts: union.conflicts,
       reportsRead,
       reportFailures,
       perSecond,
