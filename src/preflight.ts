@@ -33,8 +33,8 @@ export function checkPrivileges(): void {
 
 /**
  * Why the kernel said EPERM to a process that passed checkPrivileges(): in a
- * container, the runtime's default seccomp profile (Podman's, Docker's
- * before 23) lets bpf() through only for holders of CAP_SYS_ADMIN.
+ * container, the runtime's default seccomp profile may let bpf() through
+ * only for holders of CAP_SYS_ADMIN (Debian 12's Podman's does).
  */
 export function permissionDeniedCause(): string | undefined {
   const status = readFileSync("/proc/self/status", "utf8");
