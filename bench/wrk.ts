@@ -2,7 +2,7 @@
  * wrk (Debian's) on loopback: full speed with keep-alive, or paced to a
  * fixed rate with a Lua delay() (Debian has no wrk2).
  */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { OUT_DIR } from "./lib/common";
 
 export interface WrkResult {
@@ -22,9 +22,10 @@ function micros(text: string): number {
 }
 
 export function parseWrk(out: string): WrkResult {
-  const requests = Number(/(\d+) requests in ([\d.]+)(ms|s)/.exec(out)?.[1] ?? NaN);
-  const dur = /\d+ requests in ([\d.]+)(ms|s)/.exec(out);
-  const seconds = dur ? Number(dur[1]) / (dur[2] === "ms" ? 1000 : 1) : NaN;
+  // wrk writes the duration as 10.00s, 250.00ms or, from a minute on, 10.00m.
+  const dur = /(\d+) requests in ([\d.]+)(ms|s|m)\b/.exec(out);
+  const requests = Number(dur?.[1] ?? NaN);
+  const seconds = dur ? Number(dur[2]) * (dur[3] === "ms" ? 0.001 : dur[3] === "m" ? 60 : 1) : NaN;
   const p = (q: string) => micros(new RegExp(`^\\s+${q}%\\s+(\\S+)`, "m").exec(out)?.[1] ?? "");
   const errors = [...out.matchAll(/(?:Non-2xx or 3xx responses|Socket errors:.*?timeout) (\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
   return { requests, seconds, rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN), p50us: p("50"), p99us: p("99"), errors };
@@ -42,6 +43,7 @@ export interface WrkOptions {
 export async function runWrk(options: WrkOptions): Promise<WrkResult> {
   const args = ["wrk", "--latency", `-t${options.threads ?? 1}`, `-c${options.connections}`, `-d${options.seconds}s`, "--timeout", "2s"];
   if (options.delayMs) {
+    mkdirSync(OUT_DIR, { recursive: true }); // the soak test runs this outside `bun run bench`
     const script = `${OUT_DIR}/paced_${options.delayMs}.lua`;
     writeFileSync(script, `-- one request per connection every ${options.delayMs} ms\nfunction delay() return ${options.delayMs} end\n`);
     args.push("-s", script);

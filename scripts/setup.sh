@@ -1,17 +1,40 @@
 #!/usr/bin/env bash
-# Installs what building and testing http-statistics needs on Debian 12:
-# the eBPF toolchain, the real servers and clients the tests drive, and Bun.
+# Installs what building and testing http-statistics needs on Debian 12.
+#
+#   scripts/setup.sh             everything: the build toolchain, the real servers
+#                                and clients the tests drive, and the benchmark peers
+#   scripts/setup.sh --build     only what `bun run build` needs (clang, llvm,
+#                                bpftool, libbpf, Bun)
+#   add --dry-run                print the commands instead of running them
+#
 # Idempotent; run as root. Running the built binary needs none of this.
 set -euo pipefail
+
+mode=all
+dry_run=false
+for arg in "$@"; do
+  case "$arg" in
+    --build) mode=build ;;
+    --dry-run) dry_run=true ;;
+    -h|--help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument '$arg' (--build, --dry-run)" >&2; exit 1 ;;
+  esac
+done
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup.sh: run as root (sudo $0)" >&2
   exit 1
 fi
 
-packages=(
+run() {
+  if $dry_run; then echo "would run: $*"; else "$@"; fi
+}
+
+build_packages=(
   clang llvm bpftool libbpf-dev   # compile and link bpf/*.bpf.c
   libbpf1 libelf1 zlib1g           # copied into the binary by build.ts (the host needs none of them)
+)
+test_packages=(
   nginx-light curl python3 wrk     # real servers and clients for the tests
   nodejs                           # Node http server and fetch client in the tests
   iproute2 util-linux              # network namespaces and setpriv in the tests
@@ -22,22 +45,31 @@ packages=(
   libpcap0.8 libdbus-1-3           # what the Weave Scope binary the UI tests run links ($SCOPE_BINARY)
   chromium fonts-dejavu-core       # headless browser that renders Scope's UI in the tests
 )
+packages=("${build_packages[@]}")
+[ "$mode" = all ] && packages+=("${test_packages[@]}")
+# Bun comes from npm, and Debian's nodejs package ships without npm.
+command -v bun >/dev/null 2>&1 || command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Wait for another apt or unattended-upgrades to finish instead of failing at once.
+  apt_get=(apt-get -o DPkg::Lock::Timeout=600)
+  run "${apt_get[@]}" update -qq
+  run env DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # The Debian nginx package starts a server on port 80; the tests start their own.
-systemctl disable --now nginx >/dev/null 2>&1 || true
+if [ "$mode" = all ] && ! $dry_run; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 
 if ! command -v bun >/dev/null 2>&1; then
-  command -v npm >/dev/null 2>&1 || { echo "setup.sh: npm is needed to install bun (apt-get install npm)" >&2; exit 1; }
-  npm install -g --silent bun@1.4.5 >/dev/null
+  run npm install -g --silent bun@1.4.5
 fi
 
 cd "$(dirname "$0")/.."
-bun install --frozen-lockfile >/dev/null
-echo "setup.sh: ready (bun $(bun --version), clang $(clang -dumpversion), $(bpftool version | head -1))"
+run bun install --frozen-lockfile --silent
+$dry_run || echo "setup.sh: ready for $([ "$mode" = all ] && echo "building and testing" || echo "building") (bun $(bun --version), clang $(clang -dumpversion), $(bpftool version | head -1))"

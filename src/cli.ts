@@ -22,6 +22,14 @@ export interface Options {
 
 export class UsageError extends Error {}
 
+/** sun_path holds 108 bytes with the NUL: a longer path cannot be bound, nor connected to by the probe. */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+/** What may go between "<host>;" and nothing else in a node id: RFC 1123 letters, digits, dots, dashes (and underscores, which hosts use). */
+function isHostName(name: string): boolean {
+  return name.length <= 253 && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name);
+}
+
 interface Flag {
   name: keyof Options;
   value?: "path" | "name" | "count" | "mode";
@@ -84,7 +92,8 @@ export function parseArgs(argv: string[]): Options {
     const raw = eq > 0 ? arg.slice(eq + 1) : argv[++i];
     if (raw === undefined || raw === "") throw new UsageError(`${name} needs a ${flag.value}`);
     if (flag.value === "count") {
-      const n = Number(raw);
+      // Plain decimal digits only: Number() would also read '0x10', '1e1' and ' 10'.
+      const n = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
       if (!Number.isInteger(n) || n < flag.min! || n > flag.max!)
         throw new UsageError(`${name} must be a whole number from ${flag.min} to ${flag.max}, not '${raw}'`);
       options[flag.name] = n;
@@ -93,13 +102,27 @@ export function parseArgs(argv: string[]): Options {
       options[flag.name] = raw;
     } else if (flag.value === "path") {
       if (!raw.startsWith("/")) throw new UsageError(`${name} must be an absolute path, not '${raw}'`);
+      const bytes = Buffer.byteLength(raw);
+      if (bytes > MAX_SOCKET_PATH_BYTES) throw new UsageError(`${name} must be at most ${MAX_SOCKET_PATH_BYTES} bytes long, not ${bytes}`);
       options[flag.name] = raw;
     } else {
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(raw)) throw new UsageError(`${name} '${raw}' is not a valid host name`);
+      if (!isHostName(raw)) throw new UsageError(`${name} '${raw}' is not a valid host name`);
       options[flag.name] = raw;
     }
   }
   return options as unknown as Options;
+}
+
+/** The host part of node ids: --hostname, else $SCOPE_HOSTNAME (as the probe does), else the machine's name; each held to the same rule. */
+export function hostIdFor(options: Options, env: Record<string, string | undefined>, machineName: string): string {
+  if (options.hostname !== undefined) return options.hostname;
+  const fromEnv = env.SCOPE_HOSTNAME;
+  if (fromEnv) {
+    if (!isHostName(fromEnv)) throw new UsageError(`SCOPE_HOSTNAME '${fromEnv}' is not a valid host name (or pass --hostname NAME)`);
+    return fromEnv;
+  }
+  if (!isHostName(machineName)) throw new UsageError(`this machine's host name '${machineName}' is not a valid host name (pass --hostname NAME)`);
+  return machineName;
 }
 
 export function helpText(): string {
@@ -108,7 +131,8 @@ export function helpText(): string {
     const left = flag.choices ? `${name} ${flag.choices.join("|")}` : flag.value ? `${name} ${flag.value.toUpperCase()}` : name;
     const value = defaults[flag.name];
     const shown = flag.value ? value : value ? "on" : "off";
-    const suffix = flag.action || shown === undefined ? "" : ` (default: ${shown})`;
+    const range = flag.min === undefined ? "" : `${flag.min} to ${flag.max}, `;
+    const suffix = flag.action || shown === undefined ? "" : ` (${range}default: ${shown})`;
     return `  ${left.padEnd(24)} ${flag.help}${suffix}`;
   });
   return [

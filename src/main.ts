@@ -3,9 +3,10 @@
  * Wires the layers together: flags -> host checks -> kernel probe ->
  * collector (once a second) -> report string -> socket server.
  */
+import { undoOnStop } from "./stop_signals"; // first: its handlers must be in before anything else loads
 import { hostname } from "node:os";
 import objectPath from "../build/http_statistics.bpf.o" with { type: "file" };
-import { helpText, parseArgs, UsageError, type Options } from "./cli";
+import { helpText, hostIdFor, parseArgs, UsageError, type Options } from "./cli";
 import { RateCollector } from "./collector";
 import { ContainerResolver } from "./containers";
 import { KernelProbe } from "./kernel_probe";
@@ -13,9 +14,9 @@ import { EMBEDDED_LIBRARIES, EMBEDDED_PACKAGES } from "./embedded_libraries";
 import { BpfError, loadEmbeddedLibbpf, loadLibbpf, SYSTEM_LIBBPF, type LoadedLibrary } from "./libbpf";
 import { LossLog } from "./loss_log";
 import { CAPTURES } from "./kernel_abi";
-import { checkBtf, checkPrivileges, chooseCapture, ensureTracefs, hasSocketTracepoints, PreflightError } from "./preflight";
+import { checkBtf, checkPrivileges, chooseCapture, ensureTracefs, hasSocketTracepoints, permissionDeniedCause, PreflightError } from "./preflight";
 import { buildReport } from "./report";
-import { prepareSocketPath, serveReports, SocketError } from "./server";
+import { serveReports, SocketError } from "./server";
 import { existsSync } from "node:fs";
 import { VERSION } from "./version";
 
@@ -38,15 +39,15 @@ async function run(options: Options): Promise<void> {
   const capture = chooseCapture(options.capture, hasSocketTracepoints());
   // Only plain tracepoints are found through tracefs; the socket capture's BTF ones are not.
   if (capture === "syscalls") ensureTracefs();
+  const hostId = hostIdFor(options, process.env, hostname());
   const library = await openLibbpf(options);
   const image = new Uint8Array(await Bun.file(objectPath).arrayBuffer());
-  await prepareSocketPath(options.socket);
-  const hostId = options.hostname ?? process.env.SCOPE_HOSTNAME ?? hostname();
   const encoder = new TextEncoder();
   // Serve at once: the probe polls every second, and an empty report is a
   // valid one while the kernel verifies our programs (a few hundred ms).
   let report = encoder.encode(JSON.stringify(buildReport({ hostId, ticks: [] })));
-  const server = serveReports(options.socket, () => report);
+  const server = await serveReports(options.socket, () => report);
+  undoOnStop(() => server.stop());
   let probe: KernelProbe;
   try {
     probe = KernelProbe.start(library, image, {
@@ -58,6 +59,7 @@ async function run(options: Options): Promise<void> {
     server.stop(); // removes the socket: nothing left behind
     throw error;
   }
+  undoOnStop(() => probe.close());
   const collector = new RateCollector(() => probe.readCounters(), options.windowSeconds);
   collector.prime();
   log(`serving ${options.socket} (capture: ${CAPTURES[capture].describe}, ${probe.programs} programs attached, libbpf ${library.version} ${library.path})`);
@@ -83,6 +85,7 @@ async function run(options: Options): Promise<void> {
     containers.forget(gone);
   };
   let timer: Timer | undefined;
+  undoOnStop(() => clearTimeout(timer));
   const schedule = () => {
     timer = setTimeout(async () => {
       try {
@@ -95,15 +98,6 @@ async function run(options: Options): Promise<void> {
     }, 1000 - (Date.now() % 1000));
   };
   schedule();
-
-  const shutdown = () => {
-    clearTimeout(timer);
-    server.stop();
-    probe.close();
-    process.exit(0);
-  };
-  process.on("SIGINT", shutdown);
-  process.on("SIGTERM", shutdown);
 }
 
 /** One GET /report on the socket; the exit code is the answer. */
@@ -143,10 +137,12 @@ async function main(): Promise<void> {
     await run(options);
   } catch (error) {
     if (error instanceof BpfError) {
+      const cause = Math.abs(error.code) === 1 ? permissionDeniedCause() : undefined; // EPERM
+      if (cause) fail(`the kernel refused the eBPF programs: ${cause}`);
       const detail = error.log.filter((line) => /error|invalid|failed|unknown|not supported/i.test(line)).slice(-2);
       fail(`${error.message}${detail.length ? ` (${detail.join("; ")})` : ""}${options.verbose || error.log.length === 0 ? "" : "; --verbose shows libbpf's log"}`);
     }
-    if (error instanceof PreflightError || error instanceof SocketError) fail(error.message);
+    if (error instanceof PreflightError || error instanceof SocketError || error instanceof UsageError) fail(error.message);
     fail(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);
   }
 }

@@ -46,6 +46,18 @@ export function chooseCapture(requested: "auto" | Capture, socketTracepoints: bo
   return requested;
 }
 
+/**
+ * Why the kernel said EPERM to a process that passed checkPrivileges(): in a
+ * container, the runtime's default seccomp profile may let bpf() through
+ * only for holders of CAP_SYS_ADMIN (Debian 12's Podman's does).
+ */
+export function permissionDeniedCause(): string | undefined {
+  const status = readFileSync("/proc/self/status", "utf8");
+  if (/^Seccomp:\s*2$/m.test(status) && !has(effectiveCapabilities(), CAP_SYS_ADMIN))
+    return "a seccomp filter forbids bpf() without CAP_SYS_ADMIN (container runtimes' default profiles do): add CAP_SYS_ADMIN, or run with an unconfined seccomp profile";
+  return undefined;
+}
+
 export function checkBtf(): void {
   if (!existsSync("/sys/kernel/btf/vmlinux"))
     throw new PreflightError(

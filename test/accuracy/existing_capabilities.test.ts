@@ -35,7 +35,7 @@ function startPluginWithDaemonSetCaps(): Promise<RunningPlugin> {
   const caps = DAEMONSET_CAPS.map((c) => `+${c}`).join(",");
   return startPlugin({
     args: ACCURACY_WINDOW,
-    wrapper: ["setpriv", "--reuid=0", "--regid=0", "--clear-groups", "--inh-caps=-all", `--bounding-set=-all,${caps}`, "--no-new-privs", "--"],
+    prefix: ["setpriv", "--reuid=0", "--regid=0", "--clear-groups", "--inh-caps=-all", `--bounding-set=-all,${caps}`, "--no-new-privs", "--"],
   });
 }
 

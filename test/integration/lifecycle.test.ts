@@ -4,7 +4,7 @@
  * nothing left behind, stale sockets, clean shutdown, wrong paths/methods.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBinary } from "../support/binary";
@@ -106,7 +106,67 @@ for (const variant of VARIANTS) {
         expect(await plugin.stop(signal)).toBe(0);
         expect(existsSync(plugin.socket)).toBe(false);
       }, 30_000);
+
+      // The socket answers while the kernel still verifies the programs
+      // (hundreds of ms); a stop asked for then must be a clean stop too.
+      // Started the way `cmd &` in a script starts it: SIGINT ignored.
+      test(`${signal} the moment the socket appears, SIGINT inherited as ignored: exit 0, nothing left on disk`, async () => {
+        const dir = privateDir();
+        const socket = join(dir, "plugins", "http-statistics", "http-statistics.sock");
+        const proc = Bun.spawn(["bash", "-c", `trap '' INT; exec "$@"`, "bash", ...variant.command(), "--socket", socket, "--hostname", "h"], { stdout: "ignore", stderr: "pipe" });
+        const started = performance.now();
+        while (!existsSync(socket) && proc.exitCode === null && performance.now() - started < 20_000) await Bun.sleep(1);
+        expect(existsSync(socket)).toBe(true);
+        proc.kill(signal);
+        const exited = await Promise.race([proc.exited, Bun.sleep(10_000).then(() => "still running")]);
+        if (exited === "still running") proc.kill("SIGKILL");
+        expect({ exited, stderr: (await new Response(proc.stderr).text()).replace(/^http-statistics: serving .*\n/, "") }).toEqual({ exited: 0, stderr: "" });
+        expect(readdirSync(dir)).toEqual([]); // the socket and the directories made for it
+      }, 30_000);
     }
+
+    test("socket path problems: one line naming the path and the cause, exit 1, no directory left behind", () => {
+      const dir = privateDir();
+      const cases: Array<[string, string]> = [
+        ["/proc/no-such-dir/x.sock", "http-statistics: cannot create /proc/no-such-dir for the socket: no such file or directory\n"],
+        ["/sys/kernel/no-such-dir/x.sock", "http-statistics: cannot create /sys/kernel/no-such-dir for the socket: operation not permitted\n"],
+        ["/etc/hostname/x.sock", "http-statistics: cannot serve /etc/hostname/x.sock: /etc/hostname is not a directory\n"],
+        ["/proc/1/x.sock", "http-statistics: cannot serve /proc/1/x.sock: no such file or directory\n"],
+        [`${dir}/a/b/${"c".repeat(110)}`, `http-statistics: --socket must be at most 107 bytes long, not ${dir.length + 115}\n`],
+      ];
+      for (const [socket, message] of cases) {
+        const r = run([...variant.command(), "--socket", socket]);
+        expect({ socket, code: r.code, stderr: r.stderr }).toEqual({ socket, code: 1, stderr: message });
+      }
+      expect(readdirSync(dir)).toEqual([]);
+    }, 60_000);
+
+    test("POST /report is 405 and GET of another path 404 whatever the Host header's length", async () => {
+      const plugin = await startPlugin({ binary: variant.binary });
+      try {
+        for (const host of ["x", "xy", "xyz", "wxyz", "localhost"]) {
+          const curl = async (args: string[]) => {
+            const p = Bun.spawn(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", plugin.socket, ...args]);
+            return `${host} ${args.join(" ")} ${await new Response(p.stdout).text()}`;
+          };
+          expect(await curl(["-X", "POST", `http://${host}/report`])).toBe(`${host} -X POST http://${host}/report 405`);
+          expect(await curl([`http://${host}/ab/report`])).toBe(`${host} http://${host}/ab/report 404`);
+          expect(await curl([`http://${host}/report?api_version=1`])).toBe(`${host} http://${host}/report?api_version=1 200`);
+        }
+      } finally {
+        await plugin.stop();
+      }
+    }, 30_000);
+
+    test("an invalid $SCOPE_HOSTNAME is refused before anything is created", () => {
+      const dir = privateDir();
+      const r = Bun.spawnSync([...variant.command(), "--socket", join(dir, "p", "x.sock")], { stderr: "pipe", env: { ...process.env, SCOPE_HOSTNAME: 'a;b"<x>' } });
+      expect({ code: r.exitCode, stderr: r.stderr.toString() }).toEqual({
+        code: 1,
+        stderr: `http-statistics: SCOPE_HOSTNAME 'a;b"<x>' is not a valid host name (or pass --hostname NAME)\n`,
+      });
+      expect(readdirSync(dir)).toEqual([]);
+    });
 
     test("other paths answer 404 and other methods 405, with a JSON error", async () => {
       const plugin = await startPlugin({ binary: variant.binary });
@@ -125,13 +185,19 @@ for (const variant of VARIANTS) {
       }
     }, 30_000);
 
-    test("the socket's directories are created with mode 0700", async () => {
+    test("only root can reach the socket: directories made 0700, the socket itself 0600, the directories removed on stop", async () => {
       const plugin = await startPlugin({ binary: variant.binary });
+      const pluginsDir = join(plugin.socket, "..", "..");
       try {
         expect(statSync(join(plugin.socket, "..")).mode & 0o777).toBe(0o700);
+        expect(statSync(pluginsDir).mode & 0o777).toBe(0o700);
+        expect(statSync(plugin.socket).mode & 0o777).toBe(0o600);
+        const asNobody = run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", plugin.socket, "http://x/report"], { asNobody: true });
+        expect(asNobody.stdout).toBe("000"); // connect() refused: EACCES
       } finally {
-        await plugin.stop();
+        expect(await plugin.stop()).toBe(0);
       }
+      expect(existsSync(pluginsDir)).toBe(false);
     }, 30_000);
   });
 }

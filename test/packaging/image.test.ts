@@ -146,4 +146,26 @@ describe("the container image, built and run with buildah/podman and no registry
       expect(await stopContainer(container)).toBe(0);
     }
   }, 60_000);
+
+  // The exact set under Podman's default seccomp profile, which lets bpf()
+  // through only with CAP_SYS_ADMIN: that one capability is enough (it
+  // implies CAP_BPF and CAP_PERFMON), and CAP_BPF + CAP_PERFMON alone, even
+  // with the host's tracefs mounted in, are refused with one clear line.
+  test("least privilege in a container: CAP_SYS_ADMIN alone on a read-only root counts exactly", async () => {
+    const container = await runContainer("hs-test-sysadmin", "image-sysadmin", ["--cap-drop=all", "--cap-add=SYS_ADMIN", "--read-only"]);
+    try {
+      expect(await countsSeenBy(container, server)).toEqual(EXPECTED);
+    } finally {
+      expect(await stopContainer(container)).toBe(0);
+    }
+  }, 60_000);
+
+  test("least privilege in a container: CAP_BPF + CAP_PERFMON without CAP_SYS_ADMIN are refused by seccomp, named in one line", async () => {
+    const r = await $`podman ${GLOBAL} run --rm --cap-drop=all --cap-add=BPF,PERFMON --read-only -v /sys/kernel/tracing:/sys/kernel/tracing --net=host --pid=host ${LIMITS} ${IMAGE} --socket /tmp/x.sock`.nothrow().quiet();
+    expect({ code: r.exitCode, stderr: r.stderr.toString() }).toEqual({
+      code: 1,
+      stderr:
+        "http-statistics: the kernel refused the eBPF programs: a seccomp filter forbids bpf() without CAP_SYS_ADMIN (container runtimes' default profiles do): add CAP_SYS_ADMIN, or run with an unconfined seccomp profile\n",
+    });
+  }, 60_000);
 });

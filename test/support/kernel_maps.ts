@@ -28,3 +28,52 @@ export function mapKeys(id: number): number[][] {
 export function entriesOfTgid(id: number, tgid: number): number {
   return mapKeys(id).filter((key) => Buffer.from(key).readUInt32LE(0) === tgid).length;
 }
+
+export interface BpfObjectIds {
+  prog: Set<number>;
+  map: Set<number>;
+  link: Set<number>;
+}
+
+/** Ids of the programs, maps and links a process holds open right now (from its fdinfo). */
+export function bpfObjectsHeldBy(pid: number, into: BpfObjectIds = { prog: new Set(), map: new Set(), link: new Set() }): BpfObjectIds {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fdinfo`);
+  } catch {
+    return into;
+  }
+  for (const fd of fds) {
+    let info: string;
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
+    } catch {
+      continue;
+    }
+    for (const kind of ["prog", "map", "link"] as const) {
+      const id = new RegExp(`^${kind}_id:\\s*(\\d+)$`, "m").exec(info)?.[1];
+      if (id) into[kind].add(Number(id));
+    }
+  }
+  return into;
+}
+
+/** Of these ids, the ones the kernel still has (anyone's: ids are never reused while the object lives). */
+export function stillInKernel(ids: BpfObjectIds): BpfObjectIds {
+  const existing = (kind: string) => {
+    const out = Bun.spawnSync(["bpftool", kind, "show", "-j"]).stdout.toString();
+    return new Set((JSON.parse(out || "[]") as Array<{ id: number }>).map((o) => o.id));
+  };
+  const left = (kind: "prog" | "map" | "link") => {
+    const now = existing(kind);
+    return new Set([...ids[kind]].filter((id) => now.has(id)));
+  };
+  return { prog: left("prog"), map: left("map"), link: left("link") };
+}
+
+/** Number of entries of the map `name` that a running plugin holds. */
+export function mapEntryCount(pid: number, name: string): number {
+  const id = mapIdsOf(pid)[name];
+  if (id === undefined) throw new Error(`process ${pid} holds no map named ${name}`);
+  return mapKeys(id).length;
+}

@@ -47,8 +47,8 @@ export interface StartOptions {
   /** Default: a fresh private directory, plugins/http-statistics/http-statistics.sock inside. */
   socket?: string;
   env?: Record<string, string>;
-  /** A command the plugin is started through, e.g. setpriv with fewer capabilities. */
-  wrapper?: string[];
+  /** Runs the plugin through this command (setpriv, bash -c ...). */
+  prefix?: string[];
 }
 
 export async function startPlugin(options: StartOptions = {}): Promise<RunningPlugin> {
@@ -67,7 +67,7 @@ export async function startPlugin(options: StartOptions = {}): Promise<RunningPl
   const args = options.args ?? [];
   // HS_TEST_CAPTURE runs a suite against another capture front-end (test/accuracy/syscall_capture.test.ts).
   const capture = process.env.HS_TEST_CAPTURE && !args.some((a) => a.startsWith("--capture")) ? [`--capture=${process.env.HS_TEST_CAPTURE}`] : [];
-  const proc = Bun.spawn([...(options.wrapper ?? []), ...command, "--socket", socket, "--hostname", hostId, ...window, ...capture, ...args], {
+  const proc = Bun.spawn([...(options.prefix ?? []), ...command, "--socket", socket, "--hostname", hostId, ...window, ...capture, ...args], {
     stdout: "pipe",
     stderr: "pipe",
     env: { ...process.env, ...options.env },

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_SOCKET, defaultOptions, helpText, parseArgs, UsageError } from "../../src/cli";
+import { DEFAULT_SOCKET, defaultOptions, helpText, hostIdFor, parseArgs, UsageError } from "../../src/cli";
 
 describe("parseArgs", () => {
   test("no flags: the defaults, socket where Scope looks", () => {
@@ -23,6 +23,14 @@ describe("parseArgs", () => {
     [["--window", "ten"], "--window must be a whole number from 2 to 300, not 'ten'"],
     [["--hostname", "bad;name"], "--hostname 'bad;name' is not a valid host name"],
     [["--verbose=yes"], "--verbose takes no value"],
+    // Number() reads these as 16, 10, 10 and 20: only plain decimal digits are a count.
+    [["--window", "0x10"], "--window must be a whole number from 2 to 300, not '0x10'"],
+    [["--window", "1e1"], "--window must be a whole number from 2 to 300, not '1e1'"],
+    [["--window", " 10"], "--window must be a whole number from 2 to 300, not ' 10'"],
+    [["--max-counters=2048.0"], "--max-counters must be a whole number from 1024 to 4194304, not '2048.0'"],
+    [["--hostname", "a".repeat(254)], `--hostname '${"a".repeat(254)}' is not a valid host name`],
+    // bind() takes at most 107 bytes of path; a longer one would fail after its directories were made.
+    [["--socket", `/tmp/${"s".repeat(103)}`], `--socket must be at most 107 bytes long, not 108`],
   ])("%p is refused with one clear line", (argv, message) => {
     expect(() => parseArgs(argv as string[])).toThrow(new UsageError(message as string));
   });
@@ -32,6 +40,32 @@ describe("parseArgs", () => {
     for (const flag of ["--socket", "--hostname", "--window", "--max-connections", "--max-counters", "--verbose", "--help", "--version"])
       expect(help).toContain(flag);
     expect(help).toContain(`(default: ${DEFAULT_SOCKET})`);
-    expect(help).toContain("(default: 3)");
+    expect(help).toContain("default: 3)");
+  });
+
+  test("help gives the range of every numeric flag", () => {
+    const help = helpText();
+    expect(help).toContain("--window COUNT");
+    expect(help).toMatch(/--window COUNT +seconds of per-second samples each report carries \(Scope keeps 15 s of reports itself\) \(2 to 300, default: 3\)/);
+    expect(help).toMatch(/--max-connections COUNT .*\(1024 to 4194304, default: 65536\)/);
+    expect(help).toMatch(/--max-counters COUNT .*\(1024 to 4194304, default: 65536\)/);
+  });
+});
+
+describe("hostIdFor: the host part of node ids", () => {
+  test("--hostname, else $SCOPE_HOSTNAME, else the machine's name", () => {
+    expect(hostIdFor(parseArgs(["--hostname", "node-1"]), { SCOPE_HOSTNAME: "scope-1" }, "machine")).toBe("node-1");
+    expect(hostIdFor(parseArgs([]), { SCOPE_HOSTNAME: "scope-1" }, "machine")).toBe("scope-1");
+    expect(hostIdFor(parseArgs([]), {}, "machine")).toBe("machine");
+    expect(hostIdFor(parseArgs([]), { SCOPE_HOSTNAME: "" }, "machine")).toBe("machine");
+  });
+
+  test("$SCOPE_HOSTNAME is held to the same rule as --hostname: it goes into every node id", () => {
+    expect(() => hostIdFor(parseArgs([]), { SCOPE_HOSTNAME: 'a;b"<x>' }, "machine")).toThrow(
+      new UsageError(`SCOPE_HOSTNAME 'a;b"<x>' is not a valid host name (or pass --hostname NAME)`),
+    );
+    expect(() => hostIdFor(parseArgs([]), {}, "bad;name")).toThrow(
+      new UsageError("this machine's host name 'bad;name' is not a valid host name (pass --hostname NAME)"),
+    );
   });
 });
