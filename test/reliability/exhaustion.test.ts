@@ -7,6 +7,7 @@
  * gone their counters leave the table and new processes count exactly again.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { lossKey } from "../../src/report";
 import { mapEntryCount } from "../support/kernel_maps";
 import { afterNextTick, requireRoot, startPlugin, totals, type RunningPlugin, type ScopeReport } from "../support/plugin";
 import { startBunServer, type RunningServer } from "../support/servers";
@@ -20,7 +21,7 @@ const servers: RunningServer[] = [];
 
 function lost(report: ScopeReport, reason: string): number {
   const host = (report.Host as { nodes: Record<string, { latest: Record<string, { value: string }> }> }).nodes[`${plugin.hostId};<host>`]!;
-  return Number(host.latest[`http_statistics_losses_${reason}`]?.value ?? 0);
+  return Number(host.latest[lossKey(reason)]?.value ?? 0);
 }
 
 /** Each code once, in one keep-alive curl; Bun.serve answers /status/NNN with NNN. */
