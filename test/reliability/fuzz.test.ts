@@ -29,7 +29,7 @@ const FIRST_PORT = 18740;
  * from 112 to 31 (same seed, 400 streams). What is left:
  * - llhttp rejects the message, the kernel counts its request anyway:
  *   header lines are not validated (an invalid token or byte in a header
- *   name, a lone CR: 23), an invalid chunk size after the request was
+ *   name, a lone CR: 20), an invalid chunk size after the request was
  *   counted (3), a non-token byte in the URL that is not a control (1);
  * - llhttp accepts, the kernel counts fewer: 'GET / HTTP/2.0' is not an
  *   HTTP/1.x request line to it (7, as malformed messages after valid ones).
