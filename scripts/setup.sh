@@ -21,6 +21,8 @@ packages=(
   liburing-dev                     # the io_uring server of the accuracy suite (compiled at test time)
   libpcap0.8 libdbus-1-3           # what the Weave Scope binary the UI tests run links ($SCOPE_BINARY)
   chromium fonts-dejavu-core       # headless browser that renders Scope's UI in the tests
+  prometheus                       # scrapes --listen in the tests; its promtool checks /metrics
+  tmux                             # the terminal `http-statistics top` is tested in
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -30,8 +32,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The Debian nginx package starts a server on port 80; the tests start their own.
-systemctl disable --now nginx >/dev/null 2>&1 || true
+# The Debian nginx and prometheus packages start servers (ports 80, 9090); the tests start their own.
+systemctl disable --now nginx prometheus >/dev/null 2>&1 || true
 
 if ! command -v bun >/dev/null 2>&1; then
   command -v npm >/dev/null 2>&1 || { echo "setup.sh: npm is needed to install bun (apt-get install npm)" >&2; exit 1; }

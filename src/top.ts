@@ -111,13 +111,13 @@ const lineWidth = (cols: readonly Column[]) => cols.reduce((sum, c) => sum + c.w
 
 /**
  * The table in at most `width` columns and `height` lines: the container
- * column goes first when narrow, then the command narrows to 6; below that
+ * column goes first when narrow, then the command narrows to 7; below that
  * lines are cut. Rows that do not fit the height are counted in the title.
  */
 export function renderTop(rows: readonly TopRow[], width: number, height: number, title: string): string[] {
   let cols = columns(15, true);
   if (lineWidth(cols) > width) cols = columns(15, false);
-  if (lineWidth(cols) > width) cols = columns(Math.max(6, 15 - (lineWidth(cols) - width)), false);
+  if (lineWidth(cols) > width) cols = columns(Math.max(7, 15 - (lineWidth(cols) - width)), false);
   const fit = (text: string) => (text.length > width ? text.slice(0, width) : text);
   const line = (cells: string[]) =>
     fit(cells.map((cell, i) => {
