@@ -11,10 +11,10 @@ import { cpuSeconds, median, memoryKiB, percentile, REPO, round, table } from ".
 import { startPlugin, type ProductVariant } from "./lib/variants";
 
 /** Fake tgids start above any real pid_max default (32,768 here; 4,194,304 at most). */
-const FIRST_FAKE_TGID = 5_000_000;
+export const FIRST_FAKE_TGID = 5_000_000;
 
 /** The id of the counters map held by process pid: an 8-byte-key, 8-byte-value per-CPU hash. */
-function countersMapId(pid: number): number {
+export function countersMapId(pid: number): number {
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     let target = "";
     try {
