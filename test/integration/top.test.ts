@@ -82,7 +82,7 @@ describe("http-statistics top", () => {
     for (const line of text.split("\n")) expect(line.length).toBeLessThanOrEqual(100);
 
     // Python busy for a few seconds (bounded): it must rise to the first row, with a rate.
-    const busy = curl(statusUrls(`http://127.0.0.1:${PYTHON_PORT}`, { 200: 3000 }));
+    const busy = curl(statusUrls(`http://127.0.0.1:${PYTHON_PORT}`, { 200: 5000 }));
     text = await waitForScreen((t) => {
       const rows = t.split("\n").slice(2);
       return rows[0]?.startsWith(String(pythonPid).padStart(7)) === true && !rows[0].includes(" 0.0 ");
