@@ -94,16 +94,17 @@ interface Column {
 
 const number = (n: number) => String(n);
 
-function columns(commWidth: number, withContainer: boolean): Column[] {
+function columns(commWidth: number, withContainer: boolean, numberWidth = 8): Column[] {
+  const count = (title: string, cell: (r: TopRow) => string): Column => ({ title, width: numberWidth, align: "right", cell });
   return [
     { title: "PID", width: 7, align: "right", cell: (r) => (r.pid === undefined ? "-" : String(r.pid)) },
     { title: "COMMAND", width: commWidth, align: "left", cell: (r) => r.comm || "-" },
     ...(withContainer ? [{ title: "CONTAINER", width: 12, align: "left" as const, cell: (r: TopRow) => r.container.slice(0, 12) || "-" }] : []),
-    { title: "REQ/S", width: 8, align: "right", cell: (r) => (r.rate === undefined ? "-" : r.rate.toFixed(1)) },
-    { title: "2XX", width: 8, align: "right", cell: (r) => number(r.classes[0]) },
-    { title: "3XX", width: 8, align: "right", cell: (r) => number(r.classes[1]) },
-    { title: "4XX", width: 8, align: "right", cell: (r) => number(r.classes[2]) },
-    { title: "5XX", width: 8, align: "right", cell: (r) => number(r.classes[3]) },
+    count("REQ/S", (r) => (r.rate === undefined ? "-" : r.rate.toFixed(1))),
+    count("2XX", (r) => number(r.classes[0])),
+    count("3XX", (r) => number(r.classes[1])),
+    count("4XX", (r) => number(r.classes[2])),
+    count("5XX", (r) => number(r.classes[3])),
   ];
 }
 
@@ -111,13 +112,15 @@ const lineWidth = (cols: readonly Column[]) => cols.reduce((sum, c) => sum + c.w
 
 /**
  * The table in at most `width` columns and `height` lines: the container
- * column goes first when narrow, then the command narrows to 7; below that
- * lines are cut. Rows that do not fit the height are counted in the title.
+ * column goes first when narrow, then the command narrows to 7, then the
+ * counts to 6 characters; below that (under 50 columns) lines are cut.
+ * Rows that do not fit the height are counted in the title.
  */
 export function renderTop(rows: readonly TopRow[], width: number, height: number, title: string): string[] {
   let cols = columns(15, true);
   if (lineWidth(cols) > width) cols = columns(15, false);
   if (lineWidth(cols) > width) cols = columns(Math.max(7, 15 - (lineWidth(cols) - width)), false);
+  if (lineWidth(cols) > width) cols = columns(7, false, Math.max(6, 8 - Math.ceil((lineWidth(cols) - width) / 5)));
   const fit = (text: string) => (text.length > width ? text.slice(0, width) : text);
   const line = (cells: string[]) =>
     fit(cells.map((cell, i) => {
@@ -186,7 +189,8 @@ export async function runTop(socket: string): Promise<never> {
   const draw = () => {
     const width = out.columns || 80;
     const height = out.rows || 24;
-    const title = `http-statistics top: ${rows.length} ${rows.some((r) => r.pid !== undefined) ? "processes" : "series"} on ${socket}, ${new Date().toTimeString().slice(0, 8)}`;
+    const [one, many] = rows.some((r) => r.pid !== undefined) || rows.length === 0 ? ["process", "processes"] : ["container", "containers"];
+    const title = `http-statistics top: ${rows.length} ${rows.length === 1 ? one : many} on ${socket}, ${new Date().toTimeString().slice(0, 8)}`;
     out.write(`\x1b[H${renderTop(rows, width, height, title).join("\x1b[K\r\n")}\x1b[K\x1b[J`);
   };
   out.on("resize", draw);
