@@ -73,12 +73,14 @@ describe("renderTop", () => {
     ]);
   });
 
-  test("narrow: the container column goes, then the command narrows; lines never exceed the width", () => {
+  test("narrow: the container column goes, then the command narrows, then the counts; lines never exceed the width", () => {
     const narrow = renderTop(rows, 70, 10, "title");
     expect(narrow[1]).toBe("    PID COMMAND            REQ/S      2XX      3XX      4XX      5XX");
     const narrower = renderTop(rows, 60, 10, "title");
     expect(narrower[1]).toBe("    PID COMMAND    REQ/S      2XX      3XX      4XX      5XX");
     expect(narrower[4]).toBe("     30 a-very-      1.0        1        0        0        0");
+    expect(renderTop(rows, 55, 10, "title")[1]).toBe("    PID COMMAND   REQ/S     2XX     3XX     4XX     5XX");
+    expect(renderTop(rows, 50, 10, "title")[3]).toBe("     10 nginx     12.0     10      0      2      0");
     for (const line of renderTop(rows, 40, 10, "a title longer than forty columns, cut to the width")) expect(line.length).toBeLessThanOrEqual(40);
   });
 
