@@ -11,10 +11,10 @@ import { cpuSeconds, median, memoryKiB, percentile, REPO, round, table } from ".
 import { startPlugin, type ProductVariant } from "./lib/variants";
 
 /** Fake tgids start above any real pid_max default (32,768 here; 4,194,304 at most). */
-const FIRST_FAKE_TGID = 5_000_000;
+export const FIRST_FAKE_TGID = 5_000_000;
 
 /** The counters map held by process pid: an 8-byte-key, 8-byte-value hash, per CPU since issue 8. */
-function countersMap(pid: number): { id: number; perCpu: boolean } {
+export function countersMap(pid: number): { id: number; perCpu: boolean } {
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     let target = "";
     try {

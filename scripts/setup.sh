@@ -44,6 +44,8 @@ test_packages=(
   liburing-dev                     # the io_uring server of the accuracy suite (compiled at test time)
   libpcap0.8 libdbus-1-3           # what the Weave Scope binary the UI tests run links ($SCOPE_BINARY)
   chromium fonts-dejavu-core       # headless browser that renders Scope's UI in the tests
+  prometheus                       # scrapes --listen in the tests; its promtool checks /metrics
+  tmux                             # the terminal `http-statistics top` is tested in
 )
 packages=("${build_packages[@]}")
 [ "$mode" = all ] && packages+=("${test_packages[@]}")
@@ -63,8 +65,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   run "${apt_get[@]}" update -qq
   run env DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# The Debian nginx package starts a server on port 80; the tests start their own.
-if [ "$mode" = all ] && ! $dry_run; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+# The Debian nginx and prometheus packages start servers (ports 80, 9090); the tests start their own.
+if [ "$mode" = all ] && ! $dry_run; then systemctl disable --now nginx prometheus >/dev/null 2>&1 || true; fi
 
 if ! command -v bun >/dev/null 2>&1; then
   run npm install -g --silent bun@1.4.5

@@ -1,7 +1,8 @@
 #!/usr/bin/env bun
 /**
  * Wires the layers together: flags -> host checks -> kernel probe ->
- * collector (once a second) -> report string -> socket server.
+ * collector (once a second) -> report string and metrics totals -> socket
+ * server (and the optional metrics listener). `top` only reads a socket.
  */
 import { undoOnStop } from "./stop_signals"; // first: its handlers must be in before anything else loads
 import { hostname } from "node:os";
@@ -15,9 +16,12 @@ import { BpfError, loadEmbeddedLibbpf, loadLibbpf, SYSTEM_LIBBPF, type LoadedLib
 import { LossLog } from "./loss_log";
 import { CAPTURES } from "./kernel_abi";
 import { checkBtf, checkPrivileges, chooseCapture, ensureTracefs, hasSocketTracepoints, permissionDeniedCause, PreflightError } from "./preflight";
+import { ProcessTotals } from "./process_totals";
+import { buildMetrics, type Exposition } from "./prometheus";
 import { buildReport } from "./report";
-import { serveReports, SocketError } from "./server";
-import { existsSync } from "node:fs";
+import { serveMetrics, serveReports, SocketError } from "./server";
+import { runTop } from "./top";
+import { existsSync, readFileSync } from "node:fs";
 import { VERSION } from "./version";
 
 function fail(message: string): never {
@@ -27,6 +31,15 @@ function fail(message: string): never {
 
 function log(message: string): void {
   process.stderr.write(`http-statistics: ${message}\n`);
+}
+
+/** The kernel's name for a process, for the `comm` label; "" once it has exited. */
+function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").replace(/\n$/, "");
+  } catch {
+    return "";
+  }
 }
 
 function openLibbpf(options: Options): Promise<LoadedLibrary> | LoadedLibrary {
@@ -46,10 +59,21 @@ async function run(options: Options): Promise<void> {
   // Serve at once: the probe polls every second, and an empty report is a
   // valid one while the kernel verifies our programs (a few hundred ms).
   let report = encoder.encode(JSON.stringify(buildReport({ hostId, ticks: [] })));
-  const server = await serveReports(options.socket, () => report);
+  const containers = new ContainerResolver();
+  const totals = new ProcessTotals((pid) => ({ comm: commOf(pid), container: containers.containerOf(pid) }), options.metricsRetentionSeconds * 1000);
+  let losses: Record<string, number> = {};
+  // Built when first scraped after a tick, in the format asked for, and kept until the next tick.
+  let metricsCache: Partial<Record<Exposition, string>> = {};
+  const metrics = (format: Exposition) =>
+    (metricsCache[format] ??= buildMetrics({ processes: totals.values(), labels: options.metricsLabels, losses, version: VERSION, capture }, format));
+  const server = await serveReports(options.socket, { report: () => report, metrics });
   undoOnStop(() => server.stop());
   let probe: KernelProbe;
   try {
+    if (options.listen) {
+      const listener = serveMetrics(options.listen, metrics);
+      undoOnStop(() => listener.stop());
+    }
     probe = KernelProbe.start(library, image, {
       capture,
       maxConnections: options.maxConnections,
@@ -62,27 +86,31 @@ async function run(options: Options): Promise<void> {
   undoOnStop(() => probe.close());
   const collector = new RateCollector(() => probe.readCounters(), options.windowSeconds);
   collector.prime();
-  log(`serving ${options.socket} (capture: ${CAPTURES[capture].describe}, ${probe.programs} programs attached, libbpf ${library.version} ${library.path})`);
+  const listening = options.listen ? `; GET /metrics also on ${options.listen.hostname.includes(":") ? `[${options.listen.hostname}]` : options.listen.hostname}:${options.listen.port}` : "";
+  log(`serving ${options.socket}${listening} (capture: ${CAPTURES[capture].describe}, ${probe.programs} programs attached, libbpf ${library.version} ${library.path})`);
 
   // Align ticks to wall-clock seconds so samples from successive reports line up.
   let tickCount = 0;
   const lossLog = new LossLog();
-  const containers = new ContainerResolver();
   const containerOf = (pid: number) => containers.containerOf(pid);
   const tick = async () => {
     const now = Date.now();
-    collector.tick(now);
-    const losses = { counts: probe.readLosses(), time: now };
-    const line = lossLog.update(losses.counts, now);
+    totals.add(collector.tick(now).deltas);
+    const counts = probe.readLosses();
+    losses = counts;
+    const line = lossLog.update(counts, now);
     if (line) log(line);
-    report = encoder.encode(JSON.stringify(buildReport({ hostId, ticks: collector.window(), losses, containerOf })));
-    if (++tickCount % 5 === 0) housekeeping();
+    report = encoder.encode(JSON.stringify(buildReport({ hostId, ticks: collector.window(), losses: { counts, time: now }, containerOf })));
+    if (++tickCount % 5 === 0) housekeeping(now);
+    metricsCache = {};
   };
-  const housekeeping = () => {
+  const housekeeping = (now: number) => {
     const gone = collector.idlePids().filter((pid) => !existsSync(`/proc/${pid}`));
     probe.forgetProcesses(gone);
     collector.forget(gone);
     containers.forget(gone);
+    totals.retire(gone, now);
+    totals.prune(now);
   };
   let timer: Timer | undefined;
   undoOnStop(() => clearTimeout(timer));
@@ -122,9 +150,10 @@ async function main(): Promise<void> {
     throw error;
   }
   if (options.help) {
-    process.stdout.write(helpText());
+    process.stdout.write(helpText(options.command));
     return;
   }
+  if (options.command === "top") await runTop(options.socket);
   if (options.healthCheck) await healthCheck(options.socket);
   try {
     if (options.version) {

@@ -1,11 +1,13 @@
 /**
- * Serves the latest report on the plugin's unix socket. It only serves:
- * the body is built elsewhere, once per tick, and handed over as UTF-8 bytes.
+ * Serves the latest report and metrics on the plugin's unix socket, and
+ * the metrics alone on an optional TCP listener. It only serves: bodies
+ * are built elsewhere, from the collector's ticks.
  */
 import { Elysia } from "elysia";
 import { chmodSync, lstatSync, mkdirSync, rmdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { connect } from "node:net";
+import { CONTENT_TYPES, negotiate, type Exposition } from "./prometheus";
 
 export class SocketError extends Error {}
 
@@ -88,12 +90,38 @@ export interface ReportServer {
   stop(): void;
 }
 
+export interface Bodies {
+  /** The Scope report, encoded once per tick, not once per request: at 10,000 processes it is ~5 MB. */
+  report(): Uint8Array<ArrayBuffer>;
+  /** The Prometheus exposition of the latest tick in the format asked for. */
+  metrics(format: Exposition): string;
+}
+
+/** Does Accept-Encoding take gzip (and not with q=0)? */
+export function acceptsGzip(acceptEncoding: string | null): boolean {
+  if (!acceptEncoding) return false;
+  return acceptEncoding.split(",").some((entry) => {
+    const [coding = "", ...params] = entry.split(";").map((part) => part.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith("q="));
+    return (coding === "gzip" || coding === "*") && (q === undefined || Number(q.slice(2)) > 0);
+  });
+}
+
+function metricsResponse(request: Request, metrics: Bodies["metrics"]): Response {
+  const format = negotiate(request.headers.get("accept"));
+  const body = metrics(format);
+  const headers: Record<string, string> = { "content-type": CONTENT_TYPES[format], vary: "Accept, Accept-Encoding" };
+  if (!acceptsGzip(request.headers.get("accept-encoding"))) return new Response(body, { headers });
+  return new Response(Bun.gzipSync(body), { headers: { ...headers, "content-encoding": "gzip" } });
+}
+
+const TEXT_TYPE = { "content-type": "text/plain; charset=utf-8" };
+
 /**
- * Serves GET /report on a unix socket that only root can connect to; any
- * failure leaves nothing behind. The body is encoded once per tick, not once
- * per request: at 10,000 processes it is ~5 MB.
+ * Serves GET /report (Scope) and GET /metrics (Prometheus) on a unix socket
+ * that only root can connect to; any failure leaves nothing behind.
  */
-export async function serveReports(path: string, currentReport: () => Uint8Array<ArrayBuffer>): Promise<ReportServer> {
+export async function serveReports(path: string, bodies: Bodies): Promise<ReportServer> {
   const created = makeParents(path);
   let app: { stop(closeActiveConnections: boolean): unknown };
   try {
@@ -101,12 +129,12 @@ export async function serveReports(path: string, currentReport: () => Uint8Array
     // Routing is decided here, from the parsed URL: Elysia's own fallback
     // router looks for the path from the 12th character on, so a Host of 1-3
     // characters ("http://x/report") would send POST to 404 and GET /ab/report to the report.
-    const routed = new Elysia()
-      .onRequest(({ request }) => {
-        if (new URL(request.url).pathname !== "/report") return jsonError(404, "not found: the plugin serves GET /report");
-        if (request.method !== "GET") return jsonError(405, "method not allowed: use GET /report");
-      })
-      .get("/report", () => new Response(currentReport(), { headers: JSON_TYPE }));
+    const routed = new Elysia().onRequest(({ request }) => {
+      const pathname = new URL(request.url).pathname;
+      if (pathname !== "/report" && pathname !== "/metrics") return jsonError(404, "not found: the plugin serves GET /report and GET /metrics");
+      if (request.method !== "GET") return jsonError(405, `method not allowed: use GET ${pathname}`);
+      return pathname === "/report" ? new Response(bodies.report(), { headers: JSON_TYPE }) : metricsResponse(request, bodies.metrics);
+    });
     // Created 0600 (not chmod'ed after bind): there is no moment when others may connect.
     const umask = process.umask(0o177);
     try {
@@ -130,4 +158,19 @@ export async function serveReports(path: string, currentReport: () => Uint8Array
       removeDirectories(created);
     },
   };
+}
+
+/** GET /metrics only, on TCP: the one thing --listen exposes to the network. */
+export function serveMetrics(address: { hostname: string; port: number }, metrics: Bodies["metrics"]): ReportServer {
+  const app = new Elysia()
+    .get("/metrics", ({ request }) => metricsResponse(request, metrics))
+    .all("/metrics", () => new Response("method not allowed: use GET /metrics\n", { status: 405, headers: TEXT_TYPE }))
+    .onError(({ code }) => (code === "NOT_FOUND" ? new Response("not found: this listener serves GET /metrics only\n", { status: 404, headers: TEXT_TYPE }) : undefined));
+  try {
+    app.listen({ hostname: address.hostname, port: address.port });
+  } catch (error) {
+    const shown = address.hostname.includes(":") ? `[${address.hostname}]:${address.port}` : `${address.hostname}:${address.port}`;
+    throw new SocketError(`cannot listen on ${shown}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return { stop: () => app.stop(true) };
 }

@@ -182,9 +182,9 @@ for (const variant of VARIANTS) {
     test("other paths answer 404 and other methods 405, with a JSON error", async () => {
       const plugin = await startPlugin({ binary: variant.binary });
       try {
-        const missing = await plugin.fetch("/metrics");
+        const missing = await plugin.fetch("/stats");
         expect(missing.status).toBe(404);
-        expect(await missing.json()).toEqual({ error: "not found: the plugin serves GET /report" });
+        expect(await missing.json()).toEqual({ error: "not found: the plugin serves GET /report and GET /metrics" });
         const post = await plugin.fetch("/report", { method: "POST", body: "{}" });
         expect(post.status).toBe(405);
         expect(await post.json()).toEqual({ error: "method not allowed: use GET /report" });

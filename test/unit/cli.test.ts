@@ -31,16 +31,50 @@ describe("parseArgs", () => {
     [["--hostname", "a".repeat(254)], `--hostname '${"a".repeat(254)}' is not a valid host name`],
     // bind() takes at most 107 bytes of path; a longer one would fail after its directories were made.
     [["--socket", `/tmp/${"s".repeat(103)}`], `--socket must be at most 107 bytes long, not 108`],
+    [["--listen", "9847"], "--listen must be HOST:PORT (e.g. 127.0.0.1:9847 or [::1]:9847), not '9847'"],
+    [["--listen", "127.0.0.1:70000"], "--listen must be HOST:PORT (e.g. 127.0.0.1:9847 or [::1]:9847), not '127.0.0.1:70000'"],
+    [["--listen", "::1:9847"], "--listen must be HOST:PORT (e.g. 127.0.0.1:9847 or [::1]:9847), not '::1:9847'"],
+    [["--metrics-labels", "pod"], "--metrics-labels must be one of process, container, not 'pod'"],
+    [["--metrics-retention", "5"], "--metrics-retention must be a duration like 30s, 5m or 1h (at most 24h), not '5'"],
+    [["--metrics-retention", "25h"], "--metrics-retention must be a duration like 30s, 5m or 1h (at most 24h), not '25h'"],
   ])("%p is refused with one clear line", (argv, message) => {
     expect(() => parseArgs(argv as string[])).toThrow(new UsageError(message as string));
   });
 
+  test("Prometheus flags: --listen HOST:PORT (IPv6 in brackets), label set, retention as a duration", () => {
+    expect(parseArgs([]).listen).toBeUndefined();
+    expect(parseArgs(["--listen", "127.0.0.1:18700"]).listen).toEqual({ hostname: "127.0.0.1", port: 18700 });
+    expect(parseArgs(["--listen=[::1]:9847"]).listen).toEqual({ hostname: "::1", port: 9847 });
+    expect(parseArgs(["--listen", "node-1.example:80"]).listen).toEqual({ hostname: "node-1.example", port: 80 });
+    expect(parseArgs([]).metricsLabels).toBe("process");
+    expect(parseArgs(["--metrics-labels", "container"]).metricsLabels).toBe("container");
+    expect(parseArgs([]).metricsRetentionSeconds).toBe(300);
+    expect(parseArgs(["--metrics-retention", "30s"]).metricsRetentionSeconds).toBe(30);
+    expect(parseArgs(["--metrics-retention=2h"]).metricsRetentionSeconds).toBe(7200);
+    expect(parseArgs(["--metrics-retention=0s"]).metricsRetentionSeconds).toBe(0);
+  });
+
+  test("top: a subcommand that takes only --socket", () => {
+    expect(parseArgs(["top"])).toEqual({ ...defaultOptions(), command: "top" });
+    expect(parseArgs(["top", "--socket", "/tmp/p.sock"]).socket).toBe("/tmp/p.sock");
+    expect(() => parseArgs(["top", "--listen", "127.0.0.1:1"])).toThrow(new UsageError("top takes only --socket (it reads a running plugin), not '--listen'"));
+    expect(() => parseArgs(["--verbose", "top"])).toThrow(new UsageError("unknown argument 'top' (see --help)"));
+    expect(helpText("top")).toBe(
+      "Usage: http-statistics top [--socket PATH]\n\nA live table of the processes a running plugin counts, busiest first, read\nfrom its socket each second (no eBPF of its own). q or Ctrl-C quits.\n\n" +
+        `  --socket PATH            unix socket to serve the Scope probe on (default: ${DEFAULT_SOCKET})\n` +
+        "  --help                   show this help and exit\n",
+    );
+  });
+
   test("help lists every flag with its default", () => {
     const help = helpText();
-    for (const flag of ["--socket", "--hostname", "--window", "--max-connections", "--max-counters", "--verbose", "--help", "--version"])
+    for (const flag of ["--socket", "--hostname", "--window", "--max-connections", "--max-counters", "--listen", "--metrics-labels", "--metrics-retention", "--verbose", "--help", "--version"])
       expect(help).toContain(flag);
     expect(help).toContain(`(default: ${DEFAULT_SOCKET})`);
-    expect(help).toContain("default: 3)");
+    expect(help).toContain("(default: 3)");
+    expect(help).toContain("--metrics-retention DURATION");
+    expect(help).toContain("(default: 5m)");
+    expect(help).toContain("--metrics-labels process|container");
   });
 
   test("help gives the range of every numeric flag", () => {

@@ -1,0 +1,154 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Deltas } from "../../src/collector";
+import { LOSS_REASONS } from "../../src/kernel_abi";
+import { ProcessTotals } from "../../src/process_totals";
+import { buildMetrics, negotiate, type MetricsInput } from "../../src/prometheus";
+
+const CONTAINER = "a".repeat(64);
+
+function deltas(byPid: Record<number, Record<number, number>>): Deltas {
+  return new Map(Object.entries(byPid).map(([pid, slots]) => [Number(pid), new Map(Object.entries(slots).map(([s, n]) => [Number(s), n]))]));
+}
+
+const IDENTITIES: Record<number, { comm: string; container?: string }> = {
+  10: { comm: "nginx" },
+  11: { comm: 'we"ird\\na\nme' },
+  20: { comm: "python3", container: CONTAINER },
+  21: { comm: "node", container: CONTAINER },
+};
+
+function totalsOf(...ticks: Deltas[]): ProcessTotals {
+  const totals = new ProcessTotals((pid) => IDENTITIES[pid] ?? { comm: "" }, 300_000);
+  for (const tick of ticks) totals.add(tick);
+  return totals;
+}
+
+const NO_LOSSES = Object.fromEntries(LOSS_REASONS.map((r) => [r, 0]));
+
+function input(totals: ProcessTotals, labels: MetricsInput["labels"] = "process", losses: Record<string, number> = NO_LOSSES): MetricsInput {
+  return { processes: totals.values(), labels, losses, version: "1.2.3", capture: "socket" };
+}
+
+const LOSS_LINES = (values: Record<string, number> = {}) =>
+  LOSS_REASONS.map((r) => `http_statistics_events_not_counted_total{reason="${r}"} ${values[r] ?? 0}\n`).join("");
+
+describe("ProcessTotals", () => {
+  test("sums every tick per process and slot, in the order processes first counted", () => {
+    const totals = totalsOf(deltas({ 20: { 0: 3, 200: 3 } }), deltas({ 20: { 0: 2, 200: 1, 404: 1 }, 10: { 0: 1 } }));
+    expect([...totals.values()].map((t) => [t.pid, t.comm, t.container, Object.fromEntries(t.counts)])).toEqual([
+      [20, "python3", CONTAINER, { 0: 5, 200: 4, 404: 1 }],
+      [10, "nginx", undefined, { 0: 1 }],
+    ]);
+  });
+
+  test("a gone process stays for the retention period, then is dropped; a reused pid starts from zero", () => {
+    const totals = totalsOf(deltas({ 10: { 0: 4, 200: 4 }, 20: { 0: 1 } }));
+    totals.retire([10], 1_000);
+    totals.retire([10], 50_000); // noticed again: the first time counts
+    totals.prune(300_999);
+    expect(totals.size).toBe(2);
+    totals.prune(301_000);
+    expect([...totals.values()].map((t) => t.pid)).toEqual([20]);
+
+    totals.add(deltas({ 20: { 0: 1 } }));
+    totals.retire([20], 5_000);
+    totals.add(deltas({ 20: { 0: 7, 500: 7 } })); // pid 20 reused by a new process
+    expect(Object.fromEntries([...totals.values()][0]!.counts)).toEqual({ 0: 7, 500: 7 });
+    totals.prune(1_000_000);
+    expect(totals.size).toBe(1);
+  });
+});
+
+describe("buildMetrics", () => {
+  const totals = () =>
+    totalsOf(
+      deltas({ 20: { 0: 5, 200: 4, 503: 1 }, 10: { 0: 7, 200: 6, 404: 1 } }),
+      deltas({ 21: { 0: 2, 200: 2 }, 11: { 301: 1 }, 10: { 0: 3, 200: 3 } }),
+    );
+
+  test("per process, text format 0.0.4: exact text", () => {
+    expect(buildMetrics(input(totals(), "process", { ...NO_LOSSES, desync: 2, parse_budget: 1 }), "text")).toBe(
+      `# HELP http_statistics_requests_total HTTP requests seen by the kernel side since the plugin started.
+# TYPE http_statistics_requests_total counter
+http_statistics_requests_total{pid="10",comm="nginx"} 10
+http_statistics_requests_total{pid="20",comm="python3",container_id="${CONTAINER}"} 5
+http_statistics_requests_total{pid="21",comm="node",container_id="${CONTAINER}"} 2
+# HELP http_statistics_responses_total HTTP responses seen since the plugin started, by status code.
+# TYPE http_statistics_responses_total counter
+http_statistics_responses_total{pid="10",comm="nginx",code="200"} 9
+http_statistics_responses_total{pid="10",comm="nginx",code="404"} 1
+http_statistics_responses_total{pid="11",comm="we\\"ird\\\\na\\nme",code="301"} 1
+http_statistics_responses_total{pid="20",comm="python3",container_id="${CONTAINER}",code="200"} 4
+http_statistics_responses_total{pid="20",comm="python3",container_id="${CONTAINER}",code="503"} 1
+http_statistics_responses_total{pid="21",comm="node",container_id="${CONTAINER}",code="200"} 2
+# HELP http_statistics_events_not_counted_total Requests or responses the kernel side saw but could not count, by reason.
+# TYPE http_statistics_events_not_counted_total counter
+${LOSS_LINES({ desync: 2, parse_budget: 1 })}# HELP http_statistics_build_info Always 1: the plugin's version and the capture it loaded.
+# TYPE http_statistics_build_info gauge
+http_statistics_build_info{version="1.2.3",capture="socket"} 1
+`,
+    );
+  });
+
+  test("per container only, OpenMetrics 1.0.0: summed per container, processes outside any in one series without the label", () => {
+    expect(buildMetrics(input(totals(), "container"), "openmetrics")).toBe(
+      `# HELP http_statistics_requests HTTP requests seen by the kernel side since the plugin started.
+# TYPE http_statistics_requests counter
+http_statistics_requests_total 10
+http_statistics_requests_total{container_id="${CONTAINER}"} 7
+# HELP http_statistics_responses HTTP responses seen since the plugin started, by status code.
+# TYPE http_statistics_responses counter
+http_statistics_responses_total{code="200"} 9
+http_statistics_responses_total{code="301"} 1
+http_statistics_responses_total{code="404"} 1
+http_statistics_responses_total{container_id="${CONTAINER}",code="200"} 6
+http_statistics_responses_total{container_id="${CONTAINER}",code="503"} 1
+# HELP http_statistics_events_not_counted Requests or responses the kernel side saw but could not count, by reason.
+# TYPE http_statistics_events_not_counted counter
+${LOSS_LINES()}# HELP http_statistics_build Always 1: the plugin's version and the capture it loaded.
+# TYPE http_statistics_build info
+http_statistics_build_info{version="1.2.3",capture="socket"} 1
+# EOF
+`,
+    );
+  });
+
+  test("nothing counted yet: every family still described, losses at zero", () => {
+    const text = buildMetrics(input(totalsOf()), "text");
+    expect(text.split("\n").filter((l) => !l.startsWith("#") && l).length).toBe(LOSS_REASONS.length + 1);
+    expect(text).toContain("# TYPE http_statistics_requests_total counter\n# HELP http_statistics_responses_total");
+  });
+
+  test("a loss reason the exporter does not know still shows, after the known ones", () => {
+    const text = buildMetrics(input(totalsOf(), "process", { ...NO_LOSSES, new_reason: 3 }), "text");
+    expect(text).toContain(`http_statistics_events_not_counted_total{reason="unreadable"} 0\nhttp_statistics_events_not_counted_total{reason="new_reason"} 3\n`);
+  });
+
+  test("promtool check metrics accepts the output (Debian's prometheus package)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hs-promtool-"));
+    const file = join(dir, "metrics.txt");
+    writeFileSync(file, buildMetrics(input(totals(), "process", { ...NO_LOSSES, desync: 2 }), "text"));
+    const check = Bun.spawnSync(["sh", "-c", `promtool check metrics < ${file}`]);
+    expect(check.stderr.toString() + check.stdout.toString()).toBe("");
+    expect(check.exitCode).toBe(0);
+  });
+});
+
+describe("negotiate", () => {
+  test.each([
+    [null, "text"],
+    ["*/*", "text"],
+    ["text/plain", "text"],
+    // Prometheus 2.42's scrape header
+    ["application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", "openmetrics"],
+    ["application/openmetrics-text", "openmetrics"],
+    ["application/openmetrics-text;version=0.0.1", "text"],
+    ["text/plain;q=0.9, application/openmetrics-text;q=0.5", "text"],
+    ["application/openmetrics-text; version=1.0.0; q=0", "text"],
+  ])("Accept %p: %p", (accept, format) => {
+    expect(negotiate(accept)).toBe(format as "text" | "openmetrics");
+  });
+});
