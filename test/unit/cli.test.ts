@@ -71,7 +71,7 @@ describe("parseArgs", () => {
     for (const flag of ["--socket", "--hostname", "--window", "--max-connections", "--max-counters", "--listen", "--metrics-labels", "--metrics-retention", "--verbose", "--help", "--version"])
       expect(help).toContain(flag);
     expect(help).toContain(`(default: ${DEFAULT_SOCKET})`);
-    expect(help).toContain("(default: 3)");
+    expect(help).toContain("default: 3)");
     expect(help).toContain("--metrics-retention DURATION");
     expect(help).toContain("(default: 5m)");
     expect(help).toContain("--metrics-labels process|container");
