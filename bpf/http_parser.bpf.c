@@ -7,8 +7,6 @@
 #define HS_PASSES 128
 /* A line longer than this is not HTTP we can follow (Node's own limit for a whole header block). */
 #define HS_LINE_MAX 16384
-/* Lines a connection joined mid-stream may show before we give up looking for HTTP on it. */
-#define HS_JOIN_TRIES 8
 
 /* What classifying a line asks of the loop that found it. */
 enum hs_step {
