@@ -85,7 +85,6 @@ export class BpfError extends Error {
 
 /** BPF_F_* update flags. */
 export const BPF_ANY = 0;
-export const BPF_NOEXIST = 1;
 
 const ENOENT = 2;
 
