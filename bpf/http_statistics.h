@@ -7,10 +7,30 @@
 #ifndef HTTP_STATISTICS_H
 #define HTTP_STATISTICS_H
 
-/* Counter slot 0 of a process counts requests; 100..599 count responses by status. */
+/*
+ * The counter slots of one process. Its server side: slot 0 counts the
+ * requests it received, 100..599 the responses it sent by status, 1000 the
+ * nanoseconds its requests took, 2000 + b the requests whose duration fell
+ * in latency bucket b. Its client side uses the same slots plus
+ * HS_CLIENT_SIDE: requests sent, responses received, and their durations.
+ */
 #define HS_REQUEST_SLOT 0
 #define HS_STATUS_MIN 100
 #define HS_STATUS_MAX 599
+#define HS_LATENCY_SUM_SLOT 1000
+#define HS_LATENCY_SLOT 2000
+#define HS_CLIENT_SIDE 10000
+
+/*
+ * Latency buckets, in microseconds, with decimal edges so that exporters'
+ * 1-2.5-5 boundaries are exact: bucket b < 100 holds [b, b + 1) us; above
+ * that, two significant digits, bucket 100 + 90 (d - 1) + (m - 10) holding
+ * [m * 10^d, (m + 1) * 10^d) us for m in 10..99 and d in 1..7. A bucket is
+ * at most 10% wide from 10 us up; the last, HS_LATENCY_BUCKETS - 1, holds
+ * 1,000 s and more.
+ */
+#define HS_LATENCY_DECADES 7
+#define HS_LATENCY_BUCKETS (100 + 90 * HS_LATENCY_DECADES + 1)
 
 /* Key of the per-CPU counters map: one monotonically increasing u64 per (process, slot). */
 struct hs_count_key {
@@ -32,6 +52,7 @@ enum hs_loss {
 	HS_LOSS_MMSG,			/* recvmmsg/sendmmsg: the registers do not say which message moved */
 	HS_LOSS_UNKNOWN_CALL,		/* socket I/O from a syscall whose buffer we cannot locate */
 	HS_LOSS_UNREADABLE,		/* file or pipe bytes (sendfile, splice) where no body was expected */
+	HS_LOSS_UNTIMED,		/* a response counted without a duration: too many requests awaited answers, or its body ends with the connection */
 	HS_LOSS_MAX,
 };
 

@@ -4,8 +4,68 @@
  * test/unit/kernel_abi.test.ts checks them against the object's BTF.
  */
 
+/**
+ * Counter slots of one process (bpf/http_statistics.h): its server side
+ * below CLIENT_SIDE, its client side the same slots plus CLIENT_SIDE.
+ */
 export const REQUEST_SLOT = 0;
+export const STATUS_MIN = 100;
 export const STATUS_MAX = 599;
+/** Nanoseconds summed over the requests whose duration was measured. */
+export const LATENCY_SUM_SLOT = 1000;
+/** LATENCY_SLOT + b counts the requests whose duration fell in bucket b. */
+export const LATENCY_SLOT = 2000;
+export const CLIENT_SIDE = 10000;
+
+export type Side = "server" | "client";
+
+/** What one counter slot holds. */
+export type SlotMeaning =
+  | { side: Side; kind: "requests" }
+  | { side: Side; kind: "response"; status: number }
+  | { side: Side; kind: "latency_sum_ns" }
+  | { side: Side; kind: "latency_bucket"; bucket: number };
+
+export function slotMeaning(slot: number): SlotMeaning | undefined {
+  const side: Side = slot >= CLIENT_SIDE ? "client" : "server";
+  const local = slot % CLIENT_SIDE;
+  if (slot >= 2 * CLIENT_SIDE) return undefined;
+  if (local === REQUEST_SLOT) return { side, kind: "requests" };
+  if (local >= STATUS_MIN && local <= STATUS_MAX) return { side, kind: "response", status: local };
+  if (local === LATENCY_SUM_SLOT) return { side, kind: "latency_sum_ns" };
+  if (local >= LATENCY_SLOT && local < LATENCY_SLOT + LATENCY_BUCKETS) return { side, kind: "latency_bucket", bucket: local - LATENCY_SLOT };
+  return undefined;
+}
+
+/**
+ * Latency buckets (HS_LATENCY_* in the header): 1 us wide below 100 us,
+ * then two significant digits per decade, so every edge is a whole number
+ * of microseconds and 1-2.5-5 boundaries are edges. The last bucket is open.
+ */
+export const LATENCY_DECADES = 7;
+export const LATENCY_BUCKETS = 100 + 90 * LATENCY_DECADES + 1;
+
+/** Lower edge of bucket b, in microseconds. */
+export function bucketLowerUs(bucket: number): number {
+  if (bucket < 100) return bucket;
+  const decade = Math.floor((bucket - 100) / 90) + 1;
+  const mantissa = ((bucket - 100) % 90) + 10;
+  return mantissa * 10 ** decade;
+}
+
+/** Upper edge of bucket b, in microseconds; Infinity for the last. */
+export function bucketUpperUs(bucket: number): number {
+  return bucket >= LATENCY_BUCKETS - 1 ? Infinity : bucketLowerUs(bucket + 1);
+}
+
+/** The bucket the kernel puts a duration of `us` microseconds in (for tests and exporters). */
+export function bucketOfUs(us: number): number {
+  if (us < 100) return Math.max(0, Math.floor(us));
+  let decade = 1;
+  while (decade <= LATENCY_DECADES && us >= 100 * 10 ** decade) decade++;
+  if (decade > LATENCY_DECADES) return LATENCY_BUCKETS - 1;
+  return 100 + 90 * (decade - 1) + Math.floor(us / 10 ** decade) - 10;
+}
 
 /** struct hs_count_key { u32 tgid; u32 slot; } -> u64 count, per CPU */
 export const COUNT_KEY = { keySize: 8, valueSize: 8 } as const;
@@ -26,6 +86,7 @@ export const LOSS_REASONS = [
   "mmsg",
   "unknown_call",
   "unreadable",
+  "untimed",
 ] as const;
 export type LossReason = (typeof LOSS_REASONS)[number];
 
