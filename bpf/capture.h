@@ -20,8 +20,10 @@
  * for a message start at each call for a while. */
 static __always_inline void hs_init_conn(struct hs_conn *conn, bool at_stream_start)
 {
-	if (at_stream_start)
+	if (at_stream_start) {
+		conn->timing = 1;
 		return;
+	}
 	conn->tries = HS_JOIN_TRIES;
 	conn->in.resync = 1;
 	conn->out.resync = 1;
@@ -51,19 +53,19 @@ static __always_inline void hs_check_seq(struct hs_conn *conn, struct hs_stream 
 	__u32 start = end - (__u32)ret;
 
 	if (s->seq_known && start != s->next_seq && !(inbound && start - 1 == s->next_seq)) {
-		if (conn->role == HS_ROLE_SERVER && !s->resync)
+		if ((conn->role == HS_ROLE_SERVER || conn->role == HS_ROLE_CLIENT) && !s->resync)
 			hs_count_loss(HS_LOSS_DESYNC);
-		hs_lose_place(s);
+		hs_lose_place(conn, s);
 	}
 	s->next_seq = end;
 	s->seq_known = 1;
 }
 
 /* Bytes we can never see: count why, and look for a message start later. */
-static __always_inline void hs_cannot_see(struct hs_stream *s, enum hs_loss reason)
+static __always_inline void hs_cannot_see(struct hs_conn *conn, struct hs_stream *s, enum hs_loss reason)
 {
 	hs_count_loss(reason);
-	hs_lose_place(s);
+	hs_lose_place(conn, s);
 }
 
 static __always_inline void hs_parse_iov(struct hs_conn *conn, struct hs_stream *s, bool inbound,
@@ -78,7 +80,7 @@ static __always_inline void hs_parse_iov(struct hs_conn *conn, struct hs_stream 
 		return;
 	segs = sc->iov;
 	if (!n || bpf_probe_read_user(segs, n * sizeof(segs[0]), (void *)iov)) {
-		hs_cannot_see(s, HS_LOSS_READ_FAULT);
+		hs_cannot_see(conn, s, HS_LOSS_READ_FAULT);
 		return;
 	}
 	for (i = 0; i < HS_MAX_IOV; i++) {
@@ -90,7 +92,7 @@ static __always_inline void hs_parse_iov(struct hs_conn *conn, struct hs_stream 
 		bytes -= len;
 	}
 	if (bytes)
-		hs_cannot_see(s, HS_LOSS_IOVEC_LIMIT);
+		hs_cannot_see(conn, s, HS_LOSS_IOVEC_LIMIT);
 }
 
 /* Where the call's bytes are, by the syscall the task is in, then parse them. */
@@ -117,7 +119,7 @@ static __always_inline void hs_parse_call(struct hs_conn *conn, bool inbound, __
 	case HS_NR_SENDMSG:
 		/* msg_iov and msg_iovlen, adjacent in struct msghdr */
 		if (bpf_probe_read_user(iov, sizeof(iov), (void *)(buf + __builtin_offsetof(struct hs_user_msghdr, iov)))) {
-			hs_cannot_see(s, HS_LOSS_READ_FAULT);
+			hs_cannot_see(conn, s, HS_LOSS_READ_FAULT);
 			return;
 		}
 		hs_parse_iov(conn, s, inbound, tgid, iov[0], iov[1], ret);
@@ -125,17 +127,17 @@ static __always_inline void hs_parse_call(struct hs_conn *conn, bool inbound, __
 	case HS_NR_SENDFILE:
 	case HS_NR_SPLICE:
 		/* File or pipe pages: fine inside a body (hs_skip_body took those), lost anywhere else. */
-		hs_cannot_see(s, HS_LOSS_UNREADABLE);
+		hs_cannot_see(conn, s, HS_LOSS_UNREADABLE);
 		return;
 	case HS_NR_RECVMMSG:
 	case HS_NR_SENDMMSG:
-		hs_cannot_see(s, HS_LOSS_MMSG);
+		hs_cannot_see(conn, s, HS_LOSS_MMSG);
 		return;
 	case HS_NR_IO_URING_ENTER:
-		hs_cannot_see(s, HS_LOSS_IO_URING);
+		hs_cannot_see(conn, s, HS_LOSS_IO_URING);
 		return;
 	}
-	hs_cannot_see(s, HS_LOSS_UNKNOWN_CALL);
+	hs_cannot_see(conn, s, HS_LOSS_UNKNOWN_CALL);
 }
 
 #endif /* HS_CAPTURE_H */

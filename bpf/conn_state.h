@@ -15,7 +15,7 @@
 enum hs_role {
 	HS_ROLE_UNKNOWN = 0,
 	HS_ROLE_SERVER,
-	HS_ROLE_CLIENT,		/* not counted yet: nothing is parsed on it */
+	HS_ROLE_CLIENT,
 	HS_ROLE_NOT_HTTP,	/* not HTTP/1.x, or no longer (101 Switching Protocols, a CONNECT tunnel) */
 };
 
@@ -55,7 +55,12 @@ struct hs_stream {
 	__u8 flags;		/* HS_F_* of the message being parsed */
 	__u8 resync;		/* at no known message boundary: try each call's first bytes */
 	__u8 seq_known;		/* next_seq holds a value */
+	__u64 started_ns;	/* request stream: when the call carrying the message's first byte returned */
+	__u64 answers_ns;	/* response stream: when the request this response answers started (0: untimed) */
 };
+
+/* Start times kept for requests awaiting their answers (pipelining deeper than this goes untimed); a power of two. */
+#define HS_TIMED_REQUESTS 16
 
 struct hs_conn {
 	__u64 head_queue;	/* one bit per request awaiting its response, 1 = HEAD (first 64) */
@@ -63,7 +68,13 @@ struct hs_conn {
 	__u8 role;		/* enum hs_role */
 	__u8 tries;		/* first lines left to find HTTP on a connection joined mid-stream */
 	__u8 tunnel;		/* HS_F_UPGRADE or HS_F_CONNECT: the paused request awaiting its answer */
-	__u8 pad;
+	/* Seen from the start of its byte stream, and never lost its place
+	 * since: only then is the n-th answer known to answer the n-th request. */
+	__u8 timing;
+	__u16 timed;		/* bit i: request i of the queue has its start time in request_ns */
+	__u8 timed_head;	/* request_ns index of the queue's first request */
+	__u8 pad[5];
+	__u64 request_ns[HS_TIMED_REQUESTS];
 	struct hs_stream in;	/* bytes the process received */
 	struct hs_stream out;	/* bytes it sent */
 };

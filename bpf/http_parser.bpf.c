@@ -102,25 +102,10 @@ struct hs_parse {
 	__u8 inbound;
 };
 
-static __always_inline void hs_count(__u32 tgid, __u32 slot)
+/* Counts one event on this connection's side of its process. */
+static __always_inline void hs_count(struct hs_parse *p, __u32 slot)
 {
-	struct hs_count_key key = { .tgid = tgid, .slot = slot };
-	__u64 one = 1, *value;
-
-	value = bpf_map_lookup_elem(&counters, &key);
-	if (value) {
-		/* Atomic although per CPU: a preempted program may share the CPU with another. */
-		__sync_fetch_and_add(value, 1);
-		return;
-	}
-	if (!bpf_map_update_elem(&counters, &key, &one, BPF_NOEXIST))
-		return;
-	/* Another program created the key first, or the table is full. */
-	value = bpf_map_lookup_elem(&counters, &key);
-	if (value)
-		__sync_fetch_and_add(value, 1);
-	else
-		hs_count_loss(HS_LOSS_COUNTER_TABLE_FULL);
+	hs_add(p->tgid, hs_side(p->conn) + slot, 1);
 }
 
 /* The stream the requests of this connection travel on. */
@@ -138,7 +123,7 @@ static __always_inline int hs_fail(struct hs_parse *p)
 	struct hs_stream *s = p->s;
 	bool was_lost = s->resync;
 
-	hs_lose_place(s);
+	hs_lose_place(c, s);
 	if (c->role == HS_ROLE_UNKNOWN) {
 		if (!c->tries) {
 			c->role = HS_ROLE_NOT_HTTP;
@@ -229,7 +214,7 @@ static __always_inline void hs_set_role(struct hs_parse *p, __u8 role)
 	c->role = role;
 	/* Whatever the other direction carried was parsed as the wrong kind of message. */
 	if (c->tries)
-		hs_lose_place(other);
+		hs_lose_place(c, other);
 }
 
 static __always_inline int hs_request(struct hs_parse *p, struct hs_line *l, __u32 mlen)
@@ -243,6 +228,7 @@ static __always_inline int hs_request(struct hs_parse *p, struct hs_line *l, __u
 		c->head_queue |= (__u64)head << c->queue_len;
 	else if (head)
 		hs_count_loss(HS_LOSS_HEAD_QUEUE_FULL);
+	hs_timing_push(c, s->started_ns);
 	if (c->queue_len < 0xffffffff)
 		c->queue_len++;
 	s->resync = 0;
@@ -262,7 +248,7 @@ static __always_inline int hs_response(struct hs_parse *p, __u32 status)
 		s->resync = 1;
 		return HS_DROP;
 	}
-	hs_count(p->tgid, status);
+	hs_count(p, status);
 	s->resync = 0;
 	s->state = HS_ST_HEADERS;
 	s->status = status;
@@ -285,10 +271,8 @@ static __always_inline int hs_start_line(struct hs_parse *p, struct hs_line *l)
 			hs_set_role(p, p->inbound ? HS_ROLE_CLIENT : HS_ROLE_SERVER);
 		else
 			return hs_fail(p);
-		if (c->role == HS_ROLE_CLIENT)
-			return HS_DONE;
 	}
-	if (p->inbound) {
+	if (p->inbound == (c->role == HS_ROLE_SERVER)) {
 		if (!mlen)
 			return hs_fail(p);
 		return hs_request(p, l, mlen);
@@ -458,7 +442,7 @@ static __always_inline int hs_request_headers_done(struct hs_parse *p)
 	if ((s->flags & HS_F_TE) && (!(s->flags & HS_F_CHUNKED) || (s->flags & HS_F_HAS_LENGTH)))
 		return hs_fail(p);
 	/* Counted once its head is whole and well framed, as a server's parser accepts it. */
-	hs_count(p->tgid, HS_REQUEST_SLOT);
+	hs_count(p, HS_REQUEST_SLOT);
 	if (s->flags & (HS_F_UPGRADE | HS_F_CONNECT)) {
 		/* What follows may be another protocol: wait for the answer. */
 		p->conn->tunnel = s->flags & (HS_F_UPGRADE | HS_F_CONNECT);
@@ -485,14 +469,17 @@ static __always_inline int hs_response_headers_done(struct hs_parse *p)
 	__u32 status = s->status;
 	bool no_body = false;
 
-	if (status < 200) {
-		/* 101 hands the connection to another protocol; other 1xx precede the answer. */
-		if (status == 101) {
-			c->role = HS_ROLE_NOT_HTTP;
-			return HS_DONE;
-		}
+	if (status < 200 && status != 101) {
+		/* Interim: the answer is still to come. */
 		s->state = HS_ST_START;
 		return HS_GO_ON;
+	}
+	hs_timing_pop(c, s);
+	if (status == 101) {
+		/* The connection now carries another protocol: the exchange ends with this head. */
+		hs_answer_done(c, s);
+		c->role = HS_ROLE_NOT_HTTP;
+		return HS_DONE;
 	}
 	if (c->queue_len) {
 		no_body = c->head_queue & 1;
@@ -501,6 +488,7 @@ static __always_inline int hs_response_headers_done(struct hs_parse *p)
 	}
 	if (!c->queue_len && c->tunnel) {
 		if ((c->tunnel & HS_F_CONNECT) && status < 300) {
+			hs_answer_done(c, s);
 			c->role = HS_ROLE_NOT_HTTP;
 			return HS_DONE;
 		}
@@ -508,13 +496,16 @@ static __always_inline int hs_response_headers_done(struct hs_parse *p)
 		req = hs_request_stream(c);
 		if (req->state == HS_ST_PAUSED) {
 			req->state = HS_ST_START;
-			if (req->resync)
+			if (req->resync) {
 				hs_count_loss(HS_LOSS_DESYNC);
+				c->timing = 0;
+			}
 		}
 		c->tunnel = 0;
 	}
 	if (no_body || status == 204 || status == 304) {
 		s->state = HS_ST_START;
+		hs_answer_done(c, s);
 		return HS_GO_ON;
 	}
 	if (s->flags & HS_F_CHUNKED) {
@@ -522,10 +513,17 @@ static __always_inline int hs_response_headers_done(struct hs_parse *p)
 		return HS_GO_ON;
 	}
 	if ((s->flags & HS_F_HAS_LENGTH) && !(s->flags & HS_F_TE)) {
-		s->state = s->body_left ? HS_ST_BODY : HS_ST_START;
-		return s->body_left ? HS_BODY : HS_GO_ON;
+		if (s->body_left) {
+			s->state = HS_ST_BODY;
+			return HS_BODY;
+		}
+		s->state = HS_ST_START;
+		hs_answer_done(c, s);
+		return HS_GO_ON;
 	}
+	/* The body ends with the connection, which this capture does not see. */
 	s->state = HS_ST_UNTIL_CLOSE;
+	hs_answer_untimed(s);
 	return HS_DONE;
 }
 
@@ -563,8 +561,10 @@ static __always_inline int hs_classify(struct hs_parse *p, struct hs_line *l)
 	case HS_ST_CHUNK_SIZE:
 		return hs_chunk_size(p, l);
 	case HS_ST_TRAILERS:
-		if (hs_blank(l))
+		if (hs_blank(l)) {
 			s->state = HS_ST_START;
+			hs_answer_done(p->conn, s);
+		}
 		return HS_GO_ON;
 	}
 	return HS_DONE;
@@ -753,6 +753,10 @@ static __always_inline int hs_line_step(struct hs_conn *conn, struct hs_scratch 
 	if (at >= n || n > HS_SCRATCH_SIZE)
 		return 1;
 	start = s->state == HS_ST_START;
+	/* A message may begin here: a request's duration starts with this call. */
+	if (start && !s->line_len && conn->timing && conn->role != HS_ROLE_NOT_HTTP &&
+	    (conn->role == HS_ROLE_UNKNOWN || cur->inbound == (conn->role == HS_ROLE_SERVER)))
+		s->started_ns = bpf_ktime_get_ns();
 	e = hs_find_lf(sc, at, n, start, &odd);
 	if (!(e & HS_LF_FOUND)) {
 		/* The line goes on past what this step looked at, or past this pass. */
@@ -801,7 +805,7 @@ static __always_inline int hs_line_step(struct hs_conn *conn, struct hs_scratch 
 		}
 		cur->at += s->body_left;
 		s->body_left = 0;
-		hs_body_done(s);
+		hs_body_done(conn, s);
 		step = HS_GO_ON;
 	}
 	cur->stop = step;
@@ -838,17 +842,17 @@ __noinline int hs_next_pass(struct hs_conn *conn, struct hs_scratch *sc, struct 
 		cur->pos += skip;
 		s->body_left -= skip;
 		if (!s->body_left)
-			hs_body_done(s);
+			hs_body_done(conn, s);
 		return 0;
 	}
 	if (s->state == HS_ST_PAUSED)
 		s->resync = 1; /* bytes we skip while waiting for the answer */
-	if (s->state >= HS_ST_UNTIL_CLOSE || conn->role >= HS_ROLE_CLIENT)
+	if (s->state >= HS_ST_UNTIL_CLOSE || conn->role == HS_ROLE_NOT_HTTP)
 		return 1;
 	n = left > HS_SCRATCH_SIZE ? HS_SCRATCH_SIZE : left;
 	if (bpf_probe_read_user(&sc->data[HS_SCRATCH_FRONT], n, (void *)(cur->buf + cur->pos))) {
 		hs_count_loss(HS_LOSS_READ_FAULT);
-		hs_lose_place(s);
+		hs_lose_place(conn, s);
 		cur->stop = HS_DROP;
 		return 1;
 	}
@@ -872,17 +876,17 @@ __noinline int hs_parse(struct hs_conn *conn, __u32 inbound, __u32 tgid, __u64 b
 	struct hs_stream *s;
 	__u32 zero = 0;
 
-	if (!conn || conn->role >= HS_ROLE_CLIENT)
+	if (!conn || conn->role == HS_ROLE_NOT_HTTP)
 		return 0;
 	s = inbound ? &conn->in : &conn->out;
 	loop.sc = bpf_map_lookup_elem(&scratch, &zero);
 	if (!loop.sc)
 		return 0;
 	bpf_loop(HS_PASSES, hs_pass_cb, &loop, 0);
-	if (cur.pos < len && cur.stop < HS_DROP && conn->role < HS_ROLE_CLIENT && s->state < HS_ST_UNTIL_CLOSE) {
+	if (cur.pos < len && cur.stop < HS_DROP && conn->role != HS_ROLE_NOT_HTTP && s->state < HS_ST_UNTIL_CLOSE) {
 		/* More header bytes than the pass budget: give up on this call's rest. */
 		hs_count_loss(HS_LOSS_PARSE_BUDGET);
-		hs_lose_place(s);
+		hs_lose_place(conn, s);
 	}
 	return 0;
 }

@@ -16,15 +16,18 @@
 #ifndef HS_HTTP_PARSER_H
 #define HS_HTTP_PARSER_H
 
-#include "maps.bpf.h"
+#include "latency.h"
 
 /* Global, so the verifier checks it once per program rather than at every call site. */
 int hs_parse(struct hs_conn *conn, __u32 inbound, __u32 tgid, __u64 buf, __u64 len);
 
 /* The stream can no longer tell where its messages start: look for one at
- * the start of each later call. */
-static __always_inline void hs_lose_place(struct hs_stream *s)
+ * the start of each later call. Answers can no longer be paired with
+ * requests on this connection. */
+static __always_inline void hs_lose_place(struct hs_conn *c, struct hs_stream *s)
 {
+	c->timing = 0;
+	hs_answer_untimed(s);
 	s->state = HS_ST_START;
 	s->resync = 1;
 	s->line_len = 0;
@@ -33,13 +36,18 @@ static __always_inline void hs_lose_place(struct hs_stream *s)
 }
 
 /* body_left reached 0: the body, or this chunk's data, is over. */
-static __always_inline void hs_body_done(struct hs_stream *s)
+static __always_inline void hs_body_done(struct hs_conn *c, struct hs_stream *s)
 {
-	s->state = s->state == HS_ST_BODY ? HS_ST_START : HS_ST_CHUNK_SIZE;
+	if (s->state == HS_ST_BODY) {
+		s->state = HS_ST_START;
+		hs_answer_done(c, s);
+		return;
+	}
+	s->state = HS_ST_CHUNK_SIZE;
 }
 
 /* A call whose bytes all lie inside a known body costs no user-memory read. */
-static __always_inline bool hs_skip_body(struct hs_stream *s, __u64 bytes)
+static __always_inline bool hs_skip_body(struct hs_conn *c, struct hs_stream *s, __u64 bytes)
 {
 	if (s->state == HS_ST_UNTIL_CLOSE)
 		return true;
@@ -47,7 +55,7 @@ static __always_inline bool hs_skip_body(struct hs_stream *s, __u64 bytes)
 		return false;
 	s->body_left -= bytes;
 	if (!s->body_left)
-		hs_body_done(s);
+		hs_body_done(c, s);
 	return true;
 }
 

@@ -89,4 +89,26 @@ static __always_inline void hs_count_loss(enum hs_loss reason)
 		__sync_fetch_and_add(value, 1);
 }
 
+/* Adds n to a (process, slot) counter, creating it on first use. */
+static __always_inline void hs_add(__u32 tgid, __u32 slot, __u64 n)
+{
+	struct hs_count_key key = { .tgid = tgid, .slot = slot };
+	__u64 *value;
+
+	value = bpf_map_lookup_elem(&counters, &key);
+	if (value) {
+		/* Atomic although per CPU: a preempted program may share the CPU with another. */
+		__sync_fetch_and_add(value, n);
+		return;
+	}
+	if (!bpf_map_update_elem(&counters, &key, &n, BPF_NOEXIST))
+		return;
+	/* Another program created the key first, or the table is full. */
+	value = bpf_map_lookup_elem(&counters, &key);
+	if (value)
+		__sync_fetch_and_add(value, n);
+	else
+		hs_count_loss(HS_LOSS_COUNTER_TABLE_FULL);
+}
+
 #endif /* HS_MAPS_BPF_H */

@@ -24,7 +24,7 @@ static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, 
 	if ((family != HS_AF_INET && family != HS_AF_INET6) || sk->sk_protocol != HS_IPPROTO_TCP)
 		return 0;
 	conn = bpf_sk_storage_get(&conns, sk, 0, 0);
-	if (conn && conn->role >= HS_ROLE_CLIENT)
+	if (conn && conn->role == HS_ROLE_NOT_HTTP)
 		return 0;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
@@ -44,11 +44,11 @@ static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, 
 	}
 	s = inbound ? &conn->in : &conn->out;
 	hs_check_seq(conn, s, inbound, inbound ? tp->copied_seq : tp->write_seq, ret);
-	if (hs_skip_body(s, ret))
+	if (hs_skip_body(conn, s, ret))
 		return 0;
 	if (flags & HS_MSG_TRUNC) {
 		/* TCP discards these bytes instead of copying them out. */
-		hs_cannot_see(s, HS_LOSS_UNREADABLE);
+		hs_cannot_see(conn, s, HS_LOSS_UNREADABLE);
 		return 0;
 	}
 	task = bpf_get_current_task_btf();
@@ -56,7 +56,7 @@ static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, 
 	 * next, and its workers have no syscall at all: the registers would
 	 * describe some other buffer. */
 	if (task->io_uring || (task->flags & HS_PF_IO_WORKER)) {
-		hs_cannot_see(s, HS_LOSS_IO_URING);
+		hs_cannot_see(conn, s, HS_LOSS_IO_URING);
 		return 0;
 	}
 	hs_parse_call(conn, inbound, task->tgid,

@@ -70,7 +70,7 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 	if (!sk)
 		return 0;
 	conn = bpf_map_lookup_elem(&conns_by_sock, &sk);
-	if (conn && conn->role >= HS_ROLE_CLIENT)
+	if (conn && conn->role == HS_ROLE_NOT_HTTP)
 		return 0;
 	tp = (struct tcp_sock *)sk;
 	if (!conn) {
@@ -86,16 +86,16 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 	s = inbound ? &conn->in : &conn->out;
 	if (ctx->syscall_nr == HS_NR_RECVMMSG || ctx->syscall_nr == HS_NR_SENDMMSG) {
 		/* ret counts messages, not bytes: the stream's position is lost too. */
-		hs_cannot_see(s, HS_LOSS_MMSG);
+		hs_cannot_see(conn, s, HS_LOSS_MMSG);
 		s->seq_known = 0;
 		return 0;
 	}
 	hs_check_seq(conn, s, inbound,
 		     inbound ? BPF_CORE_READ(tp, copied_seq) : BPF_CORE_READ(tp, write_seq), ret);
-	if (hs_skip_body(s, ret))
+	if (hs_skip_body(conn, s, ret))
 		return 0;
 	if (flags & HS_MSG_TRUNC) {
-		hs_cannot_see(s, HS_LOSS_UNREADABLE);
+		hs_cannot_see(conn, s, HS_LOSS_UNREADABLE);
 		return 0;
 	}
 	hs_parse_call(conn, inbound, task->tgid, regs, ret);

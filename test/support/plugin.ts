@@ -124,11 +124,14 @@ export function total(report: ScopeReport, hostId: string, pid: number, metric: 
 }
 
 /** Every metric of one process summed over the window: {metricId: total}. */
+/** Sums over the window of every count metric (per second) of one process; latency metrics are no counts to sum. */
 export function totals(report: ScopeReport, hostId: string, pid: number): Record<string, number> {
   const node = report.Process.nodes[`${hostId};${pid}`];
   if (!node) return {};
   return Object.fromEntries(
-    Object.entries(node.metrics).map(([id, m]) => [id, m.samples.reduce((sum, s) => sum + s.value, 0)]),
+    Object.entries(node.metrics)
+      .filter(([id]) => id.endsWith("_per_second"))
+      .map(([id, m]) => [id, m.samples.reduce((sum, s) => sum + s.value, 0)]),
   );
 }
 

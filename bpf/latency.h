@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * How long requests take, on both sides of a connection. A request's start
+ * is the time of the call that moved its first byte (a server's read, a
+ * client's send); it waits in its connection's queue of unanswered
+ * requests, and the answer that takes it off the queue records the time
+ * from that start to the call that moved the answer's last byte. Pairing
+ * the n-th answer with the n-th request is only sound on a connection seen
+ * from its first byte that never lost its place: every other final answer
+ * is counted as untimed, never given a guessed duration.
+ */
+#ifndef HS_LATENCY_H
+#define HS_LATENCY_H
+
+#include "maps.bpf.h"
+
+/* Counter slots of this connection's process side. */
+static __always_inline __u32 hs_side(struct hs_conn *c)
+{
+	return c->role == HS_ROLE_CLIENT ? HS_CLIENT_SIDE : 0;
+}
+
+/* The bucket of a duration (edges in http_statistics.h): two significant
+ * digits of its microseconds, found with one comparison per decade. */
+static __always_inline __u32 hs_latency_bucket(__u64 ns)
+{
+	__u64 us = ns / 1000, scale = 10;
+	__u32 decade;
+
+	if (us < 100)
+		return us;
+#pragma unroll
+	for (decade = 1; decade <= HS_LATENCY_DECADES; decade++) {
+		if (us < scale * 100)
+			return 100 + 90 * (decade - 1) + us / scale - 10;
+		scale *= 10;
+	}
+	return HS_LATENCY_BUCKETS - 1;
+}
+
+/* A request's start time joins the queue, if the connection is timed and has room. Before queue_len grows. */
+static __always_inline void hs_timing_push(struct hs_conn *c, __u64 started)
+{
+	__u32 at = c->queue_len;
+
+	if (!c->timing || at >= HS_TIMED_REQUESTS)
+		return;
+	c->request_ns[(c->timed_head + at) & (HS_TIMED_REQUESTS - 1)] = started;
+	c->timed |= 1 << at;
+}
+
+/* A final answer takes the first request off the queue (the caller
+ * shortens queue_len): its start time is what the answer will be timed
+ * from. Without one, the answer is untimed. */
+static __always_inline void hs_timing_pop(struct hs_conn *c, struct hs_stream *answer)
+{
+	__u64 started = 0;
+
+	if (c->queue_len) {
+		if (c->timed & 1)
+			started = c->request_ns[c->timed_head & (HS_TIMED_REQUESTS - 1)];
+		c->timed >>= 1;
+		c->timed_head++;
+	}
+	if (!c->timing || !started) {
+		hs_count_loss(HS_LOSS_UNTIMED);
+		started = 0;
+	}
+	answer->answers_ns = started;
+}
+
+/* The answer's last byte moved in this call: its request took until now. */
+static __always_inline void hs_answer_done(struct hs_conn *c, struct hs_stream *answer)
+{
+	__u32 tgid, side;
+	__u64 ns;
+
+	if (!answer->answers_ns)
+		return;
+	ns = bpf_ktime_get_ns() - answer->answers_ns;
+	answer->answers_ns = 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	side = hs_side(c);
+	hs_add(tgid, side + HS_LATENCY_SLOT + hs_latency_bucket(ns), 1);
+	hs_add(tgid, side + HS_LATENCY_SUM_SLOT, ns);
+}
+
+/* The answer's end will never be seen (its body runs to the close, or the stream lost its place). */
+static __always_inline void hs_answer_untimed(struct hs_stream *answer)
+{
+	if (!answer->answers_ns)
+		return;
+	answer->answers_ns = 0;
+	hs_count_loss(HS_LOSS_UNTIMED);
+}
+
+#endif /* HS_LATENCY_H */

@@ -1,0 +1,134 @@
+/**
+ * Latency against known delays. A server answers each request after a
+ * chosen delay; its client measures each request itself. Each plan runs
+ * within one wall-clock second, so it lands in one of the plugin's ticks,
+ * and that second's percentiles (Scope's samples) are compared with the
+ * same percentiles of the client's own measurements: the server side's
+ * should be within the histogram's stated error plus what loopback and the
+ * client add, the client side's within the stated error.
+ */
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { join } from "node:path";
+import { bucketLowerUs, bucketOfUs, bucketUpperUs } from "../../src/kernel_abi";
+import { lossKey } from "../../src/report";
+import { afterNextTick, startPlugin, type RunningPlugin, type ScopeReport } from "../support/plugin";
+import { waitForPort } from "../support/servers";
+import { processSeries, timedCount } from "../support/metrics_text";
+import { ACCURACY_WINDOW, reportedLoss } from "./harness";
+
+setDefaultTimeout(60_000);
+
+const PEERS = join(import.meta.dir, "latency_peers.py");
+const PORT = 18790;
+
+let plugin: RunningPlugin;
+let server: ReturnType<typeof Bun.spawn>;
+const rows: string[] = [];
+
+beforeAll(async () => {
+  plugin = await startPlugin({ args: ACCURACY_WINDOW });
+  server = Bun.spawn(["python3", PEERS, "server", String(PORT)], { stdout: "ignore", stderr: "inherit" });
+  await waitForPort(PORT);
+}, 30_000);
+afterAll(async () => {
+  console.log(`\nlatency: truth (the client's own clock) vs reported\n${rows.join("\n")}`);
+  server?.kill();
+  await plugin?.stop();
+}, 30_000);
+
+interface Run {
+  pid: number;
+  second: number;
+  durations: number[];
+}
+
+async function runPlan(mode: "sequential" | "pipelined", paths: string[]): Promise<Run> {
+  const proc = Bun.spawn(["python3", PEERS, "client", String(PORT), mode, ...paths], { stdout: "pipe", stderr: "pipe" });
+  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+  if (code !== 0) throw new Error(`latency client exited ${code}: ${await new Response(proc.stderr).text()}`);
+  return { pid: proc.pid, ...(JSON.parse(out) as { second: number; durations: number[] }) };
+}
+
+/** Nearest rank, as the report computes it. */
+function percentile(values: number[], percent: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.ceil((percent / 100) * sorted.length) - 1]!;
+}
+
+/** The one sample of a process's metric in the tick that ended the given second. */
+function sampleOf(report: ScopeReport, pid: number, metric: string, second: number): number | undefined {
+  const samples = report.Process.nodes[`${plugin.hostId};${pid}`]?.metrics[metric]?.samples ?? [];
+  const inTick = samples.filter((s) => Math.floor(Date.parse(s.date) / 1000) === second + 1);
+  expect(inTick.length).toBeLessThanOrEqual(1);
+  return inTick[0]?.value;
+}
+
+/** Half the width of the bucket a duration falls in, relative to it: the histogram's stated error there. */
+function statedError(ms: number): number {
+  const bucket = bucketOfUs(ms * 1000);
+  return (bucketUpperUs(bucket) - bucketLowerUs(bucket)) / 2 / (ms * 1000);
+}
+
+/**
+ * The server's view of a request ends before the client's: it starts when the
+ * request is read and ends when the answer is sent, the client's a loopback
+ * trip and a Python read later. That gap, measured on this machine at tens to
+ * a few hundred microseconds, is allowed on top of the stated error.
+ */
+const SERVER_SLACK_MS = 1.5;
+
+function expectClose(name: string, reported: number | undefined, truth: number, slackMs: number) {
+  rows.push(`  ${name.padEnd(44)} truth ${truth.toFixed(3).padStart(8)} ms   reported ${reported?.toFixed(3).padStart(8) ?? "  absent"} ms`);
+  expect(reported).toBeDefined();
+  expect(Math.abs(reported! - truth)).toBeLessThanOrEqual(truth * statedError(truth) + slackMs);
+  // The server side never reports more than the client saw, beyond one bucket's width.
+  expect(reported!).toBeLessThanOrEqual(truth * (1 + 2 * statedError(truth)) + 0.05);
+}
+
+test("5, 50 and 500 ms mixed on one keep-alive connection: p50, p95 and p99 of that second", async () => {
+  // 17 x 5 ms, 2 x 50 ms, 1 x 500 ms, interleaved: the nearest-rank p50 is a 5 ms request, p95 a 50 ms one, p99 the 500 ms one.
+  const delays = [5, 5, 50, 5, 5, 5, 5, 500, 5, 5, 5, 5, 50, 5, 5, 5, 5, 5, 5, 5];
+  const run = await runPlan("sequential", delays.map((ms) => `/delay/${ms}`));
+  await afterNextTick();
+  const report = await plugin.report();
+  for (const percent of [50, 95, 99]) {
+    const truth = percentile(run.durations, percent);
+    expectClose(`server p${percent}, mixed plan`, sampleOf(report, server.pid, `http_latency_p${percent}_ms`, run.second), truth, SERVER_SLACK_MS);
+  }
+  // The client side of the same requests, from the client's own process.
+  const clientTruth = percentile(run.durations, 99);
+  expectClose("client p99, mixed plan", sampleOf(report, run.pid, "http_client_latency_p99_ms", run.second), clientTruth, SERVER_SLACK_MS);
+  const series = await processSeries(plugin, run.pid);
+  expect(timedCount(series, "client")).toBe(delays.length);
+});
+
+test("pipelined requests each get their own duration, from the read that brought them", async () => {
+  // One write carries all three; the server answers in order: 50, then 5 more, then 5 more.
+  const run = await runPlan("pipelined", ["/delay/50", "/delay/5", "/delay/5"]);
+  await afterNextTick();
+  const report = await plugin.report();
+  expectClose("server p50, pipelined 50+5+5", sampleOf(report, server.pid, "http_latency_p50_ms", run.second), percentile(run.durations, 50), SERVER_SLACK_MS);
+  expectClose("server p99, pipelined 50+5+5", sampleOf(report, server.pid, "http_latency_p99_ms", run.second), percentile(run.durations, 99), SERVER_SLACK_MS);
+  // Cumulative answers: ~50, ~55, ~60 ms, not three times 50 or 5.
+  expect(percentile(run.durations, 50)).toBeGreaterThan(54);
+});
+
+test("a body sent with sendfile ends the request when its last byte is sent, not with the head", async () => {
+  const run = await runPlan("sequential", ["/sendfile/80", "/sendfile/80", "/sendfile/80"]);
+  await afterNextTick();
+  const report = await plugin.report();
+  const reported = sampleOf(report, server.pid, "http_latency_p50_ms", run.second);
+  expectClose("server p50, head then 80 ms then sendfile body", reported, percentile(run.durations, 50), SERVER_SLACK_MS);
+  expect(reported!).toBeGreaterThan(79);
+});
+
+test("a second without requests has no percentile: absent, not 0", async () => {
+  const report = await plugin.report();
+  const samples = report.Process.nodes[`${plugin.hostId};${server.pid}`]!.metrics.http_latency_p50_ms!.samples;
+  // Three plans, three seconds with requests: one sample each.
+  expect(samples.length).toBe(3);
+  expect(samples.every((s) => s.value > 0)).toBe(true);
+  const series = await processSeries(plugin, server.pid);
+  expect(timedCount(series, "server")).toBe(20 + 3 + 3);
+  expect(reportedLoss(report, plugin.hostId, lossKey("untimed"))).toBe(0);
+});
