@@ -77,3 +77,23 @@ export function mapEntryCount(pid: number, name: string): number {
   if (id === undefined) throw new Error(`process ${pid} holds no map named ${name}`);
   return mapKeys(id).length;
 }
+
+/** The counters map of a running plugin, summed over CPUs: tgid -> slot -> count. */
+export function counterValues(pid: number): Map<number, Map<number, bigint>> {
+  const id = mapIdsOf(pid).counters;
+  if (id === undefined) throw new Error(`process ${pid} holds no counters map`);
+  const dump = JSON.parse(Bun.spawnSync(["bpftool", "map", "dump", "id", String(id), "-j"]).stdout.toString()) as Array<{
+    key: string[];
+    values: Array<{ value: string[] }>;
+  }>;
+  const out = new Map<number, Map<number, bigint>>();
+  for (const entry of dump) {
+    const key = Buffer.from(entry.key.map(Number));
+    const sum = entry.values.reduce((total, { value }) => total + Buffer.from(value.map(Number)).readBigUInt64LE(0), 0n);
+    const tgid = key.readUInt32LE(0);
+    let slots = out.get(tgid);
+    if (!slots) out.set(tgid, (slots = new Map()));
+    slots.set(key.readUInt32LE(4), sum);
+  }
+  return out;
+}
