@@ -7,7 +7,7 @@
  * 1.0.0) and a new kind of family (latency histograms: `_bucket`, `_sum`,
  * `_count` samples) is one more family, not a new writer.
  */
-import { LOSS_REASONS, REQUEST_SLOT } from "./kernel_abi";
+import { bucketOfUs, bucketUpperUs, LATENCY_BUCKETS, LOSS_REASONS, type Side, slotMeaning } from "./kernel_abi";
 import type { ProcessTotal } from "./process_totals";
 
 export const METRIC_PREFIX = "http_statistics_";
@@ -33,7 +33,7 @@ export interface MetricFamily {
   /** Without the `_total` of counters: OpenMetrics names the family without it. */
   name: string;
   /** "info" is OpenMetrics' type for build_info-style series; the text format calls it a gauge. */
-  type: "counter" | "gauge" | "info";
+  type: "counter" | "gauge" | "info" | "histogram";
   help: string;
   samples: Sample[];
 }
@@ -78,7 +78,7 @@ function sampleLine(name: string, sample: Sample): string {
   return `${name}${sample.suffix}${labels ? `{${labels}}` : ""} ${sample.value}\n`;
 }
 
-const TEXT_FAMILY_SUFFIX: Record<MetricFamily["type"], string> = { counter: "_total", gauge: "", info: "_info" };
+const TEXT_FAMILY_SUFFIX: Record<MetricFamily["type"], string> = { counter: "_total", gauge: "", info: "_info", histogram: "" };
 
 /** Writes families in either format; the only differences are the family's name in the metadata and the closing line. */
 export function render(families: readonly MetricFamily[], format: Exposition): string {
@@ -111,6 +111,11 @@ interface Series {
   counts: Map<number, number>;
 }
 
+interface SeriesSides {
+  labels: Labels;
+  sides: Record<Side, SideCounts>;
+}
+
 /** One series per process, or the processes summed per container (those outside any in one series without the label). */
 function groupSeries(processes: Iterable<ProcessTotal>, labelSet: LabelSet): Series[] {
   const byKey = new Map<string, Series>();
@@ -123,29 +128,129 @@ function groupSeries(processes: Iterable<ProcessTotal>, labelSet: LabelSet): Ser
   return [...byKey.values()].sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
 }
 
-export function metricFamilies(input: MetricsInput): MetricFamily[] {
-  const series = groupSeries(input.processes, input.labels);
+/**
+ * A number as OpenMetrics wants it in "le" labels: Go's shortest %g, with
+ * ".0" when that has neither a point nor an exponent ("1.0", "2.5",
+ * "0.0001", "1e-05"). Prometheus stores the label as written, so both
+ * formats use this one: the series are the same whichever one a scrape
+ * negotiated.
+ */
+export function canonicalNumber(value: number): string {
+  if (value === Infinity) return "+Inf";
+  const [digits, power] = value.toExponential().split("e") as [string, string];
+  const exponent = Number(power);
+  // %g switches to an exponent below 1e-4 and, for the shortest digits, from 1e+06.
+  const text = exponent < -4 || exponent >= 6 ? `${digits}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}` : String(value);
+  return /[.e]/.test(text) ? text : `${text}.0`;
+}
+
+/**
+ * The histograms' upper bounds: 1, 2.5 and 5 x 10^k seconds from 10 us to
+ * 100 s. Each is the lower edge of a kernel bucket, so each cumulative
+ * count is exact, not interpolated: a request counts under "le" when its
+ * bucket ends at or below the bound, that is when it took less than the
+ * bound (one exactly as long, to the nanosecond, counts in the next).
+ */
+export const HISTOGRAM_BOUNDS_US: readonly number[] = [
+  ...[10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000].flatMap((unit) => [unit, 2.5 * unit, 5 * unit]),
+  100_000_000,
+];
+const LE_LABELS = [...HISTOGRAM_BOUNDS_US.map((us) => canonicalNumber(us / 1e6)), "+Inf"];
+
+/** For each kernel bucket, the first bound its requests count under (HISTOGRAM_BOUNDS_US.length for +Inf only). */
+const BOUND_OF_BUCKET = Uint8Array.from({ length: LATENCY_BUCKETS }, (_, bucket) => {
+  const index = HISTOGRAM_BOUNDS_US.findIndex((bound) => bucketUpperUs(bucket) <= bound);
+  return index === -1 ? HISTOGRAM_BOUNDS_US.length : index;
+});
+
+/** Whether every bound is a kernel bucket edge (test/unit/prometheus.test.ts checks it). */
+export const boundsAreBucketEdges = () => HISTOGRAM_BOUNDS_US.every((us) => bucketUpperUs(bucketOfUs(us) - 1) === us);
+
+/** One side (server or client) of one series, gathered from its slots. */
+interface SideCounts {
+  requests?: number;
+  responses: Array<[status: number, count: number]>;
+  /** Requests per bound (cumulative once written out); undefined when none was timed. */
+  perBound?: number[];
+  durationNs: number;
+}
+
+function sideCounts(counts: Map<number, number>): Record<Side, SideCounts> {
+  const sides: Record<Side, SideCounts> = { server: { responses: [], durationNs: 0 }, client: { responses: [], durationNs: 0 } };
+  for (const [slot, count] of counts) {
+    const meaning = slotMeaning(slot);
+    if (!meaning) continue;
+    const side = sides[meaning.side];
+    if (meaning.kind === "requests") side.requests = count;
+    else if (meaning.kind === "response") side.responses.push([meaning.status, count]);
+    else if (meaning.kind === "latency_sum_ns") side.durationNs = count;
+    else if (count > 0) (side.perBound ??= new Array<number>(LE_LABELS.length).fill(0))[BOUND_OF_BUCKET[meaning.bucket]!]! += count;
+  }
+  for (const side of Object.values(sides)) side.responses.sort(([a], [b]) => a - b);
+  return sides;
+}
+
+/** The samples of one side's three families (requests, responses, durations) over every series. */
+function sideSamples(series: readonly SeriesSides[], side: Side): { requests: Sample[]; responses: Sample[]; durations: Sample[] } {
   const requests: Sample[] = [];
   const responses: Sample[] = [];
-  for (const { labels, counts } of series) {
-    const requestCount = counts.get(REQUEST_SLOT);
+  const durations: Sample[] = [];
+  for (const { labels, sides } of series) {
+    const { requests: requestCount, responses: byStatus, perBound, durationNs } = sides[side];
     if (requestCount !== undefined) requests.push({ suffix: "_total", labels, value: requestCount });
-    const codes = [...counts.keys()].filter((slot) => slot !== REQUEST_SLOT).sort((a, b) => a - b);
-    for (const code of codes) responses.push({ suffix: "_total", labels: [...labels, ["code", String(code)]], value: counts.get(code)! });
+    for (const [status, count] of byStatus) responses.push({ suffix: "_total", labels: [...labels, ["code", String(status)]], value: count });
+    if (!perBound) continue;
+    let cumulative = 0;
+    perBound.forEach((count, bound) => {
+      cumulative += count;
+      durations.push({ suffix: "_bucket", labels: [...labels, ["le", LE_LABELS[bound]!]], value: cumulative });
+    });
+    durations.push({ suffix: "_sum", labels, value: durationNs / 1e9 }, { suffix: "_count", labels, value: cumulative });
   }
+  return { requests, responses, durations };
+}
+
+export function metricFamilies(input: MetricsInput): MetricFamily[] {
+  const series = groupSeries(input.processes, input.labels).map(({ labels, counts }) => ({ labels, sides: sideCounts(counts) }));
+  const server = sideSamples(series, "server");
+  const client = sideSamples(series, "client");
   const reasons = [...LOSS_REASONS, ...Object.keys(input.losses).filter((r) => !(LOSS_REASONS as readonly string[]).includes(r))];
   return [
     {
       name: "requests",
       type: "counter",
       help: "HTTP requests seen by the kernel side since the plugin started.",
-      samples: requests,
+      samples: server.requests,
     },
     {
       name: "responses",
       type: "counter",
       help: "HTTP responses seen since the plugin started, by status code.",
-      samples: responses,
+      samples: server.responses,
+    },
+    {
+      name: "request_duration_seconds",
+      type: "histogram",
+      help: "Requests served, by time from the read of their first byte to the send of their response's last byte.",
+      samples: server.durations,
+    },
+    {
+      name: "client_requests",
+      type: "counter",
+      help: "HTTP requests the process sent since the plugin started.",
+      samples: client.requests,
+    },
+    {
+      name: "client_responses",
+      type: "counter",
+      help: "HTTP responses the process received since the plugin started, by status code.",
+      samples: client.responses,
+    },
+    {
+      name: "client_request_duration_seconds",
+      type: "histogram",
+      help: "Requests sent, by time from the send of their first byte to the read of their response's last byte.",
+      samples: client.durations,
     },
     {
       name: "events_not_counted",

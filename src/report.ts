@@ -10,7 +10,7 @@
  * kernel side could not count).
  */
 import type { Tick } from "./collector";
-import { REQUEST_SLOT, STATUS_MAX } from "./kernel_abi";
+import { bucketLowerUs, bucketUpperUs, CLIENT_SIDE, LATENCY_BUCKETS, type Side, slotMeaning } from "./kernel_abi";
 
 export const PLUGIN_ID = "http-statistics";
 /** Short, as Scope's footer tooltip shows it on one line centred on the plugin's name. */
@@ -22,18 +22,46 @@ const TRACKED = new Set<number>(TRACKED_CODES);
 
 export const REQUESTS_METRIC = "http_requests_per_second";
 export const OTHERS_METRIC = "http_OTHERS_responses_per_second";
+export const CLIENT_REQUESTS_METRIC = "http_client_requests_per_second";
+/** Responses the process received with a status of 400 or more. */
+export const CLIENT_ERRORS_METRIC = "http_client_errors_per_second";
 
 export function responseMetricId(code: number): string {
   return TRACKED.has(code) ? `http_${code}_responses_per_second` : OTHERS_METRIC;
 }
 
-/** Metric id of every counter slot, made once: the report asks for one per count. */
-const METRIC_ID_BY_SLOT: string[] = Array.from({ length: STATUS_MAX + 1 }, (_, slot) =>
-  slot === REQUEST_SLOT ? REQUESTS_METRIC : responseMetricId(slot),
-);
+/** The latency percentiles shown per side, in milliseconds: the server's spread, the client's tail only (the panel has little room). */
+export const LATENCY_PERCENTILES: Record<Side, ReadonlyArray<{ id: string; percent: number }>> = {
+  server: [50, 95, 99].map((percent) => ({ id: `http_latency_p${percent}_ms`, percent })),
+  client: [{ id: "http_client_latency_p99_ms", percent: 99 }],
+};
 
-export function metricIdForSlot(slot: number): string {
-  return METRIC_ID_BY_SLOT[slot] ?? OTHERS_METRIC;
+/** What the report makes of one counter slot: a count for a metric, a request in a latency bucket, or nothing. */
+type SlotUse = { metric: string } | { side: Side; bucket: number } | undefined;
+
+function slotUse(slot: number): SlotUse {
+  const meaning = slotMeaning(slot);
+  switch (meaning?.kind) {
+    case "requests":
+      return { metric: meaning.side === "server" ? REQUESTS_METRIC : CLIENT_REQUESTS_METRIC };
+    case "response":
+      if (meaning.side === "server") return { metric: responseMetricId(meaning.status) };
+      return meaning.status >= 400 ? { metric: CLIENT_ERRORS_METRIC } : undefined;
+    case "latency_bucket":
+      return { side: meaning.side, bucket: meaning.bucket };
+    default:
+      // The duration sums serve exporters of totals (Prometheus); a per-second mean would hide the tail.
+      return undefined;
+  }
+}
+
+/** Every slot's use, decoded once: the report asks for one per count, 10,000 processes a second. */
+const SLOT_USES: readonly SlotUse[] = Array.from({ length: 2 * CLIENT_SIDE }, (_, slot) => slotUse(slot));
+
+/** The metric a slot counts towards, if any (latency buckets and duration sums count towards none). */
+export function metricIdForSlot(slot: number): string | undefined {
+  const use = SLOT_USES[slot];
+  return use && "metric" in use ? use.metric : undefined;
 }
 
 export interface MetricTemplate {
@@ -47,23 +75,41 @@ export interface MetricTemplate {
  * Scope's detail panel shows the three metrics of lowest priority and hides
  * the rest behind "+N". Its own are CPU (1) and memory (2) on processes,
  * containers and hosts, then open files (3) on processes and load (11) on
- * hosts: requests come third, response codes after Scope's own. Counts per
- * second are whole numbers ("integer" format, not "17.00").
+ * hosts: requests come third, response codes after Scope's own.
+ *
+ * Behind "+N", the server's p99 comes first: with the request rate it says
+ * whether a process is healthy. Scope's open files keep their place (3);
+ * then the rest of the latency spread, then what the process sends as a
+ * client, all before load (11) and the per-code breakdown (20 on).
+ *
+ * Counts per second are whole numbers ("integer" format, not "17.00");
+ * latencies in ms use Scope's default number format: two decimals below
+ * 1,100 (0.25 ms shows as "0.25"), SI prefixes above ("1.5k").
  */
 export const REQUESTS_PRIORITY = 2.5;
+export const P99_PRIORITY = 2.6;
 const FIRST_RESPONSE_PRIORITY = 20;
 
-/** Requests first, then codes in ascending order, OTHERS last (lower priority shows first). */
+const COUNT_FORMAT = "integer";
+const MILLISECONDS_FORMAT = "";
+
+/** Requests and latency first, then codes in ascending order, OTHERS last (lower priority shows first). */
 export const METRIC_TEMPLATES: Record<string, MetricTemplate> = Object.fromEntries(
   [
     { id: REQUESTS_METRIC, label: "HTTP Req/Second", priority: REQUESTS_PRIORITY },
+    { id: "http_latency_p99_ms", label: "HTTP p99 Latency (ms)", format: MILLISECONDS_FORMAT, priority: P99_PRIORITY },
+    { id: "http_latency_p50_ms", label: "HTTP p50 Latency (ms)", format: MILLISECONDS_FORMAT, priority: 4 },
+    { id: "http_latency_p95_ms", label: "HTTP p95 Latency (ms)", format: MILLISECONDS_FORMAT, priority: 5 },
+    { id: CLIENT_REQUESTS_METRIC, label: "HTTP Out Req/Second", priority: 6 },
+    { id: CLIENT_ERRORS_METRIC, label: "HTTP Out Errors/Second", priority: 7 },
+    { id: "http_client_latency_p99_ms", label: "HTTP Out p99 (ms)", format: MILLISECONDS_FORMAT, priority: 8 },
     ...TRACKED_CODES.map((code, index) => ({
       id: responseMetricId(code),
       label: `HTTP Resp ${code}/Second`,
       priority: FIRST_RESPONSE_PRIORITY + index,
     })),
     { id: OTHERS_METRIC, label: "HTTP Resp OTHERS/Second", priority: FIRST_RESPONSE_PRIORITY + TRACKED_CODES.length },
-  ].map(({ id, label, priority }) => [id, { id, label, format: "integer", priority }]),
+  ].map(({ id, label, format = COUNT_FORMAT, priority }) => [id, { id, label, format, priority }]),
 );
 
 export interface Sample {
@@ -79,6 +125,15 @@ export interface Metric {
 
 /** Counts per metric id, one per tick of the window. */
 export type Series = Map<string, number[]>;
+/** Requests per latency bucket, one count per tick of the window. */
+export type Histogram = Map<number, number[]>;
+
+/** What one node (a process, or the sum over a container's or the host's) did in each tick of the window. */
+export interface NodeCounts {
+  series: Series;
+  /** Only for nodes with at least one timed request: most have none. */
+  latency?: Record<Side, Histogram>;
+}
 
 export interface ReportInput {
   hostId: string;
@@ -105,6 +160,7 @@ export const LOSS_LABELS: Record<string, string> = {
   mmsg: "recvmmsg/sendmmsg",
   unknown_call: "unknown syscall",
   unreadable: "file bytes unseen",
+  untimed: "response not timed",
 };
 
 export const LOSSES_TOTAL_KEY = "http_statistics_not_counted";
@@ -132,19 +188,26 @@ export const LOSS_TABLE_TEMPLATES = {
 
 /**
  * Per process, one series per metric id that was non-zero somewhere in the
- * window, with a count for every tick so the sparkline falls back to zero.
+ * window, with a count for every tick so the sparkline falls back to zero;
+ * and the requests per latency bucket per tick, for the percentiles.
  */
-export function processMetrics(ticks: readonly Tick[]): Map<number, Series> {
-  const perPid = new Map<number, Series>();
-  for (let index = 0; index < ticks.length; index++) {
+export function processMetrics(ticks: readonly Tick[]): Map<number, NodeCounts> {
+  const perPid = new Map<number, NodeCounts>();
+  const length = ticks.length;
+  const countsIn = <K>(map: Map<K, number[]>, key: K) => {
+    let counts = map.get(key);
+    if (!counts) map.set(key, (counts = new Array<number>(length).fill(0)));
+    return counts;
+  };
+  for (let index = 0; index < length; index++) {
     for (const [pid, slots] of ticks[index]!.deltas) {
-      let metrics = perPid.get(pid);
-      if (!metrics) perPid.set(pid, (metrics = new Map()));
+      let node = perPid.get(pid);
+      if (!node) perPid.set(pid, (node = { series: new Map() }));
       for (const [slot, count] of slots) {
-        const id = metricIdForSlot(slot);
-        let series = metrics.get(id);
-        if (!series) metrics.set(id, (series = new Array<number>(ticks.length).fill(0)));
-        series[index] = series[index]! + count;
+        const use = SLOT_USES[slot];
+        if (!use) continue;
+        const counts = "metric" in use ? countsIn(node.series, use.metric) : countsIn((node.latency ??= { server: new Map(), client: new Map() })[use.side], use.bucket);
+        counts[index]! += count;
       }
     }
   }
@@ -152,7 +215,7 @@ export function processMetrics(ticks: readonly Tick[]): Map<number, Series> {
 }
 
 /** Adds every series of `from` into `into`, tick by tick. */
-function addSeries(into: Series, from: Series): void {
+function addSeries<K>(into: Map<K, number[]>, from: Map<K, number[]>): void {
   for (const [id, counts] of from) {
     const sum = into.get(id);
     if (!sum) into.set(id, counts.slice());
@@ -160,20 +223,84 @@ function addSeries(into: Series, from: Series): void {
   }
 }
 
+/** Adds a node's counts into a container's or the host's: histograms add bucket by bucket, so their percentiles are of all the requests. */
+function addNode(into: NodeCounts, from: NodeCounts): void {
+  addSeries(into.series, from.series);
+  if (!from.latency) return;
+  into.latency ??= { server: new Map(), client: new Map() };
+  addSeries(into.latency.server, from.latency.server);
+  addSeries(into.latency.client, from.latency.client);
+}
+
+/**
+ * The value a percentile reports for a bucket, in ms: its midpoint, or the
+ * lower edge of the last, open bucket (1,000 s and more). The midpoint is
+ * within half a bucket of any duration in it: 0.5 us below 100 us (buckets
+ * 1 us wide), and at most 5% from 10 us up, where a bucket [m, m + 1) x 10^d
+ * with m >= 10 is at most 10% wide.
+ */
+const BUCKET_MS: readonly number[] = Array.from({ length: LATENCY_BUCKETS }, (_, bucket) =>
+  bucket === LATENCY_BUCKETS - 1 ? bucketLowerUs(bucket) / 1000 : (bucketLowerUs(bucket) + bucketUpperUs(bucket)) / 2000,
+);
+
+function metricOf(samples: Sample[]): Metric {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const { value } of samples) {
+    if (value < min) min = value;
+    if (value > max) max = value;
+  }
+  return { samples, min, max };
+}
+
 function toMetrics(series: Series, dates: readonly string[]): Record<string, Metric> {
   const metrics: Record<string, Metric> = {};
-  for (const [id, counts] of series) {
-    let min = Infinity;
-    let max = -Infinity;
-    const samples = new Array<Sample>(counts.length);
-    for (let i = 0; i < counts.length; i++) {
-      const value = counts[i]!;
-      samples[i] = { date: dates[i]!, value };
-      if (value < min) min = value;
-      if (value > max) max = value;
-    }
-    metrics[id] = { samples, min, max };
+  for (const [id, counts] of series) metrics[id] = metricOf(counts.map((value, i) => ({ date: dates[i]!, value })));
+  return metrics;
+}
+
+/**
+ * Adds one side's latency percentiles to `metrics`, each tick's from the
+ * requests that completed in that tick (never an average of percentiles:
+ * containers and the host add histograms first). The estimate is the
+ * nearest rank: the bucket holding the ceil(p% x n)-th shortest request,
+ * reported as that bucket's midpoint (BUCKET_MS). A tick without a timed
+ * request has no sample, not a zero; a side without any has no metric.
+ */
+function addLatencyMetrics(metrics: Record<string, Metric>, histogram: Histogram, side: Side, dates: readonly string[]): void {
+  const buckets = [...histogram.keys()].sort((a, b) => a - b);
+  const percentiles = LATENCY_PERCENTILES[side];
+  const samples = percentiles.map((): Sample[] => []);
+  for (let tick = 0; tick < dates.length; tick++) {
+    let requests = 0;
+    for (const bucket of buckets) requests += histogram.get(bucket)![tick]!;
+    if (requests === 0) continue;
+    percentiles.forEach(({ percent }, p) => {
+      // percent x requests is a whole number, so the division rounds at most once and ceil is exact.
+      const rank = Math.ceil((percent * requests) / 100);
+      let seen = 0;
+      for (const bucket of buckets) {
+        seen += histogram.get(bucket)![tick]!;
+        if (seen >= rank) {
+          samples[p]!.push({ date: dates[tick]!, value: BUCKET_MS[bucket]! });
+          break;
+        }
+      }
+    });
   }
+  percentiles.forEach(({ id }, p) => {
+    if (samples[p]!.length > 0) metrics[id] = metricOf(samples[p]!);
+  });
+}
+
+function isEmpty(record: object): boolean {
+  for (const _ in record) return false;
+  return true;
+}
+
+function nodeMetrics(node: NodeCounts, dates: readonly string[]): Record<string, Metric> {
+  const metrics = toMetrics(node.series, dates);
+  if (node.latency) for (const side of ["server", "client"] as const) addLatencyMetrics(metrics, node.latency[side], side, dates);
   return metrics;
 }
 
@@ -190,32 +317,38 @@ export function buildReport(input: ReportInput) {
   const dates = input.ticks.map((tick) => new Date(tick.time).toISOString());
   const perPid = [...processMetrics(input.ticks)].sort(([a], [b]) => a - b);
   const processNodes: Record<string, unknown> = {};
-  const perContainer = new Map<string, Series>();
-  const hostSeries: Series = new Map();
-  for (const [pid, series] of perPid) {
+  const perContainer = new Map<string, NodeCounts>();
+  const host: NodeCounts = { series: new Map() };
+  for (const [pid, counts] of perPid) {
     const id = `${input.hostId};${pid}`;
-    processNodes[id] = { id, topology: "process", metrics: toMetrics(series, dates) };
+    const metrics = nodeMetrics(counts, dates);
+    // A window holding only counts no metric shows (client responses under 400) makes no node.
+    if (isEmpty(metrics)) continue;
+    processNodes[id] = { id, topology: "process", metrics };
     const container = input.containerOf?.(pid);
     if (container) {
       let sum = perContainer.get(container);
-      if (!sum) perContainer.set(container, (sum = new Map()));
-      addSeries(sum, series);
+      if (!sum) perContainer.set(container, (sum = { series: new Map() }));
+      addNode(sum, counts);
     }
-    addSeries(hostSeries, series);
+    addNode(host, counts);
   }
   const containerNodes: Record<string, unknown> = {};
-  for (const [container, series] of [...perContainer].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  for (const [container, counts] of [...perContainer].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const id = `${container};<container>`;
-    containerNodes[id] = { id, topology: "container", metrics: toMetrics(series, dates) };
+    const metrics = nodeMetrics(counts, dates);
+    if (!isEmpty(metrics)) containerNodes[id] = { id, topology: "container", metrics };
   }
   const hostNodes: Record<string, unknown> = {};
-  if (hostSeries.size > 0 || input.losses) {
+  const hostMetrics = nodeMetrics(host, dates);
+  const hasMetrics = !isEmpty(hostMetrics);
+  if (hasMetrics || input.losses) {
     const id = `${input.hostId};<host>`;
     hostNodes[id] = {
       id,
       topology: "host",
       ...(input.losses && { latest: lossLatest(input.losses) }),
-      ...(hostSeries.size > 0 && { metrics: toMetrics(hostSeries, dates) }),
+      ...(hasMetrics && { metrics: hostMetrics }),
     };
   }
   return {

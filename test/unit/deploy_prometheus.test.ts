@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "../../src/cli";
-import { LOSS_REASONS } from "../../src/kernel_abi";
+import { CLIENT_SIDE, LATENCY_SLOT, LATENCY_SUM_SLOT, LOSS_REASONS, REQUEST_SLOT } from "../../src/kernel_abi";
 import { ProcessTotals } from "../../src/process_totals";
 import { buildMetrics } from "../../src/prometheus";
 import { parseExposition } from "../../src/top";
@@ -36,7 +36,9 @@ const dashboard = JSON.parse(read("grafana", "http-statistics.json")) as Dashboa
 /** What the exporter emits, per process with a container, so every name and label shows. */
 function exported(): { names: Set<string>; labels: Set<string> } {
   const totals = new ProcessTotals(() => ({ comm: "nginx", container: "f".repeat(64) }), 1000);
-  totals.add(new Map([[7, new Map([[0, 1], [200, 1]])]]));
+  // Served and sent, timed on both sides: every family has a series.
+  const slots = [REQUEST_SLOT, 200, LATENCY_SUM_SLOT, LATENCY_SLOT + 150].flatMap((slot) => [slot, CLIENT_SIDE + slot]);
+  totals.add(new Map([[7, new Map(slots.map((slot) => [slot, 1]))]]));
   const text = buildMetrics(
     { processes: totals.values(), labels: "process", losses: Object.fromEntries(LOSS_REASONS.map((r) => [r, 0])), version: "1", capture: "socket" },
     "text",
@@ -50,17 +52,33 @@ describe("Grafana dashboard", () => {
   const scrapeLabels = new Set([...labels, "instance", "job"]);
   const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
 
-  test("identity and the panels the issue asks for (latency waits for its histograms)", () => {
+  test("identity and the panels the issues ask for: served traffic, its latency, the client side, losses", () => {
     expect([dashboard.uid, dashboard.title]).toEqual(["http-statistics", "HTTP statistics"]);
     expect(dashboard.schemaVersion).toBeGreaterThanOrEqual(36);
     expect(dashboard.panels.map((p) => p.title)).toEqual([
       "Requests per second by status code",
       "Error ratio (5xx / all responses)",
+      "Server latency (p50, p95, p99)",
       "Requests per second per container",
       "Requests per second per process (top 10)",
       "5xx per second per process (top 10)",
+      "Outgoing requests per second per process (top 10)",
+      "Outgoing errors per second (4xx, 5xx received)",
+      "Outgoing request latency p99 per process (top 10)",
       "Events not counted per second, by reason",
     ]);
+  });
+
+  test("latency panels: quantiles of the histograms' bucket rates, summed by le (and the series they are per), in seconds", () => {
+    const panel = (title: string) => dashboard.panels.find((p) => p.title === title)!;
+    expect(panel("Server latency (p50, p95, p99)").targets.map((t) => t.expr)).toEqual(
+      [0.5, 0.95, 0.99].map((q) => `histogram_quantile(${q}, sum by (le) (rate(http_statistics_request_duration_seconds_bucket{instance=~"$instance"}[$__rate_interval])))`),
+    );
+    expect(panel("Outgoing request latency p99 per process (top 10)").targets.map((t) => t.expr)).toEqual([
+      `topk(10, histogram_quantile(0.99, sum by (instance, pid, comm, le) (rate(http_statistics_client_request_duration_seconds_bucket{instance=~"$instance"}[$__rate_interval]))))`,
+    ]);
+    for (const title of ["Server latency (p50, p95, p99)", "Outgoing request latency p99 per process (top 10)"])
+      expect((panel(title) as unknown as { fieldConfig: { defaults: { unit: string } } }).fieldConfig.defaults.unit).toBe("s");
   });
 
   test("panels: unique ids, inside the 24-column grid, never overlapping", () => {

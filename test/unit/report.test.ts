@@ -1,13 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import type { Tick } from "../../src/collector";
+import { bucketOfUs, LATENCY_BUCKETS, LATENCY_SLOT, LATENCY_SUM_SLOT, CLIENT_SIDE } from "../../src/kernel_abi";
 import {
   buildReport,
+  CLIENT_ERRORS_METRIC,
+  CLIENT_REQUESTS_METRIC,
   METRIC_TEMPLATES,
   metricIdForSlot,
   OTHERS_METRIC,
   REQUESTS_METRIC,
   TRACKED_CODES,
 } from "../../src/report";
+import { protocolViolations } from "../support/protocol";
 
 const T0 = Date.UTC(2026, 10, 22, 3, 0, 0);
 
@@ -30,10 +34,30 @@ describe("metric ids", () => {
     expect(metricIdForSlot(101)).toBe(OTHERS_METRIC);
   });
 
-  test("templates: the original plugin's ids and labels, requests first, OTHERS last", () => {
+  test("client side: requests sent, and responses received with a status of 400 or more as errors; the rest of the client's slots count towards nothing", () => {
+    expect(metricIdForSlot(CLIENT_SIDE)).toBe("http_client_requests_per_second");
+    expect(metricIdForSlot(CLIENT_SIDE + 400)).toBe("http_client_errors_per_second");
+    expect(metricIdForSlot(CLIENT_SIDE + 451)).toBe("http_client_errors_per_second");
+    expect(metricIdForSlot(CLIENT_SIDE + 599)).toBe("http_client_errors_per_second");
+    for (const status of [100, 200, 204, 304, 399]) expect(metricIdForSlot(CLIENT_SIDE + status)).toBeUndefined();
+  });
+
+  test("latency buckets and duration sums are no response: they count towards no per-second metric", () => {
+    for (const slot of [LATENCY_SUM_SLOT, LATENCY_SLOT, LATENCY_SLOT + 599, LATENCY_SLOT + LATENCY_BUCKETS - 1, CLIENT_SIDE + LATENCY_SUM_SLOT, CLIENT_SIDE + LATENCY_SLOT + 200])
+      expect([slot, metricIdForSlot(slot)]).toEqual([slot, undefined]);
+    for (const slot of [600, 999, 1001, LATENCY_SLOT + LATENCY_BUCKETS, 2 * CLIENT_SIDE, 2 * CLIENT_SIDE + 200]) expect([slot, metricIdForSlot(slot)]).toEqual([slot, undefined]);
+  });
+
+  test("templates: the original plugin's ids and labels, requests first, then latency and the client side, OTHERS last", () => {
     const ids = Object.keys(METRIC_TEMPLATES);
     expect(ids).toEqual([
       "http_requests_per_second",
+      "http_latency_p99_ms",
+      "http_latency_p50_ms",
+      "http_latency_p95_ms",
+      "http_client_requests_per_second",
+      "http_client_errors_per_second",
+      "http_client_latency_p99_ms",
       ...TRACKED_CODES.map((c) => `http_${c}_responses_per_second`),
       "http_OTHERS_responses_per_second",
     ]);
@@ -43,7 +67,17 @@ describe("metric ids", () => {
     expect(METRIC_TEMPLATES[REQUESTS_METRIC]).toEqual({ id: REQUESTS_METRIC, label: "HTTP Req/Second", format: "integer", priority: 2.5 });
     expect(METRIC_TEMPLATES["http_100_responses_per_second"]!.priority).toBe(20);
     expect(METRIC_TEMPLATES[OTHERS_METRIC]!.priority).toBe(36);
-    for (const t of Object.values(METRIC_TEMPLATES)) expect(t.format).toBe("integer");
+    // Behind "+N": p99 first, Scope's open files (3) next, then the rest, all before host load (11) and the codes.
+    expect(Object.values(METRIC_TEMPLATES).slice(1, 7).map(({ label, format, priority }) => [label, format, priority])).toEqual([
+      ["HTTP p99 Latency (ms)", "", 2.6],
+      ["HTTP p50 Latency (ms)", "", 4],
+      ["HTTP p95 Latency (ms)", "", 5],
+      ["HTTP Out Req/Second", "integer", 6],
+      ["HTTP Out Errors/Second", "integer", 7],
+      ["HTTP Out p99 (ms)", "", 8],
+    ]);
+    // Counts are whole numbers; milliseconds take Scope's default format (two decimals).
+    for (const t of Object.values(METRIC_TEMPLATES)) expect([t.id, t.format]).toEqual([t.id, t.id.endsWith("_ms") ? "" : "integer"]);
     expect(METRIC_TEMPLATES["http_202_responses_per_second"]!.label).toBe("HTTP Resp 202/Second");
     expect(METRIC_TEMPLATES["http_503_responses_per_second"]!.label).toBe("HTTP Resp 503/Second");
     expect(METRIC_TEMPLATES[OTHERS_METRIC]!.label).toBe("HTTP Resp OTHERS/Second");
@@ -117,7 +151,7 @@ describe("buildReport", () => {
     const empty = buildReport({ hostId: "h", ticks: [] });
     for (const topology of [empty.Process, empty.Container, empty.Host]) {
       expect(topology.nodes).toEqual({});
-      expect(Object.keys(topology.metric_templates)).toHaveLength(18);
+      expect(Object.keys(topology.metric_templates)).toHaveLength(24);
     }
   });
 });
@@ -193,5 +227,159 @@ describe("containers and the host", () => {
   test("summing for containers and the host leaves each process's own series alone", () => {
     expect(values(report.Process.nodes["host-a;42"], "http_requests_per_second")).toEqual([3, 0, 1]);
     expect(values(report.Process.nodes["host-a;43"], "http_requests_per_second")).toEqual([1, 2, 0]);
+  });
+});
+
+/** Latency bucket slots: `{ [slot]: count }` for `count` requests of `us` microseconds, server side or client side. */
+function durations(side: "server" | "client", ...runs: Array<[us: number, count: number]>): Record<number, number> {
+  const base = side === "server" ? 0 : CLIENT_SIDE;
+  const slots: Record<number, number> = {};
+  for (const [us, count] of runs) {
+    const slot = base + LATENCY_SLOT + bucketOfUs(us);
+    slots[slot] = (slots[slot] ?? 0) + count;
+    slots[base + LATENCY_SUM_SLOT] = (slots[base + LATENCY_SUM_SLOT] ?? 0) + us * 1000 * count;
+  }
+  return slots;
+}
+
+type Node = { metrics?: Record<string, { samples: { date: string; value: number }[]; min: number; max: number }> };
+const DATES = [0, 1, 2, 3].map((s) => new Date(T0 + s * 1000).toISOString());
+
+describe("latency percentiles", () => {
+  // Bucket midpoints, ms: [150, 160) us -> 0.155; [2000, 2100) us -> 2.05; [30, 31) ms -> 30.5; [5, 6) us -> 0.0055.
+  const ticks = [
+    tick(0, { 42: { 0: 100, 200: 100, ...durations("server", [152, 50], [2090, 45], [30_999, 4], [5, 1]) } }),
+    tick(1, { 42: { 0: 3, 200: 3 } }),
+    tick(2, { 42: { 0: 1, 200: 1, ...durations("server", [4_000_000_000, 1]) } }),
+    tick(3, { 42: { 0: 3, 200: 3, ...durations("server", [159, 1], [2000, 2]) } }),
+  ];
+  const node = buildReport({ hostId: "h", ticks }).Process.nodes["h;42"] as Node;
+
+  test("100 requests in one second: p50, p95 and p99 are the midpoints of the buckets holding the 50th, 95th and 99th (nearest rank)", () => {
+    // Ranks: 1 request at 5 us, 50 at 152 us (ranks 2..51), 45 at 2090 us (52..96), 4 at 30,999 us (97..100).
+    expect(node.metrics!["http_latency_p50_ms"]!.samples[0]).toEqual({ date: DATES[0]!, value: 0.155 });
+    expect(node.metrics!["http_latency_p95_ms"]!.samples[0]).toEqual({ date: DATES[0]!, value: 2.05 });
+    expect(node.metrics!["http_latency_p99_ms"]!.samples[0]).toEqual({ date: DATES[0]!, value: 30.5 });
+  });
+
+  test("a second without a timed request has no sample, not a zero; min and max are over the samples there are", () => {
+    // Tick 2: one request of 4,000 s, in the open last bucket: its lower edge, 1,000 s. Tick 3: 3 requests, ranks ceil(1.5) = 2, ceil(2.85) = 3, ceil(2.97) = 3.
+    expect(node.metrics!["http_latency_p50_ms"]).toEqual({
+      samples: [
+        { date: DATES[0]!, value: 0.155 },
+        { date: DATES[2]!, value: 1_000_000 },
+        { date: DATES[3]!, value: 2.05 },
+      ],
+      min: 0.155,
+      max: 1_000_000,
+    });
+    expect(node.metrics!["http_latency_p95_ms"]!.samples.map((s) => s.value)).toEqual([2.05, 1_000_000, 2.05]);
+    expect(node.metrics!["http_latency_p99_ms"]).toEqual({
+      samples: [
+        { date: DATES[0]!, value: 30.5 },
+        { date: DATES[2]!, value: 1_000_000 },
+        { date: DATES[3]!, value: 2.05 },
+      ],
+      min: 2.05,
+      max: 1_000_000,
+    });
+  });
+
+  test("latency slots never become responses: exactly the request, 200 and latency metrics, the request counts unchanged", () => {
+    expect(Object.keys(node.metrics!).sort()).toEqual(["http_200_responses_per_second", "http_latency_p50_ms", "http_latency_p95_ms", "http_latency_p99_ms", "http_requests_per_second"]);
+    expect(node.metrics![REQUESTS_METRIC]!.samples.map((s) => s.value)).toEqual([100, 3, 1, 3]);
+  });
+
+  test("no duration anywhere in the window: no latency metric at all", () => {
+    const report = buildReport({ hostId: "h", ticks: [tick(0, { 7: { 0: 2, 200: 2 } }), tick(1, { 7: { 0: 1, 404: 1 } })] });
+    expect(Object.keys((report.Process.nodes["h;7"] as Node).metrics!).sort()).toEqual(["http_200_responses_per_second", "http_404_responses_per_second", "http_requests_per_second"]);
+  });
+
+  test("a process with durations but whose requests and responses were counted in earlier windows still shows its latency, and nothing else", () => {
+    const report = buildReport({ hostId: "h", ticks: [tick(0, { 7: durations("server", [2000, 1]) })] });
+    expect((report.Process.nodes["h;7"] as Node).metrics).toEqual({
+      http_latency_p50_ms: { samples: [{ date: DATES[0]!, value: 2.05 }], min: 2.05, max: 2.05 },
+      http_latency_p95_ms: { samples: [{ date: DATES[0]!, value: 2.05 }], min: 2.05, max: 2.05 },
+      http_latency_p99_ms: { samples: [{ date: DATES[0]!, value: 2.05 }], min: 2.05, max: 2.05 },
+    });
+  });
+
+  test("the report with latency metrics passes the probe's checks", () => {
+    expect(protocolViolations(buildReport({ hostId: "h", ticks }), { pluginId: "http-statistics", hostId: "h" })).toEqual([]);
+  });
+});
+
+describe("the client side", () => {
+  const ticks = [
+    tick(0, { 42: { [CLIENT_SIDE]: 6, [CLIENT_SIDE + 200]: 2, [CLIENT_SIDE + 301]: 1, [CLIENT_SIDE + 404]: 1, [CLIENT_SIDE + 503]: 2, ...durations("client", [800, 5], [40_000, 1]) } }),
+    tick(1, { 42: { [CLIENT_SIDE]: 1, [CLIENT_SIDE + 204]: 1 } }),
+    tick(2, { 42: { [CLIENT_SIDE + 500]: 1, ...durations("client", [12, 1]) } }),
+  ];
+  const node = buildReport({ hostId: "h", ticks }).Process.nodes["h;42"] as Node;
+
+  test("requests sent per second, errors (4xx and 5xx received) per second and the p99 on the process node; none of it in the server's metrics", () => {
+    expect(Object.keys(node.metrics!).sort()).toEqual([CLIENT_ERRORS_METRIC, "http_client_latency_p99_ms", CLIENT_REQUESTS_METRIC]);
+    expect(node.metrics![CLIENT_REQUESTS_METRIC]).toEqual({
+      samples: [
+        { date: DATES[0]!, value: 6 },
+        { date: DATES[1]!, value: 1 },
+        { date: DATES[2]!, value: 0 },
+      ],
+      min: 0,
+      max: 6,
+    });
+    expect(node.metrics![CLIENT_ERRORS_METRIC]!.samples.map((s) => s.value)).toEqual([3, 0, 1]);
+    // 6 requests: rank ceil(5.94) = 6 is the one of 40 ms, in [40, 41) ms; [12, 13) us alone in tick 2.
+    expect(node.metrics!["http_client_latency_p99_ms"]).toEqual({
+      samples: [
+        { date: DATES[0]!, value: 40.5 },
+        { date: DATES[2]!, value: 0.0125 },
+      ],
+      min: 0.0125,
+      max: 40.5,
+    });
+  });
+
+  test("a process that only received responses under 400 in the window has nothing to show: no node, and no host metrics", () => {
+    const report = buildReport({ hostId: "h", ticks: [tick(0, { 9: { [CLIENT_SIDE + 200]: 4, [CLIENT_SIDE + 101]: 1 } })] });
+    expect(report.Process.nodes).toEqual({});
+    expect(report.Host.nodes).toEqual({});
+  });
+});
+
+describe("latency of containers and the host: histograms added, then percentiles", () => {
+  const A = "a".repeat(64);
+  const ticks = [
+    tick(0, {
+      42: { 0: 2, ...durations("server", [150, 2]) },
+      43: { 0: 2, ...durations("server", [2050, 2]), ...durations("client", [300, 1]) },
+      50: { 0: 1, ...durations("server", [30_000, 1]), ...durations("client", [3000, 99]) },
+    }),
+    tick(1, { 50: { 0: 1 } }),
+  ];
+  const report = buildReport({ hostId: "h", ticks, containerOf: (pid) => (pid === 42 || pid === 43 ? A : undefined) });
+  const values = (node: unknown, id: string) => (node as Node).metrics![id]?.samples.map((s) => s.value);
+
+  test("each process keeps its own percentiles", () => {
+    expect(values(report.Process.nodes["h;42"], "http_latency_p50_ms")).toEqual([0.155]);
+    expect(values(report.Process.nodes["h;43"], "http_latency_p50_ms")).toEqual([2.05]);
+    expect(values(report.Process.nodes["h;50"], "http_latency_p99_ms")).toEqual([30.5]);
+  });
+
+  test("the container's 4 requests: p50 is the 2nd (0.155 ms), p95 and p99 the 4th (2.05 ms), not an average of its processes' percentiles", () => {
+    const container = report.Container.nodes[`${A};<container>`];
+    expect(values(container, "http_latency_p50_ms")).toEqual([0.155]);
+    expect(values(container, "http_latency_p95_ms")).toEqual([2.05]);
+    expect(values(container, "http_latency_p99_ms")).toEqual([2.05]);
+    expect(values(container, "http_client_latency_p99_ms")).toEqual([0.305]);
+  });
+
+  test("the host's 5 requests: ranks 3, 5 and 5; its client p99 over 100 requests is the 99th", () => {
+    const host = report.Host.nodes["h;<host>"];
+    expect(values(host, "http_latency_p50_ms")).toEqual([2.05]);
+    expect(values(host, "http_latency_p95_ms")).toEqual([30.5]);
+    expect(values(host, "http_latency_p99_ms")).toEqual([30.5]);
+    expect(values(host, "http_client_latency_p99_ms")).toEqual([3.05]);
+    expect(values(host, REQUESTS_METRIC)).toEqual([5, 1]);
   });
 });
