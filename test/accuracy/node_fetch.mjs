@@ -9,4 +9,5 @@ for (const path of input.split("\n").filter(Boolean)) {
   await res.arrayBuffer();
   codes.push(res.status);
 }
-process.stdout.write(codes.join("\n") + "\n");
+// Exit at once: undici keeps idle keep-alive sockets open (and the process alive) for as long as the server does.
+process.stdout.write(codes.join("\n") + "\n", () => process.exit(0));
