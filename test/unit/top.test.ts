@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { bucketOfUs, CLIENT_SIDE, LATENCY_SLOT, LOSS_REASONS } from "../../src/kernel_abi";
+import { CLIENT_SIDE, LOSS_REASONS } from "../../src/kernel_abi";
 import { ProcessTotals } from "../../src/process_totals";
 import { buildMetrics } from "../../src/prometheus";
 import { bucketQuantile, parseExposition, renderTop, topRows, type TopRow } from "../../src/top";
+import { timedSlots } from "../support/timed_slots";
 
 const CONTAINER = "0123456789ab" + "c".repeat(52);
 const IDENTITIES: Record<number, { comm: string; container?: string }> = {
@@ -56,17 +57,14 @@ describe("topRows", () => {
     ]);
   });
 
-  /** Latency bucket slots for `count` served requests of `us` microseconds. */
-  const served = (...runs: Array<[us: number, count: number]>) => Object.fromEntries(runs.map(([us, count]) => [LATENCY_SLOT + bucketOfUs(us), count]));
-
   test("p99 of the requests served between two reads, and requests sent per second", () => {
     // Before: 100 requests of 1.2 ms. Between the reads: 98 more of 1.2 ms and 2 of 30 ms, and 6 sent.
-    const before = topRows(parseExposition(exposition({ 10: { 0: 100, ...served([1200, 100]), [CLIENT_SIDE]: 4 } })));
+    const before = topRows(parseExposition(exposition({ 10: { 0: 100, ...timedSlots("server", [1200, 100]), [CLIENT_SIDE]: 4 } })));
     expect(before[0]!.durations.map(([le, count]) => `${le}:${count}`).join(" ")).toBe(
       "0.00001:0 0.000025:0 0.00005:0 0.0001:0 0.00025:0 0.0005:0 0.001:0 0.0025:100 0.005:100 0.01:100 0.025:100 0.05:100 0.1:100 0.25:100 0.5:100 1:100 2.5:100 5:100 10:100 25:100 50:100 100:100 Infinity:100",
     );
     expect(before[0]!.outRequests).toBe(4);
-    const [row] = topRows(parseExposition(exposition({ 10: { 0: 200, ...served([1200, 198], [30_000, 2]), [CLIENT_SIDE]: 10 } })), { rows: before, seconds: 2 });
+    const [row] = topRows(parseExposition(exposition({ 10: { 0: 200, ...timedSlots("server", [1200, 198], [30_000, 2]), [CLIENT_SIDE]: 10 } })), { rows: before, seconds: 2 });
     // Rank 99 of 100 is the first of the 2 in (25 ms, 50 ms]: halfway, as histogram_quantile interpolates.
     expect(row!.p99Ms).toBeCloseTo(37.5, 9);
     expect([row!.rate, row!.outRate]).toEqual([50, 3]);
@@ -74,8 +72,8 @@ describe("topRows", () => {
   });
 
   test("buckets that went down are a reused pid starting over: the p99 is of all its requests", () => {
-    const before = topRows(parseExposition(exposition({ 10: { 0: 500, ...served([1200, 500]) } })));
-    const [row] = topRows(parseExposition(exposition({ 10: { 0: 10, ...served([7, 10]) } })), { rows: before, seconds: 1 });
+    const before = topRows(parseExposition(exposition({ 10: { 0: 500, ...timedSlots("server", [1200, 500]) } })));
+    const [row] = topRows(parseExposition(exposition({ 10: { 0: 10, ...timedSlots("server", [7, 10]) } })), { rows: before, seconds: 1 });
     // 10 requests in (0, 10 us]: rank 9.9, from 0.
     expect(row!.p99Ms).toBeCloseTo(0.0099, 12);
     expect(renderTop([row!], 100, 4, "t")[2]).toBe("     10 nginx           -                10.0     0.01        0        0        0        0      0.0");
