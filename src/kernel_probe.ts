@@ -13,7 +13,7 @@ export interface ProbeSizing {
   maxCounters: number;
 }
 
-/** Counter values keyed by tgid, then by slot (0 = requests, else status). */
+/** Counter values keyed by tgid, then by slot (kernel_abi's slotMeaning says what each holds). */
 export type CounterSnapshot = Map<number, Map<number, bigint>>;
 
 export class KernelProbe {

@@ -22,7 +22,7 @@ export interface ProcessIdentity {
 
 export interface ProcessTotal extends ProcessIdentity {
   pid: number;
-  /** Cumulative count by counter slot (kernel_abi: 0 = requests, else a status code). */
+  /** Cumulative count by counter slot (kernel_abi's slotMeaning says what each holds). */
   counts: Map<number, number>;
   /** When the plugin found the process gone, ms since the epoch. */
   goneSince?: number;

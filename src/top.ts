@@ -3,7 +3,8 @@
  * someone on the host without Scope or Prometheus. It reads the plugin's
  * GET /metrics on its unix socket once a second (no eBPF of its own): the
  * cumulative counters carry the command name and container, and two
- * successive reads give the request rate.
+ * successive reads give the request rates and the latency of the requests
+ * served in between.
  *
  * Parsing and layout are pure functions; runTop() owns the terminal.
  */
@@ -43,11 +44,46 @@ export interface TopRow {
   rate?: number;
   /** Responses since the plugin started, by class: [2xx, 3xx, 4xx, 5xx]. */
   classes: [number, number, number, number];
+  /** Requests served since the plugin started, by duration: cumulative counts by upper bound in seconds, ascending (+Inf last). */
+  durations: Array<[le: number, count: number]>;
+  /** The 99th percentile of the durations of the requests served since the previous read, in ms; undefined when none was timed. */
+  p99Ms?: number;
+  /** Requests the process sent as a client since the plugin started. */
+  outRequests: number;
+  /** Requests sent per second since the previous read. */
+  outRate?: number;
 }
 
-const rowKey = (labels: Record<string, string>) => `${labels.pid ?? ""}/${labels.container_id ?? ""}`;
+const rowKey = (labels: { pid?: string | number; container_id?: string }) => `${labels.pid ?? ""}/${labels.container_id ?? ""}`;
 
-/** Rows of one read, busiest first; `previous` (the last read's rows) and the seconds between give the rates. */
+/**
+ * The q-quantile of the requests counted in cumulative buckets, estimated
+ * as Prometheus's histogram_quantile does (and so as the Grafana panels
+ * show it): linearly within the bucket holding the rank, from 0 in the
+ * first; the highest finite bound when the rank is in +Inf.
+ */
+export function bucketQuantile(q: number, buckets: ReadonlyArray<readonly [le: number, count: number]>): number | undefined {
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total === 0) return undefined;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const [le, count] of buckets) {
+    if (count >= rank) return le === Infinity ? lower : lower + ((le - lower) * (rank - below)) / (count - below);
+    lower = le;
+    below = count;
+  }
+  return undefined;
+}
+
+/** What was counted between two reads of cumulative buckets; all of `now` when they went down (a reused pid starting over). */
+function bucketsSince(now: TopRow["durations"], before: TopRow["durations"] | undefined): TopRow["durations"] {
+  if (!before || (before.at(-1)?.[1] ?? 0) > (now.at(-1)?.[1] ?? 0)) return now;
+  const old = new Map(before);
+  return now.map(([le, count]) => [le, count - (old.get(le) ?? 0)]);
+}
+
+/** Rows of one read, busiest first; `previous` (the last read's rows) and the seconds between give the rates and the p99. */
 export function topRows(samples: readonly ExposedSample[], previous?: { rows: readonly TopRow[]; seconds: number }): TopRow[] {
   const byKey = new Map<string, TopRow>();
   const rowOf = (labels: Record<string, string>) => {
@@ -62,6 +98,8 @@ export function topRows(samples: readonly ExposedSample[], previous?: { rows: re
           container: labels.container_id ?? "",
           requests: 0,
           classes: [0, 0, 0, 0],
+          durations: [],
+          outRequests: 0,
         }),
       );
     return row;
@@ -72,16 +110,25 @@ export function topRows(samples: readonly ExposedSample[], previous?: { rows: re
       const klass = Math.floor(Number(sample.labels.code) / 100) - 2;
       const row = rowOf(sample.labels);
       if (klass >= 0 && klass < 4) row.classes[klass]! += sample.value;
+    } else if (sample.name === "http_statistics_request_duration_seconds_bucket") {
+      const le = sample.labels.le === "+Inf" ? Infinity : Number(sample.labels.le);
+      rowOf(sample.labels).durations.push([le, sample.value]);
+    } else if (sample.name === "http_statistics_client_requests_total") rowOf(sample.labels).outRequests += sample.value;
+  }
+  const rows = [...byKey.values()];
+  for (const row of rows) row.durations.sort(([a], [b]) => a - b);
+  if (previous) {
+    const before = new Map(previous.rows.map((row) => [rowKey({ pid: row.pid, container_id: row.container }), row]));
+    // A counter that went down is a reused pid starting over.
+    const since = (now: number, old = 0) => (now >= old ? now - old : now);
+    for (const row of rows) {
+      const old = before.get(rowKey({ pid: row.pid, container_id: row.container }));
+      row.rate = since(row.requests, old?.requests) / previous.seconds;
+      row.outRate = since(row.outRequests, old?.outRequests) / previous.seconds;
+      const p99 = bucketQuantile(0.99, bucketsSince(row.durations, old?.durations));
+      if (p99 !== undefined) row.p99Ms = p99 * 1000;
     }
   }
-  const before = new Map(previous?.rows.map((row) => [`${row.pid ?? ""}/${row.container}`, row.requests]));
-  const rows = [...byKey.values()];
-  if (previous)
-    for (const row of rows) {
-      const old = before.get(`${row.pid ?? ""}/${row.container}`) ?? 0;
-      // A counter that went down is a reused pid starting over.
-      row.rate = (row.requests >= old ? row.requests - old : row.requests) / previous.seconds;
-    }
   return rows.sort((a, b) => (b.rate ?? 0) - (a.rate ?? 0) || b.requests - a.requests || (a.pid ?? 0) - (b.pid ?? 0) || (a.container < b.container ? -1 : 1));
 }
 
@@ -93,34 +140,63 @@ interface Column {
 }
 
 const number = (n: number) => String(n);
+/** At most 6 characters up to the largest finite bound (100 s): "0.12", "12.3", "2500". */
+const milliseconds = (ms: number) => ms.toFixed(ms >= 100 ? 0 : ms >= 10 ? 1 : 2);
 
-function columns(commWidth: number, withContainer: boolean, numberWidth = 8): Column[] {
-  const count = (title: string, cell: (r: TopRow) => string): Column => ({ title, width: numberWidth, align: "right", cell });
+/** Which columns a table has, and how wide the command and the counts are. */
+interface Layout {
+  command: number;
+  container: boolean;
+  out: boolean;
+  p99: boolean;
+  numbers: number;
+}
+
+function columns({ command, container, out, p99, numbers }: Layout): Column[] {
+  const count = (title: string, cell: (r: TopRow) => string): Column => ({ title, width: numbers, align: "right", cell });
   return [
     { title: "PID", width: 7, align: "right", cell: (r) => (r.pid === undefined ? "-" : String(r.pid)) },
-    { title: "COMMAND", width: commWidth, align: "left", cell: (r) => r.comm || "-" },
-    ...(withContainer ? [{ title: "CONTAINER", width: 12, align: "left" as const, cell: (r: TopRow) => r.container.slice(0, 12) || "-" }] : []),
+    { title: "COMMAND", width: command, align: "left", cell: (r) => r.comm || "-" },
+    ...(container ? [{ title: "CONTAINER", width: 12, align: "left" as const, cell: (r: TopRow) => r.container.slice(0, 12) || "-" }] : []),
     count("REQ/S", (r) => (r.rate === undefined ? "-" : r.rate.toFixed(1))),
+    ...(p99 ? [count("P99 MS", (r) => (r.p99Ms === undefined ? "-" : milliseconds(r.p99Ms)))] : []),
     count("2XX", (r) => number(r.classes[0])),
     count("3XX", (r) => number(r.classes[1])),
     count("4XX", (r) => number(r.classes[2])),
     count("5XX", (r) => number(r.classes[3])),
+    ...(out ? [count("OUT/S", (r) => (r.outRate === undefined ? "-" : r.outRate.toFixed(1)))] : []),
   ];
 }
 
 const lineWidth = (cols: readonly Column[]) => cols.reduce((sum, c) => sum + c.width, 0) + cols.length - 1;
 
+/** Each step gives up a little more room, applied while the table is wider than the terminal. */
+const narrowCommand = (layout: Layout, excess: number): Layout => ({ ...layout, command: Math.max(7, layout.command - excess) });
+const NARROWER: ReadonlyArray<(layout: Layout, excess: number) => Layout> = [
+  (layout) => ({ ...layout, container: false }),
+  (layout) => ({ ...layout, out: false }),
+  narrowCommand,
+  (layout, excess) => ({ ...layout, numbers: Math.max(6, layout.numbers - Math.ceil(excess / (layout.p99 ? 6 : 5))) }),
+  (layout) => ({ ...layout, p99: false }),
+  // What the p99 gave back may still leave the command a little too wide.
+  narrowCommand,
+];
+
 /**
  * The table in at most `width` columns and `height` lines: the container
- * column goes first when narrow, then the command narrows to 7, then the
- * counts to 6 characters; below that (under 50 columns) lines are cut.
- * Rows that do not fit the height are counted in the title.
+ * column goes first when narrow, then the requests sent (OUT/S), then the
+ * command narrows to 7, the counts to 6 characters, and the p99 goes;
+ * below that (under 50 columns) lines are cut. Rows that do not fit the
+ * height are counted in the title.
  */
 export function renderTop(rows: readonly TopRow[], width: number, height: number, title: string): string[] {
-  let cols = columns(15, true);
-  if (lineWidth(cols) > width) cols = columns(15, false);
-  if (lineWidth(cols) > width) cols = columns(Math.max(7, 15 - (lineWidth(cols) - width)), false);
-  if (lineWidth(cols) > width) cols = columns(7, false, Math.max(6, 8 - Math.ceil((lineWidth(cols) - width) / 5)));
+  let layout: Layout = { command: 15, container: true, out: true, p99: true, numbers: 8 };
+  let cols = columns(layout);
+  for (const narrower of NARROWER) {
+    if (lineWidth(cols) <= width) break;
+    layout = narrower(layout, lineWidth(cols) - width);
+    cols = columns(layout);
+  }
   const fit = (text: string) => (text.length > width ? text.slice(0, width) : text);
   const line = (cells: string[]) =>
     fit(cells.map((cell, i) => {
@@ -134,7 +210,7 @@ export function renderTop(rows: readonly TopRow[], width: number, height: number
     fit(`${title}${hidden}`),
     line(cols.map((c) => c.title)),
     ...rows.slice(0, room).map((row) => line(cols.map((c) => c.cell(row)))),
-    fit("2XX-5XX: responses since the plugin started. q quits."),
+    fit("P99: served since the last read. 2XX-5XX: since start. OUT/S: sent. q quits."),
   ];
 }
 

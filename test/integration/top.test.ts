@@ -75,9 +75,10 @@ describe("http-statistics top", () => {
     await curl(statusUrls(`http://127.0.0.1:${PYTHON_PORT}`, { 200: 2, 500: 4, 302: 1 }));
     tmux("send-keys", "-t", SESSION, `${TOP} --socket ${plugin.socket}; echo "top exited $?"`, "Enter");
     let text = await waitForScreen((t) => [nginxPid, pythonPid].every((pid) => rowOf(t, pid)?.includes(" 0.0 ")), "both rows with their rates");
-    expect(rowOf(text, nginxPid)).toBe(`${String(nginxPid).padStart(7)} nginx           -                 0.0        6        2        3        1`);
-    expect(rowOf(text, pythonPid)).toBe(`${String(pythonPid).padStart(7)} python3         -                 0.0        2        1        0        4`);
-    expect(text).toContain("    PID COMMAND         CONTAINER       REQ/S      2XX      3XX      4XX      5XX");
+    // Idle since top's previous read: no request to take a p99 of, none sent.
+    expect(rowOf(text, nginxPid)).toBe(`${String(nginxPid).padStart(7)} nginx           -                 0.0        -        6        2        3        1      0.0`);
+    expect(rowOf(text, pythonPid)).toBe(`${String(pythonPid).padStart(7)} python3         -                 0.0        -        2        1        0        4      0.0`);
+    expect(text).toContain("    PID COMMAND         CONTAINER       REQ/S   P99 MS      2XX      3XX      4XX      5XX    OUT/S");
     expect(text).toMatch(/^http-statistics top: \d+ processes on /m);
     for (const line of text.split("\n")) expect(line.length).toBeLessThanOrEqual(100);
 

@@ -3,9 +3,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Deltas } from "../../src/collector";
-import { bucketOfUs, CLIENT_SIDE, LATENCY_BUCKETS, LATENCY_SLOT, LATENCY_SUM_SLOT, LOSS_REASONS } from "../../src/kernel_abi";
+import { bucketOfUs, CLIENT_SIDE, LATENCY_BUCKETS, LOSS_REASONS } from "../../src/kernel_abi";
 import { ProcessTotals } from "../../src/process_totals";
 import { boundsAreBucketEdges, buildMetrics, canonicalNumber, HISTOGRAM_BOUNDS_US, negotiate, type MetricsInput } from "../../src/prometheus";
+import { timedSlots } from "../support/timed_slots";
 
 const CONTAINER = "a".repeat(64);
 
@@ -153,17 +154,6 @@ http_statistics_build_info{version="1.2.3",capture="socket"} 1
   });
 });
 
-/** Latency slots for `count` requests of `us` microseconds each: their bucket and the nanoseconds they add to the sum. */
-function timed(side: "server" | "client", ...runs: Array<[us: number, count: number]>): Record<number, number> {
-  const base = side === "server" ? 0 : CLIENT_SIDE;
-  const slots: Record<number, number> = {};
-  for (const [us, count] of runs) {
-    slots[base + LATENCY_SLOT + bucketOfUs(us)] = (slots[base + LATENCY_SLOT + bucketOfUs(us)] ?? 0) + count;
-    slots[base + LATENCY_SUM_SLOT] = (slots[base + LATENCY_SUM_SLOT] ?? 0) + us * 1000 * count;
-  }
-  return slots;
-}
-
 const LE = ["1e-05", "2.5e-05", "5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "25.0", "50.0", "100.0", "+Inf"];
 
 /** The _bucket lines of one series, from its cumulative count per bound (in LE's order). */
@@ -177,10 +167,10 @@ describe("latency histograms and the client side", () => {
     totalsOf(
       deltas({
         // nginx served 4 (5 us, 2 x 152 us, 30,999 us) and, as a client, sent 2: one answered in 2 ms, one after 4,000 s.
-        10: { 0: 4, 200: 3, 500: 1, ...timed("server", [5, 1], [152, 2]), [CLIENT_SIDE]: 2, [CLIENT_SIDE + 200]: 1, ...timed("client", [2000, 1]) },
+        10: { 0: 4, 200: 3, 500: 1, ...timedSlots("server", [5, 1], [152, 2]), [CLIENT_SIDE]: 2, [CLIENT_SIDE + 200]: 1, ...timedSlots("client", [2000, 1]) },
         20: { 0: 1, 200: 1 },
       }),
-      deltas({ 10: { ...timed("server", [30_999, 1]), [CLIENT_SIDE + 404]: 1, ...timed("client", [4_000_000_000, 1]) }, 21: { 0: 1, 200: 1, ...timed("server", [25, 1]) } }),
+      deltas({ 10: { ...timedSlots("server", [30_999, 1]), [CLIENT_SIDE + 404]: 1, ...timedSlots("client", [4_000_000_000, 1]) }, 21: { 0: 1, 200: 1, ...timedSlots("server", [25, 1]) } }),
     );
   const NGINX = 'pid="10",comm="nginx"';
   const SERVER_NGINX = [1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4];
@@ -245,7 +235,7 @@ http_statistics_request_duration_seconds_count{container_id="${CONTAINER}"} 1
   });
 
   test("a request exactly as long as a bound counts under the next one (kernel buckets hold [lower, upper))", () => {
-    const text = buildMetrics(input(totalsOf(deltas({ 10: timed("server", [10, 1], [99_999_999, 1], [100_000_000, 1]) }))), "text");
+    const text = buildMetrics(input(totalsOf(deltas({ 10: timedSlots("server", [10, 1], [99_999_999, 1], [100_000_000, 1]) }))), "text");
     expect(text).toContain(`http_statistics_request_duration_seconds_bucket{${NGINX},le="1e-05"} 0\n`);
     expect(text).toContain(`http_statistics_request_duration_seconds_bucket{${NGINX},le="2.5e-05"} 1\n`);
     expect(text).toContain(`http_statistics_request_duration_seconds_bucket{${NGINX},le="50.0"} 1\n`);

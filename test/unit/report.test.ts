@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Tick } from "../../src/collector";
-import { bucketOfUs, LATENCY_BUCKETS, LATENCY_SLOT, LATENCY_SUM_SLOT, CLIENT_SIDE } from "../../src/kernel_abi";
+import { CLIENT_SIDE, LATENCY_BUCKETS, LATENCY_SLOT, LATENCY_SUM_SLOT } from "../../src/kernel_abi";
 import {
   buildReport,
   CLIENT_ERRORS_METRIC,
@@ -12,6 +12,7 @@ import {
   TRACKED_CODES,
 } from "../../src/report";
 import { protocolViolations } from "../support/protocol";
+import { timedSlots } from "../support/timed_slots";
 
 const T0 = Date.UTC(2026, 10, 22, 3, 0, 0);
 
@@ -230,28 +231,16 @@ describe("containers and the host", () => {
   });
 });
 
-/** Latency bucket slots: `{ [slot]: count }` for `count` requests of `us` microseconds, server side or client side. */
-function durations(side: "server" | "client", ...runs: Array<[us: number, count: number]>): Record<number, number> {
-  const base = side === "server" ? 0 : CLIENT_SIDE;
-  const slots: Record<number, number> = {};
-  for (const [us, count] of runs) {
-    const slot = base + LATENCY_SLOT + bucketOfUs(us);
-    slots[slot] = (slots[slot] ?? 0) + count;
-    slots[base + LATENCY_SUM_SLOT] = (slots[base + LATENCY_SUM_SLOT] ?? 0) + us * 1000 * count;
-  }
-  return slots;
-}
-
 type Node = { metrics?: Record<string, { samples: { date: string; value: number }[]; min: number; max: number }> };
 const DATES = [0, 1, 2, 3].map((s) => new Date(T0 + s * 1000).toISOString());
 
 describe("latency percentiles", () => {
   // Bucket midpoints, ms: [150, 160) us -> 0.155; [2000, 2100) us -> 2.05; [30, 31) ms -> 30.5; [5, 6) us -> 0.0055.
   const ticks = [
-    tick(0, { 42: { 0: 100, 200: 100, ...durations("server", [152, 50], [2090, 45], [30_999, 4], [5, 1]) } }),
+    tick(0, { 42: { 0: 100, 200: 100, ...timedSlots("server", [152, 50], [2090, 45], [30_999, 4], [5, 1]) } }),
     tick(1, { 42: { 0: 3, 200: 3 } }),
-    tick(2, { 42: { 0: 1, 200: 1, ...durations("server", [4_000_000_000, 1]) } }),
-    tick(3, { 42: { 0: 3, 200: 3, ...durations("server", [159, 1], [2000, 2]) } }),
+    tick(2, { 42: { 0: 1, 200: 1, ...timedSlots("server", [4_000_000_000, 1]) } }),
+    tick(3, { 42: { 0: 3, 200: 3, ...timedSlots("server", [159, 1], [2000, 2]) } }),
   ];
   const node = buildReport({ hostId: "h", ticks }).Process.nodes["h;42"] as Node;
 
@@ -296,7 +285,7 @@ describe("latency percentiles", () => {
   });
 
   test("a process with durations but whose requests and responses were counted in earlier windows still shows its latency, and nothing else", () => {
-    const report = buildReport({ hostId: "h", ticks: [tick(0, { 7: durations("server", [2000, 1]) })] });
+    const report = buildReport({ hostId: "h", ticks: [tick(0, { 7: timedSlots("server", [2000, 1]) })] });
     expect((report.Process.nodes["h;7"] as Node).metrics).toEqual({
       http_latency_p50_ms: { samples: [{ date: DATES[0]!, value: 2.05 }], min: 2.05, max: 2.05 },
       http_latency_p95_ms: { samples: [{ date: DATES[0]!, value: 2.05 }], min: 2.05, max: 2.05 },
@@ -311,9 +300,9 @@ describe("latency percentiles", () => {
 
 describe("the client side", () => {
   const ticks = [
-    tick(0, { 42: { [CLIENT_SIDE]: 6, [CLIENT_SIDE + 200]: 2, [CLIENT_SIDE + 301]: 1, [CLIENT_SIDE + 404]: 1, [CLIENT_SIDE + 503]: 2, ...durations("client", [800, 5], [40_000, 1]) } }),
+    tick(0, { 42: { [CLIENT_SIDE]: 6, [CLIENT_SIDE + 200]: 2, [CLIENT_SIDE + 301]: 1, [CLIENT_SIDE + 404]: 1, [CLIENT_SIDE + 503]: 2, ...timedSlots("client", [800, 5], [40_000, 1]) } }),
     tick(1, { 42: { [CLIENT_SIDE]: 1, [CLIENT_SIDE + 204]: 1 } }),
-    tick(2, { 42: { [CLIENT_SIDE + 500]: 1, ...durations("client", [12, 1]) } }),
+    tick(2, { 42: { [CLIENT_SIDE + 500]: 1, ...timedSlots("client", [12, 1]) } }),
   ];
   const node = buildReport({ hostId: "h", ticks }).Process.nodes["h;42"] as Node;
 
@@ -351,9 +340,9 @@ describe("latency of containers and the host: histograms added, then percentiles
   const A = "a".repeat(64);
   const ticks = [
     tick(0, {
-      42: { 0: 2, ...durations("server", [150, 2]) },
-      43: { 0: 2, ...durations("server", [2050, 2]), ...durations("client", [300, 1]) },
-      50: { 0: 1, ...durations("server", [30_000, 1]), ...durations("client", [3000, 99]) },
+      42: { 0: 2, ...timedSlots("server", [150, 2]) },
+      43: { 0: 2, ...timedSlots("server", [2050, 2]), ...timedSlots("client", [300, 1]) },
+      50: { 0: 1, ...timedSlots("server", [30_000, 1]), ...timedSlots("client", [3000, 99]) },
     }),
     tick(1, { 50: { 0: 1 } }),
   ];
