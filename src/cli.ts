@@ -61,7 +61,7 @@ const FLAGS: Record<string, Flag> = {
     help: "socket: sock_recv/send_length tracepoints (Linux 6.3+); syscalls: syscall exits (slower, for older kernels); auto: socket if the kernel has it",
   },
   "--max-connections": { name: "maxConnections", value: "count", min: 1024, max: 4_194_304, help: "TCP connections the syscall capture follows at once (the socket capture needs no table)" },
-  "--max-counters": { name: "maxCounters", value: "count", min: 1024, max: 4_194_304, help: "(process, status code) counters kept at once" },
+  "--max-counters": { name: "maxCounters", value: "count", min: 1024, max: 4_194_304, help: "(process, slot) counters kept at once: requests, status codes, latency buckets, on each side" },
   "--listen": { name: "listen", value: "address", help: "also serve GET /metrics (Prometheus) on this TCP address, e.g. 0.0.0.0:9847 (default: off, the unix socket only)" },
   "--metrics-labels": {
     name: "metricsLabels",

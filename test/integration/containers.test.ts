@@ -28,8 +28,13 @@ let dir: string;
 
 type Node = { metrics?: Record<string, { samples: { value: number }[] }> };
 
+/** Window sums of the count metrics (per second) of a node; latency percentiles are no counts to sum. */
 function sums(node: Node | undefined): Record<string, number> {
-  return Object.fromEntries(Object.entries(node?.metrics ?? {}).map(([id, m]) => [id, m.samples.reduce((s, x) => s + x.value, 0)]));
+  return Object.fromEntries(
+    Object.entries(node?.metrics ?? {})
+      .filter(([id]) => id.endsWith("_per_second"))
+      .map(([id, m]) => [id, m.samples.reduce((s, x) => s + x.value, 0)]),
+  );
 }
 
 function addInto(into: Record<string, number>, more: Record<string, number>) {

@@ -115,7 +115,17 @@ describe("the real Scope, with the plugin and a Podman container running nginx",
     const details = await scope.api<Details>(detailsPath("processes", `${HOST};${container.workerPid}`));
     const ids = details.node.metrics!.map((m) => m.id);
     expect(ids.slice(0, 3)).toEqual(["process_cpu_usage_percent", "process_memory_usage_bytes", "http_requests_per_second"]);
-    expect(ids.slice(3)).toEqual(["open_files_count", "http_200_responses_per_second", "http_404_responses_per_second"]);
+    // Behind "+N": the server's p99 before Scope's open files, the rest of the latency spread, then the codes.
+    expect(ids.slice(3)).toEqual([
+      "http_latency_p99_ms",
+      "open_files_count",
+      "http_latency_p50_ms",
+      "http_latency_p95_ms",
+      "http_200_responses_per_second",
+      "http_404_responses_per_second",
+    ]);
+    expect(metric(details, "http_latency_p99_ms")).toMatchObject({ label: "HTTP p99 Latency (ms)", format: "" });
+    expect(metric(details, "http_latency_p99_ms")!.value).toBeGreaterThan(0);
     const requests = metric(details, "http_requests_per_second")!;
     expect(requests).toMatchObject({ label: "HTTP Req/Second", format: "integer", value: 7, min: 7, max: 7 });
     expect(metric(details, "http_404_responses_per_second")).toMatchObject({ format: "integer", value: 2, min: 2, max: 2 });
