@@ -29,16 +29,28 @@ static __always_inline void hs_init_conn(struct hs_conn *conn, bool at_stream_st
 	conn->out.resync = 1;
 }
 
+/* What a socket's TCP counters say about where its streams stand. */
+struct hs_tcp_position {
+	__u64 bytes_received;
+	__u64 bytes_acked;
+	__u32 rcv_nxt;
+	__u32 copied_seq;
+	__u32 snd_una;
+	__u32 write_seq;
+};
+
 /* Whether this call's bytes are the first the application moved in that
- * direction (up to a FIN it read along): received bytes minus those still
- * queued are those read, and they are just this call's. A send is at the
- * start if nothing was ever received (an HTTP server never speaks first). */
-static __always_inline bool hs_at_stream_start(bool inbound, __u64 bytes_received, __u32 rcv_nxt,
-					       __u32 copied_seq, __s64 ret)
+ * direction (up to a FIN or SYN counted along): received bytes minus those
+ * still queued are those read, acknowledged bytes plus those not yet
+ * acknowledged are those written, and either must be just this call's. A
+ * send is at the start only if nothing was received either (an HTTP server
+ * never speaks first; a client that sent a request before we looked, and
+ * pipelines another, would otherwise pair its first answer with the second). */
+static __always_inline bool hs_at_stream_start(bool inbound, struct hs_tcp_position *at, __s64 ret)
 {
 	if (!inbound)
-		return bytes_received == 0;
-	return bytes_received - (__u32)(rcv_nxt - copied_seq) - ret <= 1;
+		return at->bytes_received == 0 && at->bytes_acked + (__u32)(at->write_seq - at->snd_una) - ret <= 1;
+	return at->bytes_received - (__u32)(at->rcv_nxt - at->copied_seq) - ret <= 1;
 }
 
 /*

@@ -83,6 +83,8 @@ struct tcp_sock {
 	__u32 rcv_nxt;		/* sequence number of the next byte to arrive */
 	__u32 copied_seq;	/* sequence number of the next byte the application reads */
 	__u32 write_seq;	/* sequence number of the next byte the application writes */
+	__u64 bytes_acked;	/* bytes the peer acknowledged (+1 for the SYN) */
+	__u32 snd_una;		/* sequence number of the first byte not yet acknowledged */
 } __attribute__((preserve_access_index));
 
 struct inode {

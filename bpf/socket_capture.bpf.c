@@ -39,8 +39,16 @@ static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, 
 			hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
 			return 0;
 		}
-		hs_init_conn(conn, hs_at_stream_start(inbound, tp->bytes_received, tp->rcv_nxt,
-						      tp->copied_seq, ret));
+		struct hs_tcp_position at = {
+			.bytes_received = tp->bytes_received,
+			.bytes_acked = tp->bytes_acked,
+			.rcv_nxt = tp->rcv_nxt,
+			.copied_seq = tp->copied_seq,
+			.snd_una = tp->snd_una,
+			.write_seq = tp->write_seq,
+		};
+
+		hs_init_conn(conn, hs_at_stream_start(inbound, &at, ret));
 	}
 	s = inbound ? &conn->in : &conn->out;
 	hs_check_seq(conn, s, inbound, inbound ? tp->copied_seq : tp->write_seq, ret);

@@ -79,9 +79,16 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 			hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
 			return 0;
 		}
-		hs_init_conn(conn, hs_at_stream_start(inbound, BPF_CORE_READ(tp, bytes_received),
-						      BPF_CORE_READ(tp, rcv_nxt),
-						      BPF_CORE_READ(tp, copied_seq), ret));
+		struct hs_tcp_position at = {
+			.bytes_received = BPF_CORE_READ(tp, bytes_received),
+			.bytes_acked = BPF_CORE_READ(tp, bytes_acked),
+			.rcv_nxt = BPF_CORE_READ(tp, rcv_nxt),
+			.copied_seq = BPF_CORE_READ(tp, copied_seq),
+			.snd_una = BPF_CORE_READ(tp, snd_una),
+			.write_seq = BPF_CORE_READ(tp, write_seq),
+		};
+
+		hs_init_conn(conn, hs_at_stream_start(inbound, &at, ret));
 	}
 	s = inbound ? &conn->in : &conn->out;
 	if (ctx->syscall_nr == HS_NR_RECVMMSG || ctx->syscall_nr == HS_NR_SENDMMSG) {

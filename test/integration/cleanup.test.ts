@@ -6,7 +6,8 @@
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { entriesOfTgid, mapIdsOf } from "../support/kernel_maps";
+import { LATENCY_SUM_SLOT, REQUEST_SLOT } from "../../src/kernel_abi";
+import { counterRowsOf, entriesOfTgid, mapIdsOf } from "../support/kernel_maps";
 import { afterNextTick, REPO, startPlugin, totals } from "../support/plugin";
 import { startBunServer } from "../support/servers";
 import { curl, statusUrls } from "../support/traffic";
@@ -35,7 +36,11 @@ test("a killed server's counters and node are gone once it has been idle for the
       http_500_responses_per_second: 1,
     });
     const maps = mapIdsOf(plugin.proc.pid);
-    expect(entriesOfTgid(maps.counters!, pid)).toBe(3); // requests, 200, 500
+    // Requests, 200, 500, the duration sum, and the latency buckets its three requests fell in.
+    const rows = counterRowsOf(plugin.proc.pid, pid);
+    expect(rows.slots).toEqual([REQUEST_SLOT, 200, 500, LATENCY_SUM_SLOT]);
+    expect(rows.timed).toBe(3);
+    expect(entriesOfTgid(maps.counters!, pid)).toBe(rows.entries);
 
     await server.stop();
     let left = { counters: -1, inReport: true };

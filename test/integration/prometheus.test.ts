@@ -10,9 +10,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { LOSS_REASONS } from "../../src/kernel_abi";
+import { LATENCY_SUM_SLOT, LOSS_REASONS, REQUEST_SLOT } from "../../src/kernel_abi";
 import { parseExposition } from "../../src/top";
-import { entriesOfTgid, mapIdsOf } from "../support/kernel_maps";
+import { entriesOfTgid, mapIdsOf, counterRowsOf } from "../support/kernel_maps";
 import { afterNextTick, REPO, requireRoot, startPlugin, type RunningPlugin } from "../support/plugin";
 import { startPrometheus, type RunningPrometheus } from "../support/prometheus";
 import { startNginx, startPythonServer, type RunningServer } from "../support/servers";
@@ -188,6 +188,7 @@ describe("a process that exits", () => {
   }, 60_000);
 
   afterAll(async () => {
+    await python?.stop();
     await counted?.stop();
   });
 
@@ -198,7 +199,9 @@ describe("a process that exits", () => {
     const metrics = async () => countsOf(await (await counted.fetch("/metrics")).text(), pid);
     expect(await metrics()).toEqual({ requests: 5, 200: 4, 500: 1 });
     const counters = mapIdsOf(counted.proc.pid).counters!;
-    expect(entriesOfTgid(counters, pid)).toBe(3);
+    const rows = counterRowsOf(counted.proc.pid, pid);
+    expect(rows).toMatchObject({ slots: [REQUEST_SLOT, 200, 500, LATENCY_SUM_SLOT], timed: 5 });
+    expect(entriesOfTgid(counters, pid)).toBe(rows.entries);
     await python.stop();
     // Housekeeping (every 5 s) retires it once idle for the 2 s window, deleting its kernel
     // counters; the series stays with the same values until a housekeeping 4 s or more later.

@@ -124,8 +124,11 @@ describe("the real Scope, with the plugin and a Podman container running nginx",
       "http_200_responses_per_second",
       "http_404_responses_per_second",
     ]);
-    expect(metric(details, "http_latency_p99_ms")).toMatchObject({ label: "HTTP p99 Latency (ms)", format: "" });
-    expect(metric(details, "http_latency_p99_ms")!.value).toBeGreaterThan(0);
+    // No format: Scope passes none on, and its UI shows the number with two decimals.
+    const p99 = metric(details, "http_latency_p99_ms")!;
+    expect(p99).toMatchObject({ label: "HTTP p99 Latency (ms)", priority: 2.6 });
+    expect(p99.format).toBeUndefined();
+    expect(p99.value).toBeGreaterThan(0);
     const requests = metric(details, "http_requests_per_second")!;
     expect(requests).toMatchObject({ label: "HTTP Req/Second", format: "integer", value: 7, min: 7, max: 7 });
     expect(metric(details, "http_404_responses_per_second")).toMatchObject({ format: "integer", value: 2, min: 2, max: 2 });

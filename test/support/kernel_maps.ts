@@ -1,5 +1,6 @@
 /** Reads a running plugin's eBPF maps from outside, with bpftool, by the map ids its fds hold. */
 import { readdirSync, readFileSync } from "node:fs";
+import { slotMeaning } from "../../src/kernel_abi";
 
 export function mapIdsOf(pid: number): Record<string, number> {
   const ids: Record<string, number> = {};
@@ -96,4 +97,19 @@ export function counterValues(pid: number): Map<number, Map<number, bigint>> {
     slots.set(key.readUInt32LE(4), sum);
   }
   return out;
+}
+
+/**
+ * One process's rows of the counters map: the slots that are not latency
+ * buckets (requests, codes, duration sums), and how many requests the
+ * buckets hold, however they spread over buckets.
+ */
+export function counterRowsOf(pluginPid: number, tgid: number): { slots: number[]; timed: number; entries: number } {
+  const rows = counterValues(pluginPid).get(tgid) ?? new Map<number, bigint>();
+  const isBucket = (slot: number) => slotMeaning(slot)?.kind === "latency_bucket";
+  return {
+    slots: [...rows.keys()].filter((slot) => !isBucket(slot)).sort((a, b) => a - b),
+    timed: Number([...rows].filter(([slot]) => isBucket(slot)).reduce((sum, [, count]) => sum + count, 0n)),
+    entries: rows.size,
+  };
 }

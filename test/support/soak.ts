@@ -107,9 +107,11 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
       byStatus[status] = (byStatus[status] ?? 0) + 1;
     }
     const counted = { requests: 0, byStatus: {} as Record<string, number> };
+    // The server side's counts; wrk's own (client) counts and the latency percentiles are other metrics.
     for (const [metric, value] of Object.entries(union.totals())) {
       if (metric === "http_requests_per_second") counted.requests = value;
-      else counted.byStatus[/^http_(\w+)_responses_per_second$/.exec(metric)![1]!] = value;
+      else if (/^http_\w+_responses_per_second$/.test(metric)) counted.byStatus[/^http_(\w+)_responses_per_second$/.exec(metric)![1]!] = value;
+      else if (!/^http_client_\w+_per_second$|_ms$/.test(metric)) throw new Error(`unexpected metric ${metric}`);
     }
     return {
       seconds: options.seconds,
