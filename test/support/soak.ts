@@ -6,6 +6,7 @@
  * kernel counters map's occupancy every 10 s. Shared by
  * test/reliability/soak.test.ts (short, exact) and bench/reliability.ts (10 min, figures).
  */
+import { slotMeaning } from "../../src/kernel_abi";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,7 +29,8 @@ export interface SoakResult {
   /** One per second: agent RSS (MiB) and CPU (% of one core) over that second. */
   perSecond: Array<{ rssMiB: number; cpuPercent: number }>;
   /** Every 10 s: entries in the kernel's counters map, in all and of nginx's workers (anything else on the host counts in the first). */
-  counterEntries: Array<{ all: number; nginx: number }>;
+  /** Rows of the counters map every 10 s: all, nginx's, and nginx's that are not latency buckets. */
+  counterEntries: Array<{ all: number; nginx: number; nginxCounts: number }>;
 }
 
 export interface SoakOptions {
@@ -90,7 +92,9 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
         at = now;
         if (second % 10 === 0) {
           const keys = mapKeys(countersId);
-          counterEntries.push({ all: keys.length, nginx: keys.filter((key) => workers.has(Buffer.from(key).readUInt32LE(0))).length });
+          const nginx = keys.map((key) => Buffer.from(key)).filter((key) => workers.has(key.readUInt32LE(0)));
+          const nginxCounts = nginx.filter((key) => slotMeaning(key.readUInt32LE(4))?.kind !== "latency_bucket").length;
+          counterEntries.push({ all: keys.length, nginx: nginx.length, nginxCounts });
         }
       }
     })();
