@@ -19,7 +19,7 @@ import { startLoggedNginx, type LoggedNginx } from "./servers";
 
 setDefaultTimeout(60_000);
 
-const table = new AccuracyTable("client side");
+const table = new AccuracyTable("client_side");
 // No redirects: nginx's "return 3xx text" makes the text a Location header, and fetch clients follow or refuse it.
 const PLAN = { 200: 9, 201: 2, 202: 1, 204: 2, 304: 1, 404: 3, 418: 1, 500: 1, 503: 2 };
 const PLAN_TOTAL = Object.values(PLAN).reduce((a, b) => a + b, 0);

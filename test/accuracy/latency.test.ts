@@ -8,10 +8,11 @@
  * client add, the client side's within the stated error.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bucketLowerUs, bucketOfUs, bucketUpperUs } from "../../src/kernel_abi";
 import { lossKey } from "../../src/report";
-import { afterNextTick, startPlugin, type RunningPlugin, type ScopeReport } from "../support/plugin";
+import { afterNextTick, REPO, startPlugin, type RunningPlugin, type ScopeReport } from "../support/plugin";
 import { waitForPort } from "../support/servers";
 import { processSeries, timedCount } from "../support/metrics_text";
 import { ACCURACY_WINDOW, reportedLoss } from "./harness";
@@ -23,6 +24,7 @@ const PORT = 18790;
 
 let plugin: RunningPlugin;
 let server: ReturnType<typeof Bun.spawn>;
+/** One row per percentile compared, written to build/accuracy/latency.md for the README. */
 const rows: string[] = [];
 
 beforeAll(async () => {
@@ -31,7 +33,14 @@ beforeAll(async () => {
   await waitForPort(PORT);
 }, 30_000);
 afterAll(async () => {
-  console.log(`\nlatency: truth (the client's own clock) vs reported\n${rows.join("\n")}`);
+  const table = [
+    "| case | truth (the client's clock), ms | reported, ms | difference | stated error at that duration |",
+    "|---|---:|---:|---:|---:|",
+    ...rows,
+  ].join("\n");
+  mkdirSync(join(REPO, "build", "accuracy"), { recursive: true });
+  writeFileSync(join(REPO, "build", "accuracy", "latency.md"), `${table}\n`);
+  console.log(`\naccuracy: latency\n${table}`);
   server?.kill();
   await plugin?.stop();
 }, 30_000);
@@ -78,7 +87,8 @@ function statedError(ms: number): number {
 const SERVER_SLACK_MS = 1.5;
 
 function expectClose(name: string, reported: number | undefined, truth: number, slackMs: number) {
-  rows.push(`  ${name.padEnd(44)} truth ${truth.toFixed(3).padStart(8)} ms   reported ${reported?.toFixed(3).padStart(8) ?? "  absent"} ms`);
+  const difference = reported === undefined ? "absent" : `${(((reported - truth) / truth) * 100).toFixed(1)}%`;
+  rows.push(`| ${name} | ${truth.toFixed(3)} | ${reported?.toFixed(3) ?? "absent"} | ${difference} | ±${(statedError(truth) * 100).toFixed(1)}% |`);
   expect(reported).toBeDefined();
   expect(Math.abs(reported! - truth)).toBeLessThanOrEqual(truth * statedError(truth) + slackMs);
   // The server side never reports more than the client saw, beyond one bucket's width.
