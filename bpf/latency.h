@@ -20,24 +20,6 @@ static __always_inline __u32 hs_side(struct hs_conn *c)
 	return c->role == HS_ROLE_CLIENT ? HS_CLIENT_SIDE : 0;
 }
 
-/* The bucket of a duration (edges in http_statistics.h): two significant
- * digits of its microseconds, found with one comparison per decade. */
-static __always_inline __u32 hs_latency_bucket(__u64 ns)
-{
-	__u64 us = ns / 1000, scale = 10;
-	__u32 decade;
-
-	if (us < 100)
-		return us;
-#pragma unroll
-	for (decade = 1; decade <= HS_LATENCY_DECADES; decade++) {
-		if (us < scale * 100)
-			return 100 + 90 * (decade - 1) + us / scale - 10;
-		scale *= 10;
-	}
-	return HS_LATENCY_BUCKETS - 1;
-}
-
 /* A request's start time joins the queue, if the connection is timed and has room. Before queue_len grows. */
 static __always_inline void hs_timing_push(struct hs_conn *c, __u64 started)
 {
@@ -69,20 +51,14 @@ static __always_inline void hs_timing_pop(struct hs_conn *c, struct hs_stream *a
 	answer->answers_ns = started;
 }
 
-/* The answer's last byte moved in this call: its request took until now. */
+/* Global (latency.bpf.c): verified once, not at each of the places an answer can end. */
+int hs_record_answer(struct hs_conn *c, __u32 answer_inbound);
+
+/* The answer's last byte moved in this call: if it was timed, its request took until now. */
 static __always_inline void hs_answer_done(struct hs_conn *c, struct hs_stream *answer)
 {
-	__u32 tgid, side;
-	__u64 ns;
-
-	if (!answer->answers_ns)
-		return;
-	ns = bpf_ktime_get_ns() - answer->answers_ns;
-	answer->answers_ns = 0;
-	tgid = bpf_get_current_pid_tgid() >> 32;
-	side = hs_side(c);
-	hs_add(tgid, side + HS_LATENCY_SLOT + hs_latency_bucket(ns), 1);
-	hs_add(tgid, side + HS_LATENCY_SUM_SLOT, ns);
+	if (answer->answers_ns)
+		hs_record_answer(c, answer == &c->in);
 }
 
 /* The answer's end will never be seen (its body runs to the close, or the stream lost its place). */
