@@ -6,12 +6,10 @@
  * and nginx as a reverse proxy, which is both sides on one pid.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { lossKey, LOSSES_TOTAL_KEY, REQUESTS_METRIC, responseMetricId } from "../../src/report";
 import { afterNextTick, startPlugin, totals, type RunningPlugin } from "../support/plugin";
-import { childrenOf, waitForPort } from "../support/servers";
+import { startNginx } from "../support/servers";
 import { processSeries, sideCounts, timedCount } from "../support/metrics_text";
 import { histogram, planPaths } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, reportedLoss } from "./harness";
@@ -156,14 +154,14 @@ function expectedTotalsOf(counted: { requests: number; codes: Record<number, num
 describe("nginx as a reverse proxy: one pid, both sides", () => {
   test("front worker counts what it served and what it asked its upstream, exactly", async () => {
     const backend = await startLoggedNginx(BACKEND_PORT, 1);
-    const front = await startProxy(FRONT_PORT, BACKEND_PORT);
+    const front = await startNginx({ port: FRONT_PORT, workers: 1, proxyTo: BACKEND_PORT });
     try {
       const client = await runClient(["curl", "-s", "-w", "%{http_code}\\n", ...paths().flatMap((p) => ["-o", "/dev/null", `http://127.0.0.1:${FRONT_PORT}${p}`])]);
       expect(histogram(client.codes)).toEqual(PLAN);
       await afterNextTick();
       expect([...backend.servedByPid().values()]).toEqual([PLAN]);
 
-      const frontSeries = await processSeries(plugin, front.worker);
+      const frontSeries = await processSeries(plugin, front.servingPids[0]!);
       const backendSeries = await processSeries(plugin, backend.workers[0]!);
       const clientSeries = await processSeries(plugin, client.pid);
       const both = { requests: PLAN_TOTAL, codes: PLAN };
@@ -190,44 +188,3 @@ test("nothing of the above was lost", async () => {
   expect(reportedLoss(report, plugin.hostId, LOSSES_TOTAL_KEY) - lossesBefore).toBe(0);
   expect(reportedLoss(report, plugin.hostId, lossKey("untimed"))).toBe(0);
 });
-
-/** nginx, one worker, proxying everything to an upstream over kept-alive HTTP/1.1 connections. */
-async function startProxy(port: number, upstream: number): Promise<{ worker: number; stop(): Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), "hs-proxy-nginx-"));
-  writeFileSync(
-    join(dir, "nginx.conf"),
-    `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  upstream backend { server 127.0.0.1:${upstream}; keepalive 4; }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-`,
-  );
-  const proc = Bun.spawn(["nginx", "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { stdout: "ignore", stderr: "pipe" });
-  await waitForPort(port, "127.0.0.1");
-  let workers: number[] = [];
-  for (let i = 0; i < 100 && workers.length < 1; i++) {
-    workers = childrenOf(proc.pid);
-    await Bun.sleep(20);
-  }
-  if (workers.length !== 1) throw new Error(`proxy nginx started ${workers.length} workers, not 1`);
-  return {
-    worker: workers[0]!,
-    async stop() {
-      proc.kill("SIGTERM");
-      await proc.exited;
-    },
-  };
-}

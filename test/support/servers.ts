@@ -45,6 +45,8 @@ export interface NginxOptions {
   /** Extra directives inside the server block. */
   locations?: string;
   ipv6?: boolean;
+  /** A reverse proxy: every request goes to this loopback port, over kept-alive HTTP/1.1 connections. */
+  proxyTo?: number;
 }
 
 /** nginx's return takes a literal code, so one exact location per code. */
@@ -56,6 +58,10 @@ export async function startNginx(options: NginxOptions): Promise<RunningServer> 
   const dir = mkdtempSync(join(tmpdir(), "hs-nginx-"));
   writeFileSync(join(dir, "index.html"), "<h1>hello from nginx</h1>\n");
   const listen = `listen 127.0.0.1:${options.port};${options.ipv6 ? ` listen [::1]:${options.port};` : ""}`;
+  const upstream = options.proxyTo ? `upstream backend { server 127.0.0.1:${options.proxyTo}; keepalive 4; }` : "";
+  const locations = options.proxyTo
+    ? `location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }`
+    : `location = /index.html { }\n    ${STATUS_LOCATIONS}`;
   writeFileSync(
     join(dir, "nginx.conf"),
     `worker_processes ${options.workers ?? 2};
@@ -67,11 +73,11 @@ http {
   access_log off;
   keepalive_requests 100000;
   client_body_temp_path ${dir}/body;
+  ${upstream}
   server {
     ${listen}
     root ${dir};
-    location = /index.html { }
-    ${STATUS_LOCATIONS}
+    ${locations}
     ${options.locations ?? ""}
   }
 }
