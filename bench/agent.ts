@@ -62,6 +62,7 @@ async function measure(agent: Running, url: string, seconds: number, connections
     };
     const samples = report.Process.nodes[`bench;${workerPid}`]?.metrics.http_requests_per_second?.samples ?? [];
     result.counted = samples.reduce((s, x) => s + x.value, 0);
+    // wrk's count of completed requests: those in flight when it stops were served and counted, but are not in it.
     result.served = load.requests;
   }
   return result;
@@ -105,7 +106,7 @@ export async function benchAgent(options: { seconds: number; rate: number; round
 
 export function agentTable(s: AgentSummary): string {
   return table(
-    [`agent under load (median of ${s.rounds})`, "achieved req/s", "agent CPU % of one core", "RSS MiB (max sampled)", "peak RSS MiB (VmHWM)", "requests in its report / served by nginx, each round"],
+    [`agent under load (median of ${s.rounds})`, "achieved req/s", "agent CPU % of one core", "RSS MiB (max sampled)", "peak RSS MiB (VmHWM)", "requests in its report / completed by wrk, each round"],
     Object.entries(s.median).map(([v, m]) => [
       v,
       round(m.achievedRps, 0),

@@ -43,14 +43,18 @@ struct hs_tcp_position {
  * direction (up to a FIN or SYN counted along): received bytes minus those
  * still queued are those read, acknowledged bytes plus those not yet
  * acknowledged are those written, and either must be just this call's. A
- * send is at the start only if nothing was received either (an HTTP server
- * never speaks first; a client that sent a request before we looked, and
- * pipelines another, would otherwise pair its first answer with the second). */
+ * send is at the start only if the application read nothing yet either: a
+ * server's first send follows the request it read, and a client that sent
+ * a request before we looked and pipelines another would otherwise pair
+ * its first answer with the second. What it has not read does not matter:
+ * the answer to this very send may already be queued when we look. */
 static __always_inline bool hs_at_stream_start(bool inbound, struct hs_tcp_position *at, __s64 ret)
 {
+	__u64 read = at->bytes_received - (__u32)(at->rcv_nxt - at->copied_seq);
+
 	if (!inbound)
-		return at->bytes_received == 0 && at->bytes_acked + (__u32)(at->write_seq - at->snd_una) - ret <= 1;
-	return at->bytes_received - (__u32)(at->rcv_nxt - at->copied_seq) - ret <= 1;
+		return read <= 1 && at->bytes_acked + (__u32)(at->write_seq - at->snd_una) - ret <= 1;
+	return read - ret <= 1;
 }
 
 /*

@@ -102,7 +102,7 @@ describe("buildReport", () => {
       {
         id: "http-statistics",
         label: "HTTP Statistics",
-        description: "HTTP request and response rates (eBPF)",
+        description: "HTTP rates and latency (eBPF)",
         interfaces: ["reporter"],
         api_version: "1",
       },
