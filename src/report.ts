@@ -14,7 +14,7 @@ import { bucketLowerUs, bucketUpperUs, CLIENT_SIDE, LATENCY_BUCKETS, type Side, 
 
 export const PLUGIN_ID = "http-statistics";
 /** Short, as Scope's footer tooltip shows it on one line centred on the plugin's name. */
-export const PLUGIN_DESCRIPTION = "HTTP rates and latency (eBPF)";
+export const PLUGIN_DESCRIPTION = "HTTP request and response rates (eBPF)";
 
 /** Status codes with a metric of their own, as in the original plugin. */
 export const TRACKED_CODES = [100, 200, 201, 202, 204, 308, 400, 401, 403, 404, 408, 451, 500, 501, 502, 503] as const;

@@ -102,7 +102,7 @@ describe("buildReport", () => {
       {
         id: "http-statistics",
         label: "HTTP Statistics",
-        description: "HTTP rates and latency (eBPF)",
+        description: "HTTP request and response rates (eBPF)",
         interfaces: ["reporter"],
         api_version: "1",
       },
