@@ -3,26 +3,8 @@
  * numbers, for tests that need the full per-code breakdown the Scope report
  * leaves out (the client side's codes, the latency histograms).
  */
+import { parseExposition } from "../../src/top";
 import type { RunningPlugin } from "./plugin";
-
-export interface MetricLine {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-export function parseMetricsText(text: string): MetricLine[] {
-  const lines: MetricLine[] = [];
-  for (const line of text.split("\n")) {
-    if (!line || line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match) throw new Error(`not a metrics line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
-    lines.push({ name: match[1]!, labels, value: Number(match[3]) });
-  }
-  return lines;
-}
 
 /** Every series of one process, by name then by the labels other than its identity (pid, comm, container_id). */
 export type ProcessSeries = Map<string, number>;
@@ -31,7 +13,7 @@ export type ProcessSeries = Map<string, number>;
 export async function processSeries(plugin: RunningPlugin, pid: number): Promise<ProcessSeries> {
   const text = await (await plugin.fetch("/metrics")).text();
   const series: ProcessSeries = new Map();
-  for (const line of parseMetricsText(text)) {
+  for (const line of parseExposition(text)) {
     if (line.labels.pid !== String(pid)) continue;
     const rest = Object.entries(line.labels)
       .filter(([key]) => key !== "pid" && key !== "comm" && key !== "container_id")

@@ -113,8 +113,9 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     const counted = { requests: 0, byStatus: {} as Record<string, number> };
     // The server side's counts; wrk's own (client) counts and the latency percentiles are other metrics.
     for (const [metric, value] of Object.entries(union.totals())) {
+      const code = /^http_(\w+)_responses_per_second$/.exec(metric)?.[1];
       if (metric === "http_requests_per_second") counted.requests = value;
-      else if (/^http_\w+_responses_per_second$/.test(metric)) counted.byStatus[/^http_(\w+)_responses_per_second$/.exec(metric)![1]!] = value;
+      else if (code) counted.byStatus[code] = value;
       else if (!/^http_client_\w+_per_second$|_ms$/.test(metric)) throw new Error(`unexpected metric ${metric}`);
     }
     return {
