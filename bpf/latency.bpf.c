@@ -28,9 +28,8 @@ __noinline int hs_record_answer(struct hs_conn *c, __u32 answer_inbound)
 
 	if (!c)
 		return 0;
+	/* hs_answer_done only calls with a timed answer. */
 	answer = answer_inbound ? &c->in : &c->out;
-	if (!answer->answers_ns)
-		return 0;
 	ns = bpf_ktime_get_ns() - answer->answers_ns;
 	answer->answers_ns = 0;
 	tgid = bpf_get_current_pid_tgid() >> 32;
