@@ -156,6 +156,7 @@ struct pt_regs {
 #define HS_AF_INET 2
 #define HS_AF_INET6 10
 #define HS_IPPROTO_TCP 6
+#define HS_SOCK_STREAM 1
 #define HS_TCP_CLOSE 7
 #define HS_MSG_OOB 0x1
 #define HS_MSG_PEEK 0x2

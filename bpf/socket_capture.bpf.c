@@ -8,7 +8,14 @@
  * that predate the plugin all just work.
  */
 #include "capture.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
+
+/* Views a kernel object as another BTF type, read-only. The verifier
+ * replaces the call with nothing, where bpf_skc_to_tcp_sock is a helper
+ * call on every event. Linux 6.2+, so present wherever the socket
+ * tracepoints are; weak, so the object still loads on the fallback's kernels. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
 static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, bool inbound)
 {
@@ -21,14 +28,14 @@ static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, 
 
 	if (ret <= 0 || (flags & (HS_MSG_PEEK | HS_MSG_OOB)))
 		return 0;
-	if ((family != HS_AF_INET && family != HS_AF_INET6) || sk->sk_protocol != HS_IPPROTO_TCP)
+	/* What bpf_skc_to_tcp_sock checks (the socket of a sendmsg/recvmsg is a full one). */
+	if ((family != HS_AF_INET && family != HS_AF_INET6) || sk->sk_protocol != HS_IPPROTO_TCP ||
+	    sk->sk_type != HS_SOCK_STREAM)
 		return 0;
 	conn = bpf_sk_storage_get(&conns, sk, 0, 0);
 	if (conn && conn->role == HS_ROLE_NOT_HTTP)
 		return 0;
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
-		return 0;
+	tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 	if (!conn) {
 		/* The kernel's own sockets (NFS, SMB) carry no file; the task's registers say nothing of them. */
 		sock = sk->sk_socket;
