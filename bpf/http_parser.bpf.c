@@ -766,8 +766,10 @@ static __always_inline __u32 hs_skip_quiet_headers(struct hs_scratch *sc, __u32 
 }
 
 /* The next line of this pass: find its end, classify it, pass over a body
- * that follows it inside the pass. Returns 1 when the pass is over. */
-static __always_inline int hs_line_step(struct hs_conn *conn, struct hs_scratch *sc, struct hs_cursor *cur)
+ * that follows it inside the pass. Returns 1 when the pass is over. Global:
+ * verified once, whatever state the line loop is in (the cursor is memory
+ * the verifier does not follow). */
+__noinline int hs_next_line(struct hs_conn *conn, struct hs_scratch *sc, struct hs_cursor *cur)
 {
 	struct hs_parse p = {};
 	struct hs_stream *s;
@@ -853,13 +855,6 @@ static __always_inline int hs_line_step(struct hs_conn *conn, struct hs_scratch 
 	}
 	cur->stop = step;
 	return step != HS_GO_ON;
-}
-
-/* hs_line_step as its own function: verified once, whatever state the
- * line loop is in (the cursor is memory the verifier does not follow). */
-__noinline int hs_next_line(struct hs_conn *conn, struct hs_scratch *sc, struct hs_cursor *cur)
-{
-	return hs_line_step(conn, sc, cur);
 }
 
 /* One pass: skip body bytes without reading them, or copy up to

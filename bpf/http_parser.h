@@ -6,10 +6,11 @@
  * It sees every byte a connection carries, once, in order, and keeps
  * enough state per direction (struct hs_stream) to know where each message
  * starts. It works a line at a time: it finds line ends eight bytes at a
- * time, classifies each line from its first 32 and last 16 bytes (method,
- * version, status, the few header names that frame a body), and skips
- * bodies (Content-Length, chunked, until close) by arithmetic, without
- * reading them. A request counts when its head (request line and headers)
+ * time, passes over header lines whose names cannot frame a body without
+ * classifying them, classifies the others from their first 32 and last 16
+ * bytes (method, version, status, the few header names that matter), and
+ * skips bodies (Content-Length, chunked, until close) by arithmetic,
+ * without reading them. A request counts when its head (request line and headers)
  * is complete and frames its body one way, a response when its status line
  * is complete.
  */
