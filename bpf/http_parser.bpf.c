@@ -700,26 +700,18 @@ struct hs_cursor {
 	__u8 stop;		/* enum hs_step that ended the last line */
 };
 
-/* 1 if a == b, else 0, in arithmetic: BPF has no set-on-condition, and a
- * branch per comparison multiplies the paths the verifier walks. */
-static __always_inline __u64 hs_eq(__u64 a, __u64 b)
-{
-	__u64 d = a ^ b;
-
-	return ((d | -d) >> 63) ^ 1;
-}
-
 /* Whether a header line starting with these 16 bytes can change anything:
  * it may be the blank line, or its name Content-Length, Transfer-Encoding
  * or Upgrade. Bytes past a short line's end make it look like it may,
- * never like it may not. Nonzero if it may. */
-static __always_inline __u64 hs_header_may_matter(__u64 h0, __u64 h1)
+ * never like it may not. Combined with `|` and `&`, not `||` and `&&`:
+ * clang then branches only where a comparison needs one. */
+static __always_inline bool hs_header_may_matter(__u64 h0, __u64 h1)
 {
-	__u64 blank = (hs_zero_bytes(h0 ^ (HS_ONES * '\r')) | hs_zero_bytes(h0 ^ (HS_ONES * '\n'))) & 0x80;
-	__u64 length = hs_eq(h0 | HS_LC8('c', 'o', 'n', 't', 'e', 'n', 't', '-'), HS_W8('c', 'o', 'n', 't', 'e', 'n', 't', '-')) &
-		       hs_eq((h1 & HS_MASK(7)) | HS_LC8('l', 'e', 'n', 'g', 't', 'h', ':', 0), HS_W8('l', 'e', 'n', 'g', 't', 'h', ':', 0));
-	__u64 te = hs_eq(h0 | HS_LC8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r'), HS_W8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r'));
-	__u64 upgrade = hs_eq(h0 | HS_LC8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':'), HS_W8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':'));
+	bool blank = (hs_zero_bytes(h0 ^ (HS_ONES * '\r')) | hs_zero_bytes(h0 ^ (HS_ONES * '\n'))) & 0x80;
+	bool length = ((h0 | HS_LC8('c', 'o', 'n', 't', 'e', 'n', 't', '-')) == HS_W8('c', 'o', 'n', 't', 'e', 'n', 't', '-')) &
+		      (((h1 & HS_MASK(7)) | HS_LC8('l', 'e', 'n', 'g', 't', 'h', ':', 0)) == HS_W8('l', 'e', 'n', 'g', 't', 'h', ':', 0));
+	bool te = (h0 | HS_LC8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r')) == HS_W8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r');
+	bool upgrade = (h0 | HS_LC8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':')) == HS_W8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':');
 
 	return blank | length | te | upgrade;
 }
