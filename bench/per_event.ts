@@ -19,7 +19,7 @@ import { $ } from "bun";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import { median, OUT_DIR, PORTS, REPO, startBenchNginx, waitFor } from "./lib/common";
+import { median, OUT_DIR, PORTS, REPO, startBenchNginx } from "./lib/common";
 import { buildDriver } from "./syscalls";
 
 const OBJECT = `${REPO}/build/http_statistics.bpf.o`;
@@ -41,11 +41,12 @@ for (const o of objects) if (!existsSync(o)) fail(`no such object: ${o}`);
 if (process.getuid?.() !== 0) fail("loads eBPF programs: run as root");
 if (!existsSync(OBJECT)) fail("build the object first: bun run build.ts --bpf");
 
-/** Run time and count of our programs so far, from bpftool. */
-async function snapshot(): Promise<Record<string, [number, number]>> {
-  const progs = (await $`bpftool prog show -j`.json()) as { name: string; run_time_ns?: number; run_cnt?: number }[];
-  const out: Record<string, [number, number]> = {};
-  for (const p of progs) if ((PROGRAMS as readonly string[]).includes(p.name)) out[p.name] = [p.run_time_ns ?? 0, p.run_cnt ?? 0];
+/** Run time and count of our programs so far, by program id, from bpftool. */
+async function snapshot(): Promise<Map<number, { name: string; ns: number; runs: number }>> {
+  const progs = (await $`bpftool prog show -j`.json()) as { id: number; name: string; run_time_ns?: number; run_cnt?: number }[];
+  const out = new Map<number, { name: string; ns: number; runs: number }>();
+  for (const p of progs)
+    if ((PROGRAMS as readonly string[]).includes(p.name)) out.set(p.id, { name: p.name, ns: p.run_time_ns ?? 0, runs: p.run_cnt ?? 0 });
   return out;
 }
 
@@ -57,20 +58,43 @@ async function drive(load: Load): Promise<void> {
   await $`wrk -t1 -c32 -d3s http://127.0.0.1:${PORTS.nginx}${load}`.quiet();
 }
 
+/** Resolves when the plugin says it serves: it opens its socket before the
+ * kernel has verified the programs, and says so only once they are attached. */
+async function attached(stderr: ReadableStream<Uint8Array>): Promise<void> {
+  const decoder = new TextDecoder();
+  const reader = stderr.getReader();
+  const deadline = performance.now() + 30_000;
+  let said = "";
+  while (!said.includes("serving ")) {
+    const next = await Promise.race([reader.read(), Bun.sleep(Math.max(0, deadline - performance.now())).then(() => undefined)]);
+    if (!next) throw new Error("the plugin did not start within 30 s");
+    if (next.done) throw new Error(`the plugin stopped before serving: ${said.trim()}`);
+    said += decoder.decode(next.value, { stream: true });
+  }
+  reader.releaseLock();
+}
+
 /** ns per run of each program under one load, with `object` loaded by the product. */
 async function measure(object: string, load: Load): Promise<number[]> {
   copyFileSync(object, OBJECT);
   const socket = join(mkdtempSync(join(tmpdir(), "hs-per-event-")), "plugin.sock");
   const plugin = Bun.spawn(["bun", "run", `${REPO}/src/main.ts`, "--socket", socket], { cwd: REPO, stdout: "ignore", stderr: "pipe" });
   try {
-    await waitFor("the plugin's socket", () => existsSync(socket), 30_000, 50);
+    await attached(plugin.stderr);
     const before = await snapshot();
     await drive(load);
     const after = await snapshot();
+    // By id, over programs present in both: the last plugin's may linger a moment after it exits.
     return PROGRAMS.map((name) => {
-      const [t0, c0] = before[name] ?? [0, 0];
-      const [t1, c1] = after[name] ?? [0, 0];
-      return c1 > c0 ? (t1 - t0) / (c1 - c0) : NaN;
+      let ns = 0;
+      let runs = 0;
+      for (const [id, now] of after) {
+        const then = before.get(id);
+        if (now.name !== name || !then) continue;
+        ns += now.ns - then.ns;
+        runs += now.runs - then.runs;
+      }
+      return runs > 0 ? ns / runs : NaN;
     });
   } finally {
     plugin.kill();
@@ -86,6 +110,7 @@ await buildDriver();
 const nginx = await startBenchNginx(PORTS.nginx);
 writeFileSync(STATS, "1\n");
 const samples = new Map<string, number[][]>();
+let failure: unknown;
 try {
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 ? [...builds].reverse() : builds;
@@ -96,11 +121,14 @@ try {
       }
     process.stderr.write(`  round ${r + 1}/${rounds} done\n`);
   }
+} catch (error) {
+  failure = error;
 } finally {
   writeFileSync(STATS, wasOn ? "1\n" : "0\n");
   copyFileSync(join(saved, "http_statistics.bpf.o"), OBJECT);
   await nginx.stop();
 }
+if (failure) fail(failure instanceof Error ? failure.message : String(failure));
 
 console.log(`| ns per run, median of ${rounds} (recv / send) | ${LOADS.join(" | ")} |`);
 console.log(`| --- |${LOADS.map(() => " ---: |").join("")}`);
