@@ -738,7 +738,7 @@ static __always_inline __u32 hs_skip_quiet_headers(struct hs_scratch *sc, __u32 
 	if (at >= n || !hs_quiet_line_at(sc, at))
 		return at;
 	for (i = 0; i < HS_QUIET_STEPS; i++) {
-		if (off >= n || off >= HS_SCRATCH_SIZE)
+		if (off >= n)
 			break;
 		w = hs_word(sc, HS_SCRATCH_FRONT + off);
 		lf = hs_zero_bytes(w ^ (HS_ONES * '\n')) & HS_MASK(n - off);
