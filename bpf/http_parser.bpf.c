@@ -831,7 +831,7 @@ __noinline int hs_next_line(struct hs_conn *conn, struct hs_scratch *sc, struct 
 	}
 	/* Most header lines (Host, Accept, Date...) cost no classification at all. */
 	if (s->state == HS_ST_HEADERS && l.len && !hs_header_may_matter(l.h[0], l.h[1]))
-		return 0;
+		return cur->at >= n;
 	p.tgid = cur->tgid;
 	step = hs_classify(&p, &l);
 	if (step == HS_BODY) {
@@ -846,7 +846,8 @@ __noinline int hs_next_line(struct hs_conn *conn, struct hs_scratch *sc, struct 
 		step = HS_GO_ON;
 	}
 	cur->stop = step;
-	return step != HS_GO_ON;
+	/* A pass that ends with a line costs no further call to find that out. */
+	return step != HS_GO_ON || cur->at >= n;
 }
 
 /* One pass: skip body bytes without reading them, or copy up to
