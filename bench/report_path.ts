@@ -14,7 +14,7 @@ import { startPlugin, type ProductVariant } from "./lib/variants";
 export const FIRST_FAKE_TGID = 5_000_000;
 
 /** The counters map held by process pid: an 8-byte-key, 8-byte-value hash, per CPU since issue 8. */
-export function countersMap(pid: number): { id: number; perCpu: boolean } {
+export function countersMap(pid: number): { id: number; perCpu: boolean; valueSize: number } {
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     let target = "";
     try {
@@ -26,7 +26,9 @@ export function countersMap(pid: number): { id: number; perCpu: boolean } {
     const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
     const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\S+)`, "m").exec(info)?.[1]);
     const type = field("map_type"); // BPF_MAP_TYPE_HASH 1, BPF_MAP_TYPE_PERCPU_HASH 5
-    if ((type === 1 || type === 5) && field("key_size") === 8 && field("value_size") === 8) return { id: field("map_id"), perCpu: type === 5 };
+    // A u64 count per key before this build; { count, nanoseconds } since.
+    const valueSize = field("value_size");
+    if ((type === 1 || type === 5) && field("key_size") === 8 && (valueSize === 8 || valueSize === 16)) return { id: field("map_id"), perCpu: type === 5, valueSize };
   }
   throw new Error(`process ${pid} holds no counters map`);
 }
@@ -54,7 +56,7 @@ async function measureAt(build: Build, processes: number, warmSeconds: number, s
   const plugin = await startPlugin(build.variant, null);
   try {
     const map = countersMap(plugin.pid!);
-    const bumper = Bun.spawn([process.execPath, `${REPO}/bench/lib/bump_counters.ts`, String(map.id), String(FIRST_FAKE_TGID), String(processes), map.perCpu ? "percpu" : "shared"], {
+    const bumper = Bun.spawn([process.execPath, `${REPO}/bench/lib/bump_counters.ts`, String(map.id), String(FIRST_FAKE_TGID), String(processes), map.perCpu ? "percpu" : "shared", String(map.valueSize)], {
       stdout: "pipe",
       stderr: "inherit",
     });

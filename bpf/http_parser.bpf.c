@@ -95,7 +95,7 @@ struct hs_parse {
 /* Counts one event on this connection's side of its process. */
 static __always_inline void hs_count(struct hs_parse *p, __u32 slot)
 {
-	hs_add(p->tgid, hs_side(p->conn) + slot, 1);
+	hs_add(p->tgid, hs_side(p->conn) + slot, 0);
 }
 
 /* The stream the requests of this connection travel on. */

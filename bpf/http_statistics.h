@@ -9,15 +9,14 @@
 
 /*
  * The counter slots of one process. Its server side: slot 0 counts the
- * requests it received, 100..599 the responses it sent by status, 1000 the
- * nanoseconds its requests took, 2000 + b the requests whose duration fell
- * in latency bucket b. Its client side uses the same slots plus
+ * requests it received, 100..599 the responses it sent by status, 2000 + b
+ * the requests whose duration fell in latency bucket b, with the
+ * nanoseconds they took. Its client side uses the same slots plus
  * HS_CLIENT_SIDE: requests sent, responses received, and their durations.
  */
 #define HS_REQUEST_SLOT 0
 #define HS_STATUS_MIN 100
 #define HS_STATUS_MAX 599
-#define HS_LATENCY_SUM_SLOT 1000
 #define HS_LATENCY_SLOT 2000
 #define HS_CLIENT_SIDE 10000
 
@@ -32,10 +31,17 @@
 #define HS_LATENCY_DECADES 7
 #define HS_LATENCY_BUCKETS (100 + 90 * HS_LATENCY_DECADES + 1)
 
-/* Key of the per-CPU counters map: one monotonically increasing u64 per (process, slot). */
+/* Key of the per-CPU counters map: one pair of monotonically increasing counts per (process, slot). */
 struct hs_count_key {
 	__u32 tgid;
 	__u32 slot;
+};
+
+/* Value of the counters map. A latency bucket keeps its durations' sum
+ * beside their count, so that a timed answer costs one lookup, not two. */
+struct hs_count {
+	__u64 events;
+	__u64 ns;	/* latency buckets only: nanoseconds summed over the events */
 };
 
 /* Why the kernel side could not count something; index of the losses array. */

@@ -34,7 +34,6 @@ __noinline int hs_record_answer(struct hs_conn *c, __u32 answer_inbound)
 	answer->answers_ns = 0;
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	side = hs_side(c);
-	hs_add(tgid, side + HS_LATENCY_SLOT + hs_latency_bucket(ns), 1);
-	hs_add(tgid, side + HS_LATENCY_SUM_SLOT, ns);
+	hs_add(tgid, side + HS_LATENCY_SLOT + hs_latency_bucket(ns), ns);
 	return 0;
 }

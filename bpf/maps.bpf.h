@@ -23,7 +23,7 @@ HS_MAP struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536);
 	__type(key, struct hs_count_key);
-	__type(value, __u64);
+	__type(value, struct hs_count);
 } counters SEC(".maps");
 
 /* What the kernel side failed to count, by enum hs_loss; per CPU for the same reason. */
@@ -89,26 +89,28 @@ static __always_inline void hs_count_loss(enum hs_loss reason)
 		__sync_fetch_and_add(value, 1);
 }
 
-/* Adds n to a (process, slot) counter, creating it on first use. */
-static __always_inline void hs_add(__u32 tgid, __u32 slot, __u64 n)
+/* Counts one event in a (process, slot) counter, with the nanoseconds it
+ * took (0 but for latency buckets), creating the counter on first use. */
+static __always_inline void hs_add(__u32 tgid, __u32 slot, __u64 ns)
 {
 	struct hs_count_key key = { .tgid = tgid, .slot = slot };
-	__u64 *value;
+	struct hs_count first = { .events = 1, .ns = ns }, *value;
 
 	value = bpf_map_lookup_elem(&counters, &key);
-	if (value) {
-		/* Atomic although per CPU: a preempted program may share the CPU with another. */
-		__sync_fetch_and_add(value, n);
-		return;
+	if (!value) {
+		if (!bpf_map_update_elem(&counters, &key, &first, BPF_NOEXIST))
+			return;
+		/* Another program created the key first, or the table is full. */
+		value = bpf_map_lookup_elem(&counters, &key);
+		if (!value) {
+			hs_count_loss(HS_LOSS_COUNTER_TABLE_FULL);
+			return;
+		}
 	}
-	if (!bpf_map_update_elem(&counters, &key, &n, BPF_NOEXIST))
-		return;
-	/* Another program created the key first, or the table is full. */
-	value = bpf_map_lookup_elem(&counters, &key);
-	if (value)
-		__sync_fetch_and_add(value, n);
-	else
-		hs_count_loss(HS_LOSS_COUNTER_TABLE_FULL);
+	/* Atomic although per CPU: a preempted program may share the CPU with another. */
+	__sync_fetch_and_add(&value->events, 1);
+	if (ns)
+		__sync_fetch_and_add(&value->ns, ns);
 }
 
 #endif /* HS_MAPS_BPF_H */

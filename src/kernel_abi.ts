@@ -11,7 +11,11 @@
 export const REQUEST_SLOT = 0;
 export const STATUS_MIN = 100;
 export const STATUS_MAX = 599;
-/** Nanoseconds summed over the requests whose duration was measured. */
+/**
+ * Nanoseconds summed over the requests whose duration was measured. Not a
+ * kernel slot: the kernel keeps each latency bucket's sum beside its count,
+ * and KernelProbe.readCounters adds them up here.
+ */
 export const LATENCY_SUM_SLOT = 1000;
 /** LATENCY_SLOT + b counts the requests whose duration fell in bucket b. */
 export const LATENCY_SLOT = 2000;
@@ -67,8 +71,8 @@ export function bucketOfUs(us: number): number {
   return 100 + 90 * (decade - 1) + Math.floor(us / 10 ** decade) - 10;
 }
 
-/** struct hs_count_key { u32 tgid; u32 slot; } -> u64 count, per CPU */
-export const COUNT_KEY = { keySize: 8, valueSize: 8 } as const;
+/** struct hs_count_key { u32 tgid; u32 slot; } -> struct hs_count { u64 events; u64 ns; }, per CPU */
+export const COUNT_KEY = { keySize: 8, valueSize: 16 } as const;
 /** u32 enum hs_loss -> u64, per CPU */
 export const LOSS = { keySize: 4, valueSize: 8 } as const;
 

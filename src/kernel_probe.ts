@@ -4,7 +4,17 @@
  * and the loss counters (both per CPU, summed here).
  */
 import { BpfError, BpfMap, BpfObject, type LoadedLibrary } from "./libbpf";
-import { CAPTURES, COUNT_KEY, LOSS, LOSS_REASONS, SYSCALL_CONNECTIONS_MAP, type Capture, type LossReason } from "./kernel_abi";
+import {
+  CAPTURES,
+  CLIENT_SIDE,
+  COUNT_KEY,
+  LATENCY_SUM_SLOT,
+  LOSS,
+  LOSS_REASONS,
+  SYSCALL_CONNECTIONS_MAP,
+  type Capture,
+  type LossReason,
+} from "./kernel_abi";
 
 export interface ProbeSizing {
   capture: Capture;
@@ -45,13 +55,14 @@ export class KernelProbe {
     }
   }
 
-  /** The sum over CPUs of the u64 values at `offset` in a per-CPU lookup result. */
-  private sumCpus(view: DataView, offset: number): bigint {
+  /** The sum over CPUs of the u64 at `offset` of each CPU's `stride`-byte value in a per-CPU lookup result. */
+  private sumCpus(view: DataView, offset: number, stride = 8): bigint {
     let sum = 0n;
-    for (let cpu = 0; cpu < this.cpus; cpu++) sum += view.getBigUint64(offset + cpu * 8, true);
+    for (let cpu = 0; cpu < this.cpus; cpu++) sum += view.getBigUint64(offset + cpu * stride, true);
     return sum;
   }
 
+  /** Every (process, slot) count; each side's latency buckets' sums become its LATENCY_SUM_SLOT. */
   readCounters(): CounterSnapshot {
     const { keys, values, count } = this.counters.lookupAll();
     const keyView = new DataView(keys.buffer, keys.byteOffset);
@@ -60,9 +71,14 @@ export class KernelProbe {
     for (let i = 0; i < count; i++) {
       const tgid = keyView.getUint32(i * 8, true);
       const slot = keyView.getUint32(i * 8 + 4, true);
+      const at = i * this.counters.valueSize;
       let perProcess = snapshot.get(tgid);
       if (!perProcess) snapshot.set(tgid, (perProcess = new Map()));
-      perProcess.set(slot, this.sumCpus(valueView, i * this.counters.valueSize));
+      perProcess.set(slot, this.sumCpus(valueView, at, COUNT_KEY.valueSize));
+      const ns = this.sumCpus(valueView, at + 8, COUNT_KEY.valueSize);
+      if (ns === 0n) continue;
+      const sumSlot = (slot >= CLIENT_SIDE ? CLIENT_SIDE : 0) + LATENCY_SUM_SLOT;
+      perProcess.set(sumSlot, (perProcess.get(sumSlot) ?? 0n) + ns);
     }
     return snapshot;
   }

@@ -14,7 +14,7 @@ import { bucketLowerUs, bucketOfUs, bucketUpperUs } from "../../src/kernel_abi";
 import { lossKey } from "../../src/report";
 import { afterNextTick, REPO, startPlugin, type RunningPlugin, type ScopeReport } from "../support/plugin";
 import { waitForPort } from "../support/servers";
-import { processSeries, timedCount } from "../support/metrics_text";
+import { processSeries, timedCount, timedSum } from "../support/metrics_text";
 import { ACCURACY_WINDOW, reportedLoss } from "./harness";
 
 setDefaultTimeout(60_000);
@@ -110,6 +110,13 @@ test("5, 50 and 500 ms mixed on one keep-alive connection: p50, p95 and p99 of t
   expectClose("client p99, mixed plan", sampleOf(report, run.pid, "http_client_latency_p99_ms", run.second), clientTruth, SERVER_SLACK_MS);
   const series = await processSeries(plugin, run.pid);
   expect(timedCount(series, "client")).toBe(delays.length);
+  // The durations' sum, kept beside each bucket's count: at least the delays the server slept, at most what the client measured.
+  const plannedMs = delays.reduce((a, b) => a + b, 0);
+  const measuredMs = run.durations.reduce((a, b) => a + b, 0);
+  const sumMs = timedSum(series, "client") * 1000;
+  rows.push(`| client duration sum, mixed plan | ${measuredMs.toFixed(3)} | ${sumMs.toFixed(3)} | ${(((sumMs - measuredMs) / measuredMs) * 100).toFixed(1)}% | planned ${plannedMs} ms is the floor |`);
+  expect(sumMs).toBeGreaterThanOrEqual(plannedMs);
+  expect(sumMs).toBeLessThanOrEqual(measuredMs);
 });
 
 test("pipelined requests each get their own duration, from the read that brought them", async () => {

@@ -79,7 +79,7 @@ export function mapEntryCount(pid: number, name: string): number {
   return mapKeys(id).length;
 }
 
-/** The counters map of a running plugin, summed over CPUs: tgid -> slot -> count. */
+/** The counters map of a running plugin, summed over CPUs: tgid -> slot -> count (a value's first u64). */
 export function counterValues(pid: number): Map<number, Map<number, bigint>> {
   const id = mapIdsOf(pid).counters;
   if (id === undefined) throw new Error(`process ${pid} holds no counters map`);
@@ -101,7 +101,7 @@ export function counterValues(pid: number): Map<number, Map<number, bigint>> {
 
 /**
  * One process's rows of the counters map: the slots that are not latency
- * buckets (requests, codes, duration sums), and how many requests the
+ * buckets (requests, codes), and how many requests the
  * buckets hold, however they spread over buckets.
  */
 export function counterRowsOf(pluginPid: number, tgid: number): { slots: number[]; timed: number; entries: number } {

@@ -38,3 +38,8 @@ export function sideCounts(series: ProcessSeries, side: "server" | "client"): { 
 export function timedCount(series: ProcessSeries, side: "server" | "client"): number {
   return series.get(`http_statistics_${side === "client" ? "client_" : ""}request_duration_seconds_count`) ?? 0;
 }
+
+/** Seconds summed over one side's timed requests (the histogram's _sum), 0 when none. */
+export function timedSum(series: ProcessSeries, side: "server" | "client"): number {
+  return series.get(`http_statistics_${side === "client" ? "client_" : ""}request_duration_seconds_sum`) ?? 0;
+}

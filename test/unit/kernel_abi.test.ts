@@ -19,9 +19,11 @@ const btf = JSON.parse(Bun.spawnSync(["bpftool", "btf", "dump", "file", OBJECT, 
   types: BtfType[];
 };
 
-test("the counters' key size matches the map's BTF", () => {
+test("the counters' key and value sizes match the map's BTF", () => {
   const key = btf.types.find((t) => t.kind === "STRUCT" && t.name === "hs_count_key");
+  const value = btf.types.find((t) => t.kind === "STRUCT" && t.name === "hs_count");
   expect(key?.size).toBe(COUNT_KEY.keySize);
+  expect(value?.size).toBe(COUNT_KEY.valueSize);
 });
 
 test("loss reasons are enum hs_loss in order", () => {
