@@ -17,6 +17,8 @@ export const E2E_PAIRS: [VariantName, VariantName][] = [
   ["plugin", "floor"],
   ["minimal", "floor"],
   ["plugin", "minimal"],
+  ["essentials", "floor"],
+  ["plugin", "essentials"],
   ["plugin-syscalls", "previous"],
 ];
 

@@ -21,7 +21,7 @@ import { describeMachine, OUT_DIR, REPO, round, table } from "./lib/common";
 import { buildPrevious, DEFAULT_BASELINE } from "./lib/previous";
 import {
   buildFloors,
-  buildMinimal,
+  buildPrototype,
   checkProducts,
   contamination,
   PRODUCT_VARIANTS,
@@ -106,7 +106,7 @@ if (!options.skipBuild) {
   await buildBinary();
 }
 const attachPoints = await orFail(buildFloors());
-if (options.variants.includes("minimal")) await orFail(buildMinimal());
+for (const prototype of ["minimal", "essentials"] as const) if (options.variants.includes(prototype)) await orFail(buildPrototype(prototype));
 let variants = options.variants;
 for (const floor of ["floor", "floor-syscalls"] as FloorName[]) {
   if (!variants.includes(floor) || attachPoints[floor].length) continue;

@@ -53,6 +53,8 @@ export const RATIOS: [VariantName, VariantName][] = [
   ["plugin", "floor"],
   ["minimal", "floor"],
   ["plugin", "minimal"],
+  ["essentials", "floor"],
+  ["plugin", "essentials"],
   ["plugin-syscalls", "floor-syscalls"],
   ["previous", "floor-syscalls"],
   ["bpftrace", "floor-syscalls"],

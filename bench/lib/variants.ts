@@ -5,6 +5,10 @@
  *                    the product object's tp_btf/* sections (bench/floor.bpf.c)
  *   floor-syscalls   empty programs on the syscall fallback's attach points:
  *                    the product object's tracepoint/* sections
+ *   minimal          bench/minimal.bpf.c: reads a call's first 8 bytes, nothing more
+ *   essentials       bench/essentials.bpf.c: every kernel call an exact, timed
+ *                    body needs (state, registers, the bytes, a clock, a
+ *                    counter), once each, and no parser
  *   plugin           the built product, dist/http-statistics (default capture)
  *   plugin-syscalls  the same binary with --capture=syscalls
  *   previous         the product as it was at a baseline commit (bench/lib/previous.ts)
@@ -17,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OUT_DIR, REPO, waitFor } from "./common";
 
-export const VARIANTS = ["none", "floor", "floor-syscalls", "minimal", "plugin", "plugin-syscalls", "previous", "bpftrace"] as const;
+export const VARIANTS = ["none", "floor", "floor-syscalls", "minimal", "essentials", "plugin", "plugin-syscalls", "previous", "bpftrace"] as const;
 export type VariantName = (typeof VARIANTS)[number];
 export type FloorName = "floor" | "floor-syscalls";
 /** The variants that run a build of the product: each answers /report. */
@@ -127,14 +131,16 @@ async function startObject(name: VariantName, object: string): Promise<Running> 
   return { name, pid: proc.pid, startMs: performance.now() - started, stop: () => stopProcess(proc) };
 }
 
-const MINIMAL_OBJECT = `${OUT_DIR}/minimal.bpf.o`;
+/** The prototype bodies, each compiled from bench/<name>.bpf.c. */
+export type PrototypeName = "minimal" | "essentials";
+const prototypeObject = (name: PrototypeName) => `${OUT_DIR}/${name}.bpf.o`;
 
-/** Compiles bench/minimal.bpf.c, the prototype of the cheapest body that reads the bytes (CO-RE, so with BTF). */
-export async function buildMinimal(): Promise<void> {
+/** Compiles bench/<name>.bpf.c, a prototype body measured beside the product (CO-RE, so with BTF). */
+export async function buildPrototype(name: PrototypeName): Promise<void> {
   mkdirSync(OUT_DIR, { recursive: true });
   const multiarch = `/usr/include/${process.arch === "x64" ? "x86_64" : "aarch64"}-linux-gnu`;
-  const built = await $`clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -I${multiarch} -c ${REPO}/bench/minimal.bpf.c -o ${MINIMAL_OBJECT}`.nothrow().quiet();
-  if (built.exitCode !== 0) throw new Error(`minimal: clang failed on bench/minimal.bpf.c: ${built.stderr.toString().trim().split("\n")[0]}`);
+  const built = await $`clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -I${multiarch} -c ${REPO}/bench/${name}.bpf.c -o ${prototypeObject(name)}`.nothrow().quiet();
+  if (built.exitCode !== 0) throw new Error(`${name}: clang failed on bench/${name}.bpf.c: ${built.stderr.toString().trim().split("\n")[0]}`);
 }
 
 /** The binary and arguments each product variant runs; `previous` is set by the suite once built. */
@@ -228,7 +234,8 @@ export async function startVariant(name: VariantName): Promise<Running> {
     case "floor-syscalls":
       return startFloor(name);
     case "minimal":
-      return startObject(name, MINIMAL_OBJECT);
+    case "essentials":
+      return startObject(name, prototypeObject(name));
     case "plugin":
     case "plugin-syscalls":
     case "previous":
