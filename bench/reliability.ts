@@ -62,7 +62,7 @@ async function soakFigures(seconds: number, rate: number) {
       cpuFirstMinutePercent: round(mean(first.map((s) => s.cpuPercent)), 2),
       cpuLastMinutePercent: round(mean(last.map((s) => s.cpuPercent)), 2),
       nginxCounters: r.counterEntries.map((e) => e.nginx),
-      // Of those, the rows that are not latency buckets: requests, 200 and the duration sum per worker.
+      // Of those, the rows that are not latency buckets: requests and 200 per worker (each bucket keeps its own duration sum).
       nginxCountRows: r.counterEntries.map((e) => e.nginxCounts),
       allCounters: r.counterEntries.map((e) => e.all),
     };
