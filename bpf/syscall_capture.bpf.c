@@ -12,38 +12,43 @@
 #include "capture.h"
 #include <bpf/bpf_core_read.h>
 
-/* The TCP (IPv4 or IPv6) socket of a file, or 0. */
-static __always_inline __u64 hs_tcp_socket_of_file(struct file *file)
+/* The sock of a socket file, or 0. */
+static __always_inline struct sock *hs_sock_of_file(struct file *file)
 {
 	struct socket *sock;
-	struct sock *sk;
-	__u16 family;
 
 	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & HS_S_IFMT) != HS_S_IFSOCK)
 		return 0;
 	sock = BPF_CORE_READ(file, private_data);
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
-		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if ((family != HS_AF_INET && family != HS_AF_INET6) ||
-	    BPF_CORE_READ(sk, sk_protocol) != HS_IPPROTO_TCP)
-		return 0;
-	return (__u64)sk;
+	return BPF_CORE_READ(sock, sk);
 }
 
-/* The TCP (IPv4 or IPv6) user socket behind fd in the current task, or 0. */
-static __always_inline __u64 hs_tcp_socket_of(struct task_struct *task, __u32 fd)
+/* Whether a sock is TCP over IPv4 or IPv6 (a netlink socket's protocol can be 6 too). */
+static __always_inline bool hs_is_inet(struct sock *sk)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds, *file;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	return family == HS_AF_INET || family == HS_AF_INET6;
+}
+
+/* The sock behind fd in the current task, or 0. Every read and write of
+ * every process comes here: the task (a BTF pointer) leads to the
+ * descriptor array by plain loads, and only the array's slot and what lies
+ * behind it cost a helper call each. */
+static __always_inline struct sock *hs_sock_of(struct task_struct *task, __u32 fd)
+{
+	struct files_struct *files = task->files;
+	struct fdtable *fdt;
+	struct file *file;
+
+	if (!files)
 		return 0;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
+	fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
 		return 0;
-	return hs_tcp_socket_of_file(file);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]))
+		return 0;
+	return hs_sock_of_file(file);
 }
 
 static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool inbound, __u64 flags)
@@ -53,6 +58,7 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 	struct tcp_sock *tp;
 	struct hs_stream *s;
 	struct hs_conn *conn;
+	struct sock *sock;
 	__s64 ret = ctx->ret;
 	__u64 sk;
 
@@ -66,14 +72,18 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 		if (!moved)
 			return 0;
 	}
-	sk = hs_tcp_socket_of(task, regs->di);
-	if (!sk)
+	sock = hs_sock_of(task, regs->di);
+	if (!sock || BPF_CORE_READ(sock, sk_protocol) != HS_IPPROTO_TCP)
 		return 0;
+	sk = (__u64)sock;
 	conn = bpf_map_lookup_elem(&conns_by_sock, &sk);
 	if (conn && conn->role == HS_ROLE_NOT_HTTP)
 		return 0;
 	tp = (struct tcp_sock *)sk;
 	if (!conn) {
+		/* A connection in the table passed this check when it was added. */
+		if (!hs_is_inet(sock))
+			return 0;
 		if (bpf_map_update_elem(&conns_by_sock, &sk, &hs_zero_conn, BPF_NOEXIST) ||
 		    !(conn = bpf_map_lookup_elem(&conns_by_sock, &sk))) {
 			hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
@@ -191,6 +201,7 @@ SEC("tracepoint/io_uring/io_uring_complete")
 int hs_io_uring_complete(struct hs_io_uring_complete *ctx)
 {
 	struct io_kiocb *req = (struct io_kiocb *)ctx->req;
+	struct sock *sk;
 	__u8 op;
 
 	if (ctx->res <= 0)
@@ -209,7 +220,8 @@ int hs_io_uring_complete(struct hs_io_uring_complete *ctx)
 	case HS_IORING_OP_RECV:
 	case HS_IORING_OP_SEND_ZC:
 	case HS_IORING_OP_SENDMSG_ZC:
-		if (hs_tcp_socket_of_file(BPF_CORE_READ(req, file)))
+		sk = hs_sock_of_file(BPF_CORE_READ(req, file));
+		if (sk && BPF_CORE_READ(sk, sk_protocol) == HS_IPPROTO_TCP && hs_is_inet(sk))
 			hs_count_loss(HS_LOSS_IO_URING);
 	}
 	return 0;
