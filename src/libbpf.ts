@@ -216,21 +216,26 @@ export class BpfMap {
     return this.lib.bpf_map_delete_elem(this.fd, ptr(key)) === 0;
   }
 
+  /** lookupAll's buffers, kept between calls: it runs every second, and a per-CPU map's values are large. */
+  private batchKeys = new Uint8Array(0);
+  private batchValues = new Uint8Array(0);
+
   /**
    * Every entry, through BPF_MAP_LOOKUP_BATCH: one syscall per `chunk`
-   * entries rather than two per entry as with get_next_key + lookup.
+   * entries rather than two per entry as with get_next_key + lookup. The
+   * buffers returned are valid until the next call.
    */
   lookupAll(chunk = 4096): { keys: Uint8Array; values: Uint8Array; count: number } {
-    let keys = new Uint8Array(this.keySize * chunk);
-    let values = new Uint8Array(this.valueSize * chunk);
+    let keys = this.batchKeys;
+    let values = this.batchValues;
     const token = new BigUint64Array(2); // in_batch, out_batch: opaque 32-bit bucket cursors
     const countBox = new Uint32Array(1);
     let total = 0;
     let first = true;
     for (;;) {
       if (keys.length < (total + chunk) * this.keySize) {
-        keys = grow(keys, (total + chunk) * this.keySize * 2);
-        values = grow(values, (total + chunk) * this.valueSize * 2);
+        keys = this.batchKeys = grow(keys, (total + chunk) * this.keySize * 2);
+        values = this.batchValues = grow(values, (total + chunk) * this.valueSize * 2);
       }
       countBox[0] = chunk;
       const rc = this.lib.bpf_map_lookup_batch(
