@@ -41,7 +41,17 @@ export interface AbuseCounts {
   floodResponses: number;
   /** The server may close a flooding connection; the flooder then opens another. */
   floodReconnects: number;
+  /**
+   * Connects refused with EAGAIN, each tried again 5 ms later: the
+   * server's listen backlog (512 in Bun) was full because this client,
+   * connecting as fast as it can, got ahead of the accepts for a moment,
+   * as any client can. Up to 100 tries per connection.
+   */
+  connectRetries: number;
+  /** Connects that failed for any other reason, or 100 times over. */
   connectErrors: number;
+  /** Their error codes, to say why. */
+  connectErrorCodes: string[];
 }
 
 export interface Abuse {
@@ -49,28 +59,53 @@ export interface Abuse {
   stop(): void;
 }
 
-function open(path: string, counts: AbuseCounts, sockets: Set<Socket>): Promise<Socket | undefined> {
+function connectOnce(path: string, sockets: Set<Socket>): Promise<{ socket?: Socket; code?: string }> {
   return new Promise((resolve) => {
     const socket = connect(path);
     sockets.add(socket);
     let connected = false;
     socket.once("connect", () => {
       connected = true;
-      resolve(socket);
+      resolve({ socket });
     });
-    socket.on("error", () => {
+    socket.on("error", (error: NodeJS.ErrnoException) => {
       // After connect: the server hung up on a bad request (ECONNRESET, EPIPE), which is its right.
       if (connected) return;
-      counts.connectErrors++;
       sockets.delete(socket);
-      resolve(undefined);
+      resolve({ code: error.code ?? error.message });
     });
     socket.once("close", () => sockets.delete(socket));
   });
 }
 
+async function open(path: string, counts: AbuseCounts, sockets: Set<Socket>): Promise<Socket | undefined> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const { socket, code } = await connectOnce(path, sockets);
+    if (socket) return socket;
+    if (code !== "EAGAIN") {
+      counts.connectErrors++;
+      counts.connectErrorCodes.push(code!);
+      return undefined;
+    }
+    counts.connectRetries++;
+    await Bun.sleep(5);
+  }
+  counts.connectErrors++;
+  counts.connectErrorCodes.push("EAGAIN 100 times");
+  return undefined;
+}
+
 export async function startAbuse(path: string, plan: AbusePlan): Promise<Abuse> {
-  const counts: AbuseCounts = { idleOpen: 0, slowReadersOpen: 0, malformedSent: 0, floodResponses: 0, floodReconnects: 0, connectErrors: 0 };
+  const counts: AbuseCounts = {
+    idleOpen: 0,
+    slowReadersOpen: 0,
+    malformedSent: 0,
+    floodResponses: 0,
+    floodReconnects: 0,
+    connectRetries: 0,
+    connectErrors: 0,
+    connectErrorCodes: [],
+  };
   const sockets = new Set<Socket>();
   let running = true;
 
