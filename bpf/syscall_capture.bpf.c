@@ -58,9 +58,9 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 	struct tcp_sock *tp;
 	struct hs_stream *s;
 	struct hs_conn *conn;
-	struct sock *sock;
 	__s64 ret = ctx->ret;
-	__u64 sk;
+	struct sock *sk;
+	__u64 key;
 
 	if (ret <= 0 || (flags & (HS_MSG_PEEK | HS_MSG_OOB)))
 		return 0;
@@ -72,20 +72,20 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 		if (!moved)
 			return 0;
 	}
-	sock = hs_sock_of(task, regs->di);
-	if (!sock || BPF_CORE_READ(sock, sk_protocol) != HS_IPPROTO_TCP)
+	sk = hs_sock_of(task, regs->di);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != HS_IPPROTO_TCP)
 		return 0;
-	sk = (__u64)sock;
-	conn = bpf_map_lookup_elem(&conns_by_sock, &sk);
+	key = (__u64)sk;
+	conn = bpf_map_lookup_elem(&conns_by_sock, &key);
 	if (conn && conn->role == HS_ROLE_NOT_HTTP)
 		return 0;
 	tp = (struct tcp_sock *)sk;
 	if (!conn) {
 		/* A connection in the table passed this check when it was added. */
-		if (!hs_is_inet(sock))
+		if (!hs_is_inet(sk))
 			return 0;
-		if (bpf_map_update_elem(&conns_by_sock, &sk, &hs_zero_conn, BPF_NOEXIST) ||
-		    !(conn = bpf_map_lookup_elem(&conns_by_sock, &sk))) {
+		if (bpf_map_update_elem(&conns_by_sock, &key, &hs_zero_conn, BPF_NOEXIST) ||
+		    !(conn = bpf_map_lookup_elem(&conns_by_sock, &key))) {
 			hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
 			return 0;
 		}
