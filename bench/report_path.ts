@@ -13,7 +13,7 @@ import { startPlugin, type ProductVariant } from "./lib/variants";
 /** Fake tgids start above any real pid_max default (32,768 here; 4,194,304 at most). */
 export const FIRST_FAKE_TGID = 5_000_000;
 
-/** The counters map held by process pid: an 8-byte-key, 8-byte-value hash, per CPU since issue 8. */
+/** The counters map held by process pid: an 8-byte-key hash, per CPU since issue 8, with 8-byte values (a count) or, since db290cd, 16 (a count and nanoseconds). */
 export function countersMap(pid: number): { id: number; perCpu: boolean; valueSize: number } {
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     let target = "";
