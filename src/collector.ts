@@ -1,7 +1,7 @@
 /**
  * Turns the kernel's monotonically increasing counters into per-second
- * counts: once a second it takes a snapshot, subtracts the previous one and
- * keeps the last `windowSeconds` ticks. Each tick holds only what changed.
+ * counts: once a second it takes a snapshot and subtracts the previous one.
+ * Each tick holds only what changed.
  */
 import type { CounterSnapshot } from "./kernel_probe";
 
@@ -38,10 +38,13 @@ export function counterDeltas(previous: CounterSnapshot, current: CounterSnapsho
 
 export class RateCollector {
   private previous: CounterSnapshot = new Map();
-  private ticks: Tick[] = [];
+  private ticks = 0;
+  /** The tick in which each pid's counters last changed. */
+  private readonly lastChange = new Map<number, number>();
 
   constructor(
     private readonly read: () => CounterSnapshot,
+    /** How many ticks without a change make a process idle. */
     readonly windowSeconds: number,
   ) {}
 
@@ -54,24 +57,21 @@ export class RateCollector {
     const current = this.read();
     const tick = { time: now, deltas: counterDeltas(this.previous, current) };
     this.previous = current;
-    this.ticks.push(tick);
-    if (this.ticks.length > this.windowSeconds) this.ticks.splice(0, this.ticks.length - this.windowSeconds);
+    this.ticks++;
+    for (const pid of tick.deltas.keys()) this.lastChange.set(pid, this.ticks);
     return tick;
   }
 
-  window(): readonly Tick[] {
-    return this.ticks;
-  }
-
-  /** Pids that hold counters but did nothing for the whole window. */
+  /** Pids that hold counters but did nothing for the last `windowSeconds` ticks. */
   idlePids(): number[] {
-    const active = new Set<number>();
-    for (const tick of this.ticks) for (const pid of tick.deltas.keys()) active.add(pid);
-    return [...this.previous.keys()].filter((pid) => !active.has(pid));
+    return [...this.previous.keys()].filter((pid) => this.ticks - (this.lastChange.get(pid) ?? -Infinity) >= this.windowSeconds);
   }
 
   /** Forgets pids whose counters the kernel side just deleted. */
   forget(pids: Iterable<number>): void {
-    for (const pid of pids) this.previous.delete(pid);
+    for (const pid of pids) {
+      this.previous.delete(pid);
+      this.lastChange.delete(pid);
+    }
   }
 }

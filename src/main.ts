@@ -18,7 +18,7 @@ import { CAPTURES } from "./kernel_abi";
 import { checkBtf, checkPrivileges, chooseCapture, ensureTracefs, hasSocketTracepoints, permissionDeniedCause, PreflightError } from "./preflight";
 import { ProcessTotals } from "./process_totals";
 import { buildMetrics, type Exposition } from "./prometheus";
-import { buildReport } from "./report";
+import { buildReport, summarizeTick, type TickSummary } from "./report";
 import { serveMetrics, serveReports, SocketError } from "./server";
 import { runTop } from "./top";
 import { existsSync, readFileSync } from "node:fs";
@@ -58,7 +58,7 @@ async function run(options: Options): Promise<void> {
   const encoder = new TextEncoder();
   // Serve at once: the probe polls every second, and an empty report is a
   // valid one while the kernel verifies our programs (a few hundred ms).
-  let report = encoder.encode(JSON.stringify(buildReport({ hostId, ticks: [] })));
+  let report = encoder.encode(JSON.stringify(buildReport({ hostId, window: [] })));
   const containers = new ContainerResolver();
   const totals = new ProcessTotals((pid) => ({ comm: commOf(pid), container: containers.containerOf(pid) }), options.metricsRetentionSeconds * 1000);
   let losses: Record<string, number> = {};
@@ -93,14 +93,19 @@ async function run(options: Options): Promise<void> {
   let tickCount = 0;
   const lossLog = new LossLog();
   const containerOf = (pid: number) => containers.containerOf(pid);
+  // Each tick is summarized once, when it is made; a report lays out the last few.
+  const window: TickSummary[] = [];
   const tick = async () => {
     const now = Date.now();
-    totals.add(collector.tick(now).deltas);
+    const interval = collector.tick(now);
+    totals.add(interval.deltas);
+    window.push(summarizeTick(interval, containerOf));
+    if (window.length > options.windowSeconds) window.shift();
     const counts = probe.readLosses();
     losses = counts;
     const line = lossLog.update(counts, now);
     if (line) log(line);
-    report = encoder.encode(JSON.stringify(buildReport({ hostId, ticks: collector.window(), losses: { counts, time: now }, containerOf })));
+    report = encoder.encode(JSON.stringify(buildReport({ hostId, window, losses: { counts, time: now } })));
     if (++tickCount % 5 === 0) housekeeping(now);
     metricsCache = {};
   };

@@ -1,6 +1,7 @@
 /**
- * The Scope plugin report, built from the collector's window. Pure: same
- * input, same JSON; no clock, no kernel. The rules it follows are the real
+ * The Scope plugin report: each tick summarized once, when the collector
+ * makes it, then the last few laid out as samples. Pure: same input, same
+ * JSON; no clock, no kernel. The rules it follows are the real
  * probe's (shared/PROTOCOL.md); test/unit/protocol.test.ts checks them.
  *
  * The same metrics go on three topologies, each merging with the node Scope
@@ -128,24 +129,28 @@ export interface Metric {
   max: number;
 }
 
-/** Counts per metric id, one per tick of the window. */
-export type Series = Map<string, number[]>;
-/** Requests per latency bucket, one count per tick of the window. */
-export type Histogram = Map<number, number[]>;
+/** A node's value of each metric in one tick: its counts, and the latency percentiles of the requests that completed in it. */
+export type TickValues = Map<string, number>;
 
-/** What one node (a process, or the sum over a container's or the host's) did in each tick of the window. */
-export interface NodeCounts {
-  series: Series;
-  /** Only for nodes with at least one timed request: most have none. */
-  latency?: Record<Side, Histogram>;
+/**
+ * One tick, reduced to what a report shows of it: the value of each metric
+ * of each process, container and the host. Made once per tick, so a
+ * report over the window only lays the values out as samples.
+ */
+export interface TickSummary {
+  /** End of the tick, as the samples' date. */
+  date: string;
+  processes: Map<number, TickValues>;
+  /** By container id, summed over the container's processes. */
+  containers: Map<string, TickValues>;
+  /** Summed over all processes. */
+  host: TickValues;
 }
 
 export interface ReportInput {
   hostId: string;
-  /** The collector's window, oldest first: each report carries these samples. */
-  ticks: readonly Tick[];
-  /** The container a process runs in; undefined (or absent) for processes outside containers. */
-  containerOf?: (pid: number) => string | undefined;
+  /** The window, oldest first (each tick made by summarizeTick): each report carries these samples. */
+  window: readonly TickSummary[];
   description?: string;
   /** The kernel side's loss counters (since start) by reason, and when they were read, ms since the epoch. */
   losses?: { counts: Readonly<Record<string, number>>; time: number };
@@ -191,55 +196,40 @@ export const LOSS_TABLE_TEMPLATES = {
   },
 };
 
-/**
- * Per process, one series per metric id that was non-zero somewhere in the
- * window, with a count for every tick so the sparkline falls back to zero;
- * and the requests per latency bucket per tick, for the percentiles.
- */
-export function processMetrics(ticks: readonly Tick[]): Map<number, NodeCounts> {
-  const perPid = new Map<number, NodeCounts>();
-  const length = ticks.length;
-  const countsIn = <K>(map: Map<K, number[]>, key: K) => {
-    let counts = map.get(key);
-    if (!counts) map.set(key, (counts = new Array<number>(length).fill(0)));
-    return counts;
-  };
-  for (let index = 0; index < length; index++) {
-    for (const [pid, slots] of ticks[index]!.deltas) {
-      let node = perPid.get(pid);
-      if (!node) perPid.set(pid, (node = { series: new Map() }));
-      for (const [slot, count] of slots) {
-        const metric = METRIC_OF_SLOT[slot];
-        if (metric !== undefined) {
-          countsIn(node.series, metric)[index]! += count;
-          continue;
-        }
-        const bucket = BUCKET_OF_SLOT[slot];
-        if (bucket === undefined) continue;
-        node.latency ??= { server: new Map(), client: new Map() };
-        countsIn(slot < CLIENT_SIDE ? node.latency.server : node.latency.client, bucket)[index]! += count;
-      }
-    }
-  }
-  return perPid;
+/** What one node did in one tick: a count per metric, and its timed requests per latency bucket. */
+interface TickCounts {
+  counts: Map<string, number>;
+  latency?: Record<Side, Map<number, number>>;
 }
 
-/** Adds every series of `from` into `into`, tick by tick. */
-function addSeries<K>(into: Map<K, number[]>, from: Map<K, number[]>): void {
-  for (const [id, counts] of from) {
-    const sum = into.get(id);
-    if (!sum) into.set(id, counts.slice());
-    else for (let i = 0; i < counts.length; i++) sum[i]! += counts[i]!;
+function countsOf(slots: ReadonlyMap<number, number>): TickCounts {
+  const node: TickCounts = { counts: new Map() };
+  for (const [slot, count] of slots) {
+    const metric = METRIC_OF_SLOT[slot];
+    if (metric !== undefined) {
+      node.counts.set(metric, (node.counts.get(metric) ?? 0) + count);
+      continue;
+    }
+    const bucket = BUCKET_OF_SLOT[slot];
+    if (bucket === undefined) continue;
+    node.latency ??= { server: new Map(), client: new Map() };
+    const histogram = slot < CLIENT_SIDE ? node.latency.server : node.latency.client;
+    histogram.set(bucket, (histogram.get(bucket) ?? 0) + count);
   }
+  return node;
+}
+
+function addInto<K>(into: Map<K, number>, from: ReadonlyMap<K, number>): void {
+  for (const [key, count] of from) into.set(key, (into.get(key) ?? 0) + count);
 }
 
 /** Adds a node's counts into a container's or the host's: histograms add bucket by bucket, so their percentiles are of all the requests. */
-function addNode(into: NodeCounts, from: NodeCounts): void {
-  addSeries(into.series, from.series);
+function addCounts(into: TickCounts, from: TickCounts): void {
+  addInto(into.counts, from.counts);
   if (!from.latency) return;
   into.latency ??= { server: new Map(), client: new Map() };
-  addSeries(into.latency.server, from.latency.server);
-  addSeries(into.latency.client, from.latency.client);
+  addInto(into.latency.server, from.latency.server);
+  addInto(into.latency.client, from.latency.client);
 }
 
 /**
@@ -253,25 +243,108 @@ const BUCKET_MS: readonly number[] = Array.from({ length: LATENCY_BUCKETS }, (_,
   bucket === LATENCY_BUCKETS - 1 ? bucketLowerUs(bucket) / 1000 : (bucketLowerUs(bucket) + bucketUpperUs(bucket)) / 2000,
 );
 
-function metricOf(samples: Sample[]): Metric {
-  let min = Infinity;
-  let max = -Infinity;
-  for (const { value } of samples) {
-    if (value < min) min = value;
-    if (value > max) max = value;
+/** Requests per bucket, dense, for one histogram at a time: laid out here, a percentile is a walk up the buckets, with no sort. */
+const scratch = new Float64Array(LATENCY_BUCKETS);
+
+/**
+ * Sets one side's latency percentiles of a tick: the nearest rank, the
+ * bucket holding the ceil(p% x n)-th shortest request, reported as that
+ * bucket's midpoint (BUCKET_MS). Never an average of percentiles:
+ * containers and the host add histograms first. A side without a timed
+ * request has no value, not a zero.
+ */
+function setPercentiles(values: TickValues, histogram: ReadonlyMap<number, number>, side: Side): void {
+  if (histogram.size === 0) return;
+  let requests = 0;
+  let lowest = LATENCY_BUCKETS;
+  let highest = 0;
+  for (const [bucket, count] of histogram) {
+    scratch[bucket] = count;
+    requests += count;
+    if (bucket < lowest) lowest = bucket;
+    if (bucket > highest) highest = bucket;
   }
-  return { samples, min, max };
+  // Ascending percents, so one walk up the buckets finds every rank.
+  const percentiles = LATENCY_PERCENTILES[side];
+  let p = 0;
+  // percent x requests is a whole number, so the division rounds at most once and ceil is exact.
+  let rank = Math.ceil((percentiles[0]!.percent * requests) / 100);
+  let seen = 0;
+  for (let bucket = lowest; bucket <= highest && p < percentiles.length; bucket++) {
+    seen += scratch[bucket]!;
+    while (p < percentiles.length && seen >= rank) {
+      values.set(percentiles[p]!.id, BUCKET_MS[bucket]!);
+      if (++p < percentiles.length) rank = Math.ceil((percentiles[p]!.percent * requests) / 100);
+    }
+  }
+  scratch.fill(0, lowest, highest + 1);
 }
 
-function toMetrics(series: Series, dates: readonly string[]): Record<string, Metric> {
+function valuesOf(node: TickCounts): TickValues {
+  const values: TickValues = new Map(node.counts);
+  if (node.latency) {
+    setPercentiles(values, node.latency.server, "server");
+    setPercentiles(values, node.latency.client, "client");
+  }
+  return values;
+}
+
+/**
+ * What a report shows of one tick, per process, per container (through
+ * `containerOf`, undefined for processes outside containers) and for the host.
+ */
+export function summarizeTick(tick: Tick, containerOf?: (pid: number) => string | undefined): TickSummary {
+  const processes = new Map<number, TickValues>();
+  const perContainer = new Map<string, TickCounts>();
+  const host: TickCounts = { counts: new Map() };
+  for (const [pid, slots] of tick.deltas) {
+    const counts = countsOf(slots);
+    const values = valuesOf(counts);
+    // Counts no metric shows (client responses under 400) make no node.
+    if (values.size === 0) continue;
+    processes.set(pid, values);
+    const container = containerOf?.(pid);
+    if (container) {
+      let sum = perContainer.get(container);
+      if (!sum) perContainer.set(container, (sum = { counts: new Map() }));
+      addCounts(sum, counts);
+    }
+    addCounts(host, counts);
+  }
+  const containers = new Map<string, TickValues>();
+  for (const [container, counts] of perContainer) containers.set(container, valuesOf(counts));
+  return { date: new Date(tick.time).toISOString(), processes, containers, host: valuesOf(host) };
+}
+
+const PERCENTILE_IDS = new Set(Object.values(LATENCY_PERCENTILES).flatMap((list) => list.map(({ id }) => id)));
+
+/**
+ * A node's metrics over the window, from its values in each tick
+ * (undefined where it did nothing). A count gets a sample in every tick,
+ * 0 where there was none, so the sparkline falls back to zero; a
+ * percentile only where a request was timed.
+ */
+function nodeMetrics(perTick: readonly (TickValues | undefined)[], dates: readonly string[]): Record<string, Metric> {
+  const columns = new Map<string, (number | undefined)[]>();
+  for (let tick = 0; tick < perTick.length; tick++) {
+    const values = perTick[tick];
+    if (!values) continue;
+    for (const [id, value] of values) {
+      let column = columns.get(id);
+      if (!column) columns.set(id, (column = new Array<number | undefined>(perTick.length).fill(undefined)));
+      column[tick] = value;
+    }
+  }
   const metrics: Record<string, Metric> = {};
-  for (const [id, counts] of series) {
+  for (const [id, column] of columns) {
+    const missing = PERCENTILE_IDS.has(id) ? undefined : 0;
+    const samples: Sample[] = [];
     let min = Infinity;
     let max = -Infinity;
-    const samples = new Array<Sample>(counts.length);
-    for (let i = 0; i < counts.length; i++) {
-      const value = counts[i]!;
-      samples[i] = { date: dates[i]!, value };
+    for (let tick = 0; tick < column.length; tick++) {
+      const value = column[tick] ?? missing;
+      if (value === undefined) continue;
+      samples.push({ date: dates[tick]!, value });
       if (value < min) min = value;
       if (value > max) max = value;
     }
@@ -280,45 +353,22 @@ function toMetrics(series: Series, dates: readonly string[]): Record<string, Met
   return metrics;
 }
 
-/**
- * Adds one side's latency percentiles to `metrics`, each tick's from the
- * requests that completed in that tick (never an average of percentiles:
- * containers and the host add histograms first). The estimate is the
- * nearest rank: the bucket holding the ceil(p% x n)-th shortest request,
- * reported as that bucket's midpoint (BUCKET_MS). A tick without a timed
- * request has no sample, not a zero; a side without any has no metric.
- */
-function addLatencyMetrics(metrics: Record<string, Metric>, histogram: Histogram, side: Side, dates: readonly string[]): void {
-  const buckets = [...histogram].sort(([a], [b]) => a - b);
-  const percentiles = LATENCY_PERCENTILES[side];
-  const samples = percentiles.map((): Sample[] => []);
-  for (let tick = 0; tick < dates.length; tick++) {
-    let requests = 0;
-    for (const [, counts] of buckets) requests += counts[tick]!;
-    if (requests === 0) continue;
-    for (let p = 0; p < percentiles.length; p++) {
-      // percent x requests is a whole number, so the division rounds at most once and ceil is exact.
-      const rank = Math.ceil((percentiles[p]!.percent * requests) / 100);
-      let seen = 0;
-      let index = 0;
-      while ((seen += buckets[index]![1][tick]!) < rank) index++;
-      samples[p]!.push({ date: dates[tick]!, value: BUCKET_MS[buckets[index]![0]]! });
+/** Each node's values tick by tick across the window, by node key. */
+function byNode<K>(window: readonly TickSummary[], nodesOf: (summary: TickSummary) => ReadonlyMap<K, TickValues>): Map<K, (TickValues | undefined)[]> {
+  const nodes = new Map<K, (TickValues | undefined)[]>();
+  window.forEach((summary, tick) => {
+    for (const [key, values] of nodesOf(summary)) {
+      let perTick = nodes.get(key);
+      if (!perTick) nodes.set(key, (perTick = new Array<TickValues | undefined>(window.length).fill(undefined)));
+      perTick[tick] = values;
     }
-  }
-  percentiles.forEach(({ id }, p) => {
-    if (samples[p]!.length > 0) metrics[id] = metricOf(samples[p]!);
   });
+  return nodes;
 }
 
 function isEmpty(record: object): boolean {
   for (const _ in record) return false;
   return true;
-}
-
-function nodeMetrics(node: NodeCounts, dates: readonly string[]): Record<string, Metric> {
-  const metrics = toMetrics(node.series, dates);
-  if (node.latency) for (const side of ["server", "client"] as const) addLatencyMetrics(metrics, node.latency[side], side, dates);
-  return metrics;
 }
 
 function lossLatest(losses: NonNullable<ReportInput["losses"]>) {
@@ -331,33 +381,22 @@ function lossLatest(losses: NonNullable<ReportInput["losses"]>) {
 }
 
 export function buildReport(input: ReportInput) {
-  const dates = input.ticks.map((tick) => new Date(tick.time).toISOString());
-  const perPid = [...processMetrics(input.ticks)].sort(([a], [b]) => a - b);
+  const dates = input.window.map((summary) => summary.date);
   const processNodes: Record<string, unknown> = {};
-  const perContainer = new Map<string, NodeCounts>();
-  const host: NodeCounts = { series: new Map() };
-  for (const [pid, counts] of perPid) {
+  for (const [pid, perTick] of [...byNode(input.window, (summary) => summary.processes)].sort(([a], [b]) => a - b)) {
     const id = `${input.hostId};${pid}`;
-    const metrics = nodeMetrics(counts, dates);
-    // A window holding only counts no metric shows (client responses under 400) makes no node.
-    if (isEmpty(metrics)) continue;
-    processNodes[id] = { id, topology: "process", metrics };
-    const container = input.containerOf?.(pid);
-    if (container) {
-      let sum = perContainer.get(container);
-      if (!sum) perContainer.set(container, (sum = { series: new Map() }));
-      addNode(sum, counts);
-    }
-    addNode(host, counts);
+    processNodes[id] = { id, topology: "process", metrics: nodeMetrics(perTick, dates) };
   }
   const containerNodes: Record<string, unknown> = {};
-  for (const [container, counts] of [...perContainer].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  for (const [container, perTick] of [...byNode(input.window, (summary) => summary.containers)].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const id = `${container};<container>`;
-    const metrics = nodeMetrics(counts, dates);
-    if (!isEmpty(metrics)) containerNodes[id] = { id, topology: "container", metrics };
+    containerNodes[id] = { id, topology: "container", metrics: nodeMetrics(perTick, dates) };
   }
   const hostNodes: Record<string, unknown> = {};
-  const hostMetrics = nodeMetrics(host, dates);
+  const hostMetrics = nodeMetrics(
+    input.window.map((summary) => summary.host),
+    dates,
+  );
   const hasMetrics = !isEmpty(hostMetrics);
   if (hasMetrics || input.losses) {
     const id = `${input.hostId};<host>`;

@@ -36,7 +36,7 @@ describe("counterDeltas", () => {
 });
 
 describe("RateCollector", () => {
-  test("ticks hold per-interval counts, the window keeps the newest N, sums equal the counter growth", () => {
+  test("ticks hold per-interval counts, and their sums equal the counter growth", () => {
     const readings = [
       snapshot({ 1: { 0: 0 } }),
       snapshot({ 1: { 0: 4 } }),
@@ -47,9 +47,22 @@ describe("RateCollector", () => {
     let i = 0;
     const collector = new RateCollector(() => readings[i++]!, 3);
     collector.prime();
-    for (let t = 1; t <= 4; t++) collector.tick(t * 1000);
-    expect(collector.window().map((tick) => tick.time)).toEqual([2000, 3000, 4000]);
-    expect(collector.window().map((tick) => tick.deltas.get(1)?.get(0) ?? 0)).toEqual([0, 6, 1]);
+    const ticks = [1, 2, 3, 4].map((t) => collector.tick(t * 1000));
+    expect(ticks.map((tick) => tick.time)).toEqual([1000, 2000, 3000, 4000]);
+    expect(ticks.map((tick) => tick.deltas.get(1)?.get(0) ?? 0)).toEqual([4, 0, 6, 1]);
+  });
+
+  test("a process is idle once it changed nothing for windowSeconds ticks", () => {
+    const readings = [snapshot({ 1: { 0: 1 } }), snapshot({ 1: { 0: 2 } })];
+    let i = 0;
+    const collector = new RateCollector(() => readings[Math.min(i++, 1)]!, 3);
+    collector.prime();
+    const idle = [1, 2, 3, 4].map((t) => {
+      collector.tick(t * 1000);
+      return collector.idlePids();
+    });
+    // Changed in tick 1; ticks 2 and 3 still hold it in the window; after tick 4 it has been quiet for 3.
+    expect(idle).toEqual([[], [], [], [1]]);
   });
 
   test("idlePids names processes with counters but no change in the window; forget drops them", () => {

@@ -13,7 +13,7 @@ const TS = "2026-11-22T03:00:00.000Z";
 
 describe("losses in the report", () => {
   test("on the Host node with the probe's id for its host: the total always, each reason once non-zero", () => {
-    const report = buildReport({ hostId: "h1", ticks: [], losses: { counts: counts({ desync: 3, read_fault: 2 }), time: TIME } });
+    const report = buildReport({ hostId: "h1", window: [], losses: { counts: counts({ desync: 3, read_fault: 2 }), time: TIME } });
     expect(report.Host.nodes).toEqual({
       "h1;<host>": {
         id: "h1;<host>",
@@ -29,7 +29,7 @@ describe("losses in the report", () => {
   });
 
   test("no loss: the total says 0 and no reason is listed", () => {
-    const report = buildReport({ hostId: "h1", ticks: [], losses: { counts: counts(), time: TIME } });
+    const report = buildReport({ hostId: "h1", window: [], losses: { counts: counts(), time: TIME } });
     expect((report.Host.nodes["h1;<host>"] as { latest: unknown }).latest).toEqual({ http_statistics_not_counted: { timestamp: TS, value: "0" } });
   });
 
@@ -47,7 +47,7 @@ describe("losses in the report", () => {
   });
 
   test("a reason the table does not know still reaches the report under the table's prefix", () => {
-    const report = buildReport({ hostId: "h1", ticks: [], losses: { counts: { new_reason: 4 }, time: TIME } });
+    const report = buildReport({ hostId: "h1", window: [], losses: { counts: { new_reason: 4 }, time: TIME } });
     expect((report.Host.nodes["h1;<host>"] as { latest: unknown }).latest).toEqual({
       http_statistics_not_counted: { timestamp: TS, value: "4" },
       http_statistics_not_counted_new_reason: { timestamp: TS, value: "4" },
@@ -55,7 +55,7 @@ describe("losses in the report", () => {
   });
 
   test("without losses or traffic the Host topology has no node", () => {
-    expect(buildReport({ hostId: "h1", ticks: [] }).Host.nodes).toEqual({});
+    expect(buildReport({ hostId: "h1", window: [] }).Host.nodes).toEqual({});
   });
 });
 

@@ -9,6 +9,7 @@ import {
   metricIdForSlot,
   OTHERS_METRIC,
   REQUESTS_METRIC,
+  summarizeTick,
   TRACKED_CODES,
 } from "../../src/report";
 import { protocolViolations } from "../support/protocol";
@@ -21,6 +22,11 @@ function tick(second: number, deltas: Record<number, Record<number, number>>): T
     time: T0 + second * 1000,
     deltas: new Map(Object.entries(deltas).map(([pid, slots]) => [Number(pid), new Map(Object.entries(slots).map(([s, n]) => [Number(s), n]))])),
   };
+}
+
+/** The report the plugin serves for these ticks: each summarized when it is made, then the window laid out. */
+function reportOf(hostId: string, ticks: Tick[], containerOf?: (pid: number) => string | undefined) {
+  return buildReport({ hostId, window: ticks.map((t) => summarizeTick(t, containerOf)) });
 }
 
 describe("metric ids", () => {
@@ -95,7 +101,7 @@ describe("buildReport", () => {
     tick(2, { 42: { 0: 5, 200: 5 }, 7: { 0: 1, 418: 1 } }),
     tick(3, { 7: { 299: 2, 599: 1 } }),
   ];
-  const report = buildReport({ hostId: "host-a", ticks });
+  const report = reportOf("host-a", ticks);
 
   test("exactly one plugin spec with the probe's required fields", () => {
     expect(report.Plugins).toEqual([
@@ -142,14 +148,14 @@ describe("buildReport", () => {
   });
 
   test("a code that stopped appearing drops out once its ticks leave the window", () => {
-    const later = buildReport({ hostId: "host-a", ticks: ticks.slice(3) });
+    const later = reportOf("host-a", ticks.slice(3));
     expect(Object.keys(later.Process.nodes)).toEqual(["host-a;7"]);
     const metrics = (later.Process.nodes["host-a;7"] as { metrics: Record<string, unknown> }).metrics;
     expect(Object.keys(metrics)).toEqual([OTHERS_METRIC]);
   });
 
   test("no ticks: no nodes, but templates and the plugin spec are there", () => {
-    const empty = buildReport({ hostId: "h", ticks: [] });
+    const empty = reportOf("h", []);
     for (const topology of [empty.Process, empty.Container, empty.Host]) {
       expect(topology.nodes).toEqual({});
       expect(Object.keys(topology.metric_templates)).toHaveLength(24);
@@ -166,7 +172,7 @@ describe("containers and the host", () => {
     tick(2, { 42: { 0: 1, 200: 1 }, 60: { 0: 1, 418: 1 } }),
   ];
   const containers: Record<number, string> = { 42: A, 43: A, 60: B };
-  const report = buildReport({ hostId: "host-a", ticks, containerOf: (pid) => containers[pid] });
+  const report = reportOf("host-a", ticks, (pid) => containers[pid]);
   const values = (node: unknown, metric: string) =>
     (node as { metrics: Record<string, { samples: { value: number }[] }> }).metrics[metric]?.samples.map((s) => s.value);
 
@@ -220,7 +226,7 @@ describe("containers and the host", () => {
   });
 
   test("without a container lookup there are no container nodes; the host totals are the same", () => {
-    const plain = buildReport({ hostId: "host-a", ticks });
+    const plain = reportOf("host-a", ticks);
     expect(plain.Container.nodes).toEqual({});
     expect(plain.Host.nodes).toEqual(report.Host.nodes);
   });
@@ -242,7 +248,7 @@ describe("latency percentiles", () => {
     tick(2, { 42: { 0: 1, 200: 1, ...timedSlots("server", [4_000_000_000, 1]) } }),
     tick(3, { 42: { 0: 3, 200: 3, ...timedSlots("server", [159, 1], [2000, 2]) } }),
   ];
-  const node = buildReport({ hostId: "h", ticks }).Process.nodes["h;42"] as Node;
+  const node = reportOf("h", ticks).Process.nodes["h;42"] as Node;
 
   test("100 requests in one second: p50, p95 and p99 are the midpoints of the buckets holding the 50th, 95th and 99th (nearest rank)", () => {
     // Ranks: 1 request at 5 us, 50 at 152 us (ranks 2..51), 45 at 2090 us (52..96), 4 at 30,999 us (97..100).
@@ -280,12 +286,12 @@ describe("latency percentiles", () => {
   });
 
   test("no duration anywhere in the window: no latency metric at all", () => {
-    const report = buildReport({ hostId: "h", ticks: [tick(0, { 7: { 0: 2, 200: 2 } }), tick(1, { 7: { 0: 1, 404: 1 } })] });
+    const report = reportOf("h", [tick(0, { 7: { 0: 2, 200: 2 } }), tick(1, { 7: { 0: 1, 404: 1 } })]);
     expect(Object.keys((report.Process.nodes["h;7"] as Node).metrics!).sort()).toEqual(["http_200_responses_per_second", "http_404_responses_per_second", "http_requests_per_second"]);
   });
 
   test("a process with durations but whose requests and responses were counted in earlier windows still shows its latency, and nothing else", () => {
-    const report = buildReport({ hostId: "h", ticks: [tick(0, { 7: timedSlots("server", [2000, 1]) })] });
+    const report = reportOf("h", [tick(0, { 7: timedSlots("server", [2000, 1]) })]);
     expect((report.Process.nodes["h;7"] as Node).metrics).toEqual({
       http_latency_p50_ms: { samples: [{ date: DATES[0]!, value: 2.05 }], min: 2.05, max: 2.05 },
       http_latency_p95_ms: { samples: [{ date: DATES[0]!, value: 2.05 }], min: 2.05, max: 2.05 },
@@ -294,7 +300,7 @@ describe("latency percentiles", () => {
   });
 
   test("the report with latency metrics passes the probe's checks", () => {
-    expect(protocolViolations(buildReport({ hostId: "h", ticks }), { pluginId: "http-statistics", hostId: "h" })).toEqual([]);
+    expect(protocolViolations(reportOf("h", ticks), { pluginId: "http-statistics", hostId: "h" })).toEqual([]);
   });
 });
 
@@ -304,7 +310,7 @@ describe("the client side", () => {
     tick(1, { 42: { [CLIENT_SIDE]: 1, [CLIENT_SIDE + 204]: 1 } }),
     tick(2, { 42: { [CLIENT_SIDE + 500]: 1, ...timedSlots("client", [12, 1]) } }),
   ];
-  const node = buildReport({ hostId: "h", ticks }).Process.nodes["h;42"] as Node;
+  const node = reportOf("h", ticks).Process.nodes["h;42"] as Node;
 
   test("requests sent per second, errors (4xx and 5xx received) per second and the p99 on the process node; none of it in the server's metrics", () => {
     expect(Object.keys(node.metrics!).sort()).toEqual([CLIENT_ERRORS_METRIC, "http_client_latency_p99_ms", CLIENT_REQUESTS_METRIC]);
@@ -330,7 +336,7 @@ describe("the client side", () => {
   });
 
   test("a process that only received responses under 400 in the window has nothing to show: no node, and no host metrics", () => {
-    const report = buildReport({ hostId: "h", ticks: [tick(0, { 9: { [CLIENT_SIDE + 200]: 4, [CLIENT_SIDE + 101]: 1 } })] });
+    const report = reportOf("h", [tick(0, { 9: { [CLIENT_SIDE + 200]: 4, [CLIENT_SIDE + 101]: 1 } })]);
     expect(report.Process.nodes).toEqual({});
     expect(report.Host.nodes).toEqual({});
   });
@@ -346,7 +352,7 @@ describe("latency of containers and the host: histograms added, then percentiles
     }),
     tick(1, { 50: { 0: 1 } }),
   ];
-  const report = buildReport({ hostId: "h", ticks, containerOf: (pid) => (pid === 42 || pid === 43 ? A : undefined) });
+  const report = reportOf("h", ticks, (pid) => (pid === 42 || pid === 43 ? A : undefined));
   const values = (node: unknown, id: string) => (node as Node).metrics![id]?.samples.map((s) => s.value);
 
   test("each process keeps its own percentiles", () => {
