@@ -84,14 +84,15 @@ export class KernelProbe {
   }
 
   readLosses(): Record<LossReason, number> {
-    const key = new Uint32Array(1);
-    const value = new Uint8Array(this.losses.valueSize);
-    const view = new DataView(value.buffer);
-    const result = {} as Record<LossReason, number>;
-    LOSS_REASONS.forEach((reason, index) => {
-      key[0] = index;
-      result[reason] = this.losses.lookup(new Uint8Array(key.buffer), value) ? Number(this.sumCpus(view, 0)) : 0;
-    });
+    const result = Object.fromEntries(LOSS_REASONS.map((reason) => [reason, 0])) as Record<LossReason, number>;
+    // One syscall for the whole array (a lookup per reason was one each); one entry more than it holds, so the first batch ends it.
+    const { keys, values, count } = this.losses.lookupAll(LOSS_REASONS.length + 1);
+    const keyView = new DataView(keys.buffer, keys.byteOffset);
+    const valueView = new DataView(values.buffer, values.byteOffset);
+    for (let i = 0; i < count; i++) {
+      const reason = LOSS_REASONS[keyView.getUint32(i * LOSS.keySize, true)];
+      if (reason) result[reason] = Number(this.sumCpus(valueView, i * this.losses.valueSize));
+    }
     return result;
   }
 
