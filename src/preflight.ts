@@ -2,7 +2,7 @@
  * What the host must offer before we touch the kernel, each failure turned
  * into one line that names the cause and the fix.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
 import type { Capture } from "./kernel_abi";
 import { getLibc, strerror, errno } from "./libbpf";
 
@@ -32,10 +32,35 @@ export function checkPrivileges(): void {
   );
 }
 
-/** Whether the kernel has the socket tracepoints (Linux 6.3+): their BTF types name them. */
-export function hasSocketTracepoints(btf = "/sys/kernel/btf/vmlinux"): boolean {
-  const types = readFileSync(btf);
-  return types.includes("btf_trace_sock_recv_length\0") && types.includes("btf_trace_sock_send_length\0");
+const SOCKET_TRACEPOINT_TYPES = ["btf_trace_sock_recv_length", "btf_trace_sock_send_length"];
+
+/**
+ * Whether the kernel has the socket tracepoints (Linux 6.3+): their BTF
+ * types name them. The BTF is megabytes (5.5 here): it is searched a
+ * piece at a time, each piece keeping the last one's tail so that a name
+ * across the boundary is found, rather than read whole into the heap
+ * for two names.
+ */
+export function hasSocketTracepoints(btf = "/sys/kernel/btf/vmlinux", pieceBytes = 1 << 16): boolean {
+  // NUL on both sides: a whole entry of the string table, not the start of a longer name.
+  const missing = new Set(SOCKET_TRACEPOINT_TYPES.map((name) => Buffer.from(`\0${name}\0`)));
+  const tail = Math.max(...[...missing].map((name) => name.length)) - 1;
+  const piece = Buffer.alloc(pieceBytes + tail);
+  const fd = openSync(btf, "r");
+  try {
+    let kept = 0;
+    for (;;) {
+      const read = readSync(fd, piece, kept, pieceBytes, null);
+      if (read === 0) return false;
+      const filled = piece.subarray(0, kept + read);
+      for (const name of missing) if (filled.includes(name)) missing.delete(name);
+      if (missing.size === 0) return true;
+      kept = Math.min(tail, filled.length);
+      piece.copyWithin(0, filled.length - kept, filled.length);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The capture front-end to load for what was asked on this kernel. */
