@@ -2,7 +2,8 @@
  * Builds the product: compiles bpf/*.bpf.c with clang (CO-RE, BTF kept,
  * DWARF stripped), links them into one object with bpftool, copies the
  * shared libraries the binary carries (libbpf, libelf, libz) into build/lib,
- * then compiles src/main.ts, that object and those libraries into the single
+ * then compiles src/main.ts (and src/bpf_load_worker.ts, the thread it loads
+ * the object on), that object and those libraries into the single
  * executable dist/http-statistics.
  *
  *   bun run build.ts            everything
@@ -114,7 +115,7 @@ export async function buildBinary(): Promise<string> {
   mkdirSync("dist", { recursive: true });
   const version = `${pkg.version} (commit ${await gitCommit()})`;
   const packages = await embeddedPackages();
-  const r = await $`bun build --compile --minify --sourcemap=none src/main.ts --outfile ${outfile} --define ${`HS_BUILD_VERSION=${JSON.stringify(version)}`} --define ${`HS_EMBEDDED_PACKAGES=${JSON.stringify(packages)}`}`
+  const r = await $`bun build --compile --minify --sourcemap=none src/main.ts src/bpf_load_worker.ts --outfile ${outfile} --define ${`HS_BUILD_VERSION=${JSON.stringify(version)}`} --define ${`HS_EMBEDDED_PACKAGES=${JSON.stringify(packages)}`}`
     .nothrow()
     .quiet();
   if (r.exitCode !== 0) fail(`bun build failed:\n${r.stderr}`);

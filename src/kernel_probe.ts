@@ -40,13 +40,13 @@ export class KernelProbe {
     this.cpus = object.possibleCpus();
   }
 
-  static start(library: LoadedLibrary, image: Uint8Array, sizing: ProbeSizing): KernelProbe {
+  static async start(library: LoadedLibrary, image: Uint8Array, sizing: ProbeSizing): Promise<KernelProbe> {
     const object = BpfObject.openMem(library, image);
     try {
       object.selectPrograms(CAPTURES[sizing.capture].sections);
       object.setMaxEntries(SYSCALL_CONNECTIONS_MAP, sizing.capture === "syscalls" ? sizing.maxConnections : 1);
       object.setMaxEntries("counters", sizing.maxCounters);
-      object.load();
+      await object.load();
       const programs = object.attachAll();
       return new KernelProbe(object, programs);
     } catch (error) {

@@ -94,6 +94,8 @@ export interface LoadedLibrary {
   path: string;
   symbols: Libbpf;
   version: string;
+  /** Whether libbpf's messages also go to stderr. */
+  verbose: boolean;
   /** libbpf's messages since the last drain, for error reports. */
   drainLog(): string[];
 }
@@ -155,6 +157,43 @@ export async function loadEmbeddedLibbpf(libraries: EmbeddedLibrary[], verbose =
   }
 }
 
+/**
+ * A libbpf print callback that formats each message into `log` (its last
+ * 400 lines), and onto stderr when verbose. It may only be called on the
+ * thread that made it.
+ */
+export function libbpfPrinter(log: string[], verbose: boolean): JSCallback {
+  const c = getLibc();
+  const text = new Uint8Array(4096);
+  // libbpf hands us a printf format and a va_list; vsnprintf formats it in C.
+  return new JSCallback(
+    (level: number, format: Pointer, args: Pointer) => {
+      const n = c.vsnprintf(ptr(text), text.length, format, args);
+      // libbpf starts most messages with its own "libbpf: "; keep one.
+      const line = new TextDecoder().decode(text.subarray(0, Math.max(0, Math.min(n, text.length - 1)))).trimEnd().replace(/^libbpf: /, "");
+      if (verbose) process.stderr.write(`libbpf: ${line}\n`);
+      log.push(line);
+      if (log.length > 400) log.splice(0, log.length - 400);
+      return 0;
+    },
+    { args: [i32, P, P], returns: i32, threadsafe: false },
+  );
+}
+
+/** What the load worker (bpf_load_worker.ts) is sent: the object and the two libbpf functions it calls, by address. */
+export interface LoadRequest {
+  object: number;
+  load: number;
+  setPrint: number;
+  verbose: boolean;
+}
+
+/** What it answers: bpf_object__load's return code and libbpf's messages meanwhile. */
+export interface LoadResult {
+  rc: number;
+  log: string[];
+}
+
 /** Opens libbpf from the first path that works and routes its log into memory. */
 export function loadLibbpf(paths: string[], verbose = false): LoadedLibrary {
   let firstError: unknown;
@@ -167,26 +206,13 @@ export function loadLibbpf(paths: string[], verbose = false): LoadedLibrary {
       continue;
     }
     const log: string[] = [];
-    const c = getLibc();
-    const text = new Uint8Array(4096);
-    // libbpf hands us a printf format and a va_list; vsnprintf formats it in C.
-    const printer = new JSCallback(
-      (level: number, format: Pointer, args: Pointer) => {
-        const n = c.vsnprintf(ptr(text), text.length, format, args);
-        // libbpf starts most messages with its own "libbpf: "; keep one.
-        const line = new TextDecoder().decode(text.subarray(0, Math.max(0, Math.min(n, text.length - 1)))).trimEnd().replace(/^libbpf: /, "");
-        if (verbose) process.stderr.write(`libbpf: ${line}\n`);
-        log.push(line);
-        if (log.length > 400) log.splice(0, log.length - 400);
-        return 0;
-      },
-      { args: [i32, P, P], returns: i32, threadsafe: false },
-    );
+    const printer = libbpfPrinter(log, verbose);
     lib.symbols.libbpf_set_print(printer.ptr);
     return {
       path,
       symbols: lib.symbols,
       version: String(lib.symbols.libbpf_version_string()),
+      verbose,
       drainLog: () => log.splice(0, log.length),
     };
   }
@@ -273,6 +299,13 @@ function asPointer(value: Pointer | bigint | null): Pointer | null {
   return value;
 }
 
+/** A dlopen()ed function's address: bun:ffi sets it as `ptr` on each symbol, though its types do not declare it. */
+function addressOf(symbol: object): number {
+  const address = (symbol as { ptr?: unknown }).ptr;
+  if (typeof address !== "number") throw new BpfError("bun:ffi gave no address for a libbpf function", -EINVAL);
+  return address;
+}
+
 function grow(buffer: Uint8Array, size: number): Uint8Array<ArrayBuffer> {
   const bigger = new Uint8Array(size);
   bigger.set(buffer);
@@ -316,9 +349,30 @@ export class BpfObject {
     if (rc < 0) throw new BpfError(`cannot size map ${name}: ${strerror(rc)}`, rc);
   }
 
-  load(): void {
-    const rc = this.library.symbols.bpf_object__load(this.handle);
-    if (rc < 0) throw new BpfError(`the kernel refused the eBPF programs: ${strerror(rc)}`, rc, this.library.drainLog());
+  /**
+   * bpf_object__load, on a worker thread: the kernel verifies the programs
+   * inside that one call, for hundreds of ms, and the thread that serves
+   * the socket must keep answering meanwhile.
+   */
+  async load(): Promise<void> {
+    const symbols = this.library.symbols;
+    const request: LoadRequest = {
+      object: this.handle as unknown as number,
+      load: addressOf(symbols.bpf_object__load),
+      setPrint: addressOf(symbols.libbpf_set_print),
+      verbose: this.library.verbose,
+    };
+    const worker = new Worker(new URL("./bpf_load_worker.ts", import.meta.url).href);
+    try {
+      const { rc, log } = await new Promise<LoadResult>((resolve, reject) => {
+        worker.onmessage = (event: MessageEvent<LoadResult>) => resolve(event.data);
+        worker.onerror = (event) => reject(new BpfError(`the eBPF load thread failed: ${event.message}`, -EINVAL));
+        worker.postMessage(request);
+      });
+      if (rc < 0) throw new BpfError(`the kernel refused the eBPF programs: ${strerror(rc)}`, rc, log);
+    } finally {
+      worker.terminate();
+    }
   }
 
   /** Loads and attaches only the programs whose section name `keep` accepts (call before load()). */

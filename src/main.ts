@@ -74,7 +74,7 @@ async function run(options: Options): Promise<void> {
       const listener = serveMetrics(options.listen, metrics);
       undoOnStop(() => listener.stop());
     }
-    probe = KernelProbe.start(library, image, {
+    probe = await KernelProbe.start(library, image, {
       capture,
       maxConnections: options.maxConnections,
       maxCounters: options.maxCounters,

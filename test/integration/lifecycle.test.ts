@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBinary } from "../support/binary";
 import { BINARY, REPO, requireRoot, startPlugin } from "../support/plugin";
+import { protocolViolations } from "../support/protocol";
 
 type Variant = { name: string; binary: boolean; command: () => string[] };
 const VARIANTS: Variant[] = [
@@ -97,6 +98,45 @@ for (const variant of VARIANTS) {
       const plugin = await startPlugin({ binary: variant.binary, socket: path });
       expect((await plugin.fetch("/report")).status).toBe(200);
       expect(await plugin.stop()).toBe(0);
+    }, 30_000);
+
+    test("the socket answers while the kernel verifies the programs: a valid, empty report before they are attached", async () => {
+      const dir = privateDir();
+      const socket = join(dir, "http-statistics.sock");
+      const proc = Bun.spawn([...variant.command(), "--socket", socket, "--hostname", "verifying"], { stdout: "ignore", stderr: "pipe" });
+      // When the start-up line ("serving ..., N programs attached") arrives, by the clock of this process.
+      let attachedAt = Infinity;
+      const stderr = (async () => {
+        let text = "";
+        for await (const chunk of proc.stderr) {
+          text += new TextDecoder().decode(chunk);
+          if (attachedAt === Infinity && text.includes("programs attached")) attachedAt = performance.now();
+        }
+        return text;
+      })();
+      try {
+        let first: { at: number; body: unknown } | undefined;
+        for (let i = 0; i < 2000 && !first && proc.exitCode === null; i++) {
+          try {
+            const res = await fetch("http://plugin/report", { unix: socket } as RequestInit);
+            if (res.ok) first = { at: performance.now(), body: await res.json() };
+          } catch {
+            await Bun.sleep(2); // not listening yet
+          }
+        }
+        expect(first).toBeDefined();
+        // Give the start-up line time to come (the load takes hundreds of ms here).
+        for (let i = 0; i < 200 && attachedAt === Infinity; i++) await Bun.sleep(25);
+        expect(attachedAt).toBeLessThan(Infinity);
+        expect(first!.at).toBeLessThan(attachedAt);
+        const report = first!.body as { Process: { nodes: object }; Host: { nodes: object } };
+        expect(protocolViolations(report, { pluginId: "http-statistics", hostId: "verifying" })).toEqual([]);
+        expect([report.Process.nodes, report.Host.nodes]).toEqual([{}, {}]);
+      } finally {
+        proc.kill("SIGTERM");
+        expect(await proc.exited).toBe(0);
+        await stderr;
+      }
     }, 30_000);
 
     for (const signal of ["SIGTERM", "SIGINT"] as const) {

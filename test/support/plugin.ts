@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { isCounting } from "./socket_client";
 
 export const REPO = join(import.meta.dir, "..", "..");
 export const BINARY = join(REPO, "dist", "http-statistics");
@@ -77,7 +78,8 @@ export async function startPlugin(options: StartOptions = {}): Promise<RunningPl
     if (proc.exitCode !== null) throw new Error(`plugin exited with ${proc.exitCode}: ${await new Response(proc.stderr).text()}`);
     if (existsSync(socket)) {
       try {
-        if ((await call("/report")).ok) break;
+        const res = await call("/report");
+        if (res.ok && isCounting((await res.json()) as ScopeReport)) break;
       } catch {
         // not listening yet
       }

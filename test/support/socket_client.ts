@@ -7,13 +7,23 @@ export async function getReport(socket: string): Promise<ScopeReport> {
   return (await res.json()) as ScopeReport;
 }
 
-/** Waits until `socket` answers GET /report; `alive` reports why it never will (the process died). */
+/**
+ * Whether a report comes from a plugin that counts. The socket answers
+ * from the start, while the kernel still verifies the programs, with an
+ * empty report; from the first tick after they are attached on, every
+ * report has the host node (it carries the loss counters).
+ */
+export function isCounting(report: ScopeReport): boolean {
+  const host = report.Host as { nodes: Record<string, unknown> } | undefined;
+  return Object.keys(host?.nodes ?? {}).length > 0;
+}
+
+/** Waits until `socket` answers GET /report with a counting plugin's report; `alive` reports why it never will (the process died). */
 export async function waitForSocket(socket: string, alive: () => Promise<string | undefined>, timeoutMs = 30_000): Promise<number> {
   const started = performance.now();
   for (;;) {
     try {
-      await getReport(socket);
-      return performance.now() - started;
+      if (isCounting(await getReport(socket))) return performance.now() - started;
     } catch {
       // not listening yet
     }
