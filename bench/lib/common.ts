@@ -67,15 +67,6 @@ export function sleep(ms: number): Promise<void> {
   return Bun.sleep(ms);
 }
 
-/** Polls `ready` every `everyMs` until it is true or `timeoutMs` passes. */
-export async function waitFor(what: string, ready: () => boolean | Promise<boolean>, timeoutMs = 20_000, everyMs = 5) {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await ready())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
 async function firstLine(cmd: string[]): Promise<string> {
   try {
     const r = await $`${cmd}`.nothrow().quiet();

@@ -19,7 +19,7 @@ import { $, type Subprocess } from "bun";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { OUT_DIR, REPO, waitFor } from "./common";
+import { OUT_DIR, REPO } from "./common";
 
 export const VARIANTS = ["none", "floor", "floor-syscalls", "minimal", "essentials", "plugin", "plugin-syscalls", "previous", "bpftrace"] as const;
 export type VariantName = (typeof VARIANTS)[number];
@@ -32,7 +32,7 @@ export interface Running {
   name: VariantName;
   /** The agent's pid (plugin, bpftrace, floor holder); undefined for none. */
   pid?: number;
-  /** ms from spawn to attached (plugin: to its socket answering). */
+  /** ms from spawn to attached (a product: to its start-up line saying so). */
   startMs: number;
   /** product variants only: GET a path on its socket. */
   fetch?: (path: string) => Promise<Response>;
@@ -189,21 +189,26 @@ export async function startPlugin(name: ProductVariant = "plugin", window: numbe
     stderr: "pipe",
   });
   const fetchPath = (path: string) => fetch(`http://plugin${path}`, { unix: socket } as RequestInit);
-  await waitFor(
-    `the ${name} socket`,
-    async () => {
-      if (proc.exitCode !== null) throw new Error(`${name} exited: ${(await new Response(proc.stderr).text()).trim()}`);
-      try {
-        return (await fetchPath("/report")).ok;
-      } catch {
-        return false;
-      }
-    },
-    30_000,
-    2,
-  );
+  // Attached when its start-up line says so ("serving ..., N programs attached"): the
+  // socket answers earlier, while the kernel still verifies the programs.
+  const reader = proc.stderr.getReader();
+  const decoder = new TextDecoder();
+  let log = "";
+  const deadline = started + 30_000;
+  while (!log.includes("programs attached")) {
+    const chunk = await Promise.race([reader.read(), Bun.sleep(Math.max(0, deadline - performance.now())).then(() => undefined)]);
+    if (!chunk) {
+      proc.kill();
+      throw new Error(`${name} did not attach within 30 s: ${log.trim()}`);
+    }
+    if (chunk.done) throw new Error(`${name} exited: ${log.trim()}`);
+    log += decoder.decode(chunk.value, { stream: true });
+  }
+  if (!(await fetchPath("/report")).ok) throw new Error(`${name} attached but its socket does not answer /report`);
   // Keep draining its log so the plugin never blocks on a full pipe.
-  void proc.stderr.pipeTo(new WritableStream());
+  void (async () => {
+    while (!(await reader.read()).done);
+  })();
   return {
     name,
     pid: proc.pid,
