@@ -393,10 +393,7 @@ export function buildReport(input: ReportInput) {
     containerNodes[id] = { id, topology: "container", metrics: nodeMetrics(perTick, dates) };
   }
   const hostNodes: Record<string, unknown> = {};
-  const hostMetrics = nodeMetrics(
-    input.window.map((summary) => summary.host),
-    dates,
-  );
+  const hostMetrics = nodeMetrics(input.window.map((summary) => summary.host), dates);
   const hasMetrics = !isEmpty(hostMetrics);
   if (hasMetrics || input.losses) {
     const id = `${input.hostId};<host>`;
