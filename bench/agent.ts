@@ -5,7 +5,7 @@
  * has no /report) in interleaved rounds, so the product can be compared
  * with the one before it in the same run.
  */
-import { cpuSeconds, median, memoryKiB, PORTS, round, startBenchNginx, table } from "./lib/common";
+import { cpuNanoseconds, median, memoryKiB, PORTS, round, startBenchNginx, table } from "./lib/common";
 import { interleaved, type Running, type VariantName } from "./lib/variants";
 import { pacedConnections, runWrk } from "./wrk";
 
@@ -26,7 +26,8 @@ async function measure(agent: Running, url: string, seconds: number, connections
   await Bun.sleep(2000);
   let reports = 0;
   let peakRss = 0;
-  const cpu0 = cpuSeconds(agent.pid!);
+  // schedstat's nanoseconds: /proc/PID/stat counts in 10 ms ticks, and the agent uses a few ms a second.
+  const cpu0 = cpuNanoseconds(agent.pid!);
   const t0 = performance.now();
   let running = true;
   const poller = (async () => {
@@ -44,7 +45,7 @@ async function measure(agent: Running, url: string, seconds: number, connections
   running = false;
   await poller;
   const wall = (performance.now() - t0) / 1000;
-  const cpu = cpuSeconds(agent.pid!) - cpu0;
+  const cpu = (cpuNanoseconds(agent.pid!) - cpu0) / 1e9;
   const mem = memoryKiB(agent.pid!);
   const result: AgentResult = {
     variant: agent.name,

@@ -187,7 +187,7 @@ if (options.only.includes("e2e")) {
 if (options.only.includes("agent")) {
   const agents = variants.filter((v) => (PRODUCT_VARIANTS as readonly string[]).includes(v) || v === "bpftrace");
   log(`agent: CPU and RSS of ${agents.join(" / ")} at 10,000 req/s with a /report every second`);
-  const s = await orFail(benchAgent({ seconds: options.quick ? 5 : 12, rate: 10_000, rounds: options.quick ? 1 : 3, variants: agents, log }));
+  const s = await orFail(benchAgent({ seconds: options.quick ? 5 : 12, rate: 10_000, rounds: options.quick ? 1 : options.rounds || 5, variants: agents, log }));
   results.agent = s;
   sections.push(`### The agent's own cost\n\n${agentTable(s)}`);
   publish();
