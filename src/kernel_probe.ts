@@ -69,8 +69,8 @@ export class KernelProbe {
     const valueView = new DataView(values.buffer, values.byteOffset);
     const snapshot: CounterSnapshot = new Map();
     for (let i = 0; i < count; i++) {
-      const tgid = keyView.getUint32(i * 8, true);
-      const slot = keyView.getUint32(i * 8 + 4, true);
+      const tgid = keyView.getUint32(i * COUNT_KEY.keySize, true);
+      const slot = keyView.getUint32(i * COUNT_KEY.keySize + 4, true);
       const at = i * this.counters.valueSize;
       let perProcess = snapshot.get(tgid);
       if (!perProcess) snapshot.set(tgid, (perProcess = new Map()));
@@ -103,7 +103,7 @@ export class KernelProbe {
     const { keys, count } = this.counters.lookupAll();
     const view = new DataView(keys.buffer, keys.byteOffset);
     const doomed: number[] = [];
-    for (let i = 0; i < count; i++) if (gone.has(view.getUint32(i * 8, true))) doomed.push(i);
+    for (let i = 0; i < count; i++) if (gone.has(view.getUint32(i * COUNT_KEY.keySize, true))) doomed.push(i);
     if (doomed.length === 0) return;
     const packed = new Uint8Array(doomed.length * COUNT_KEY.keySize);
     doomed.forEach((index, i) => packed.set(keys.subarray(index * COUNT_KEY.keySize, (index + 1) * COUNT_KEY.keySize), i * COUNT_KEY.keySize));

@@ -31,8 +31,6 @@ function openLibbpf(path: string) {
     bpf_link__destroy: { args: [P], returns: i32 },
     bpf_map__fd: { args: [P], returns: i32 },
     bpf_map__set_max_entries: { args: [P, u32], returns: i32 },
-    bpf_map_lookup_elem: { args: [i32, P, P], returns: i32 },
-    bpf_map_update_elem: { args: [i32, P, P, u64], returns: i32 },
     bpf_map_delete_elem: { args: [i32, P], returns: i32 },
     bpf_map_lookup_batch: { args: [i32, P, P, P, P, P, P], returns: i32 },
     bpf_map_delete_batch: { args: [i32, P, P, P], returns: i32 },
@@ -82,9 +80,6 @@ export class BpfError extends Error {
     super(message);
   }
 }
-
-/** BPF_F_* update flags. */
-export const BPF_ANY = 0;
 
 const ENOENT = 2;
 
@@ -229,14 +224,6 @@ export class BpfMap {
     readonly keySize: number,
     readonly valueSize: number,
   ) {}
-
-  lookup(key: Uint8Array, value: Uint8Array): boolean {
-    return this.lib.bpf_map_lookup_elem(this.fd, ptr(key), ptr(value)) === 0;
-  }
-
-  update(key: Uint8Array, value: Uint8Array, flags = BPF_ANY): number {
-    return this.lib.bpf_map_update_elem(this.fd, ptr(key), ptr(value), flags);
-  }
 
   delete(key: Uint8Array): boolean {
     return this.lib.bpf_map_delete_elem(this.fd, ptr(key)) === 0;
