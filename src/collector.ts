@@ -3,7 +3,7 @@
  * counts: once a second it takes a snapshot and subtracts the previous one.
  * Each tick holds only what changed.
  */
-import type { CounterSnapshot } from "./kernel_probe";
+import type { Counter, CounterSnapshot } from "./kernel_probe";
 
 /** Counts that happened during one tick, by pid then slot. */
 export type Deltas = Map<number, Map<number, number>>;
@@ -12,6 +12,14 @@ export interface Tick {
   /** End of the interval, ms since the epoch. */
   time: number;
   deltas: Deltas;
+}
+
+/** value - old, or all of value if the counter went down; exact however large, if the difference is below 2^53. */
+function delta(value: Counter, old: Counter): number {
+  if (typeof value === "number" && typeof old === "number") return value >= old ? value - old : value;
+  const now = BigInt(value);
+  const before = BigInt(old);
+  return Number(now >= before ? now - before : now);
 }
 
 /**
@@ -25,11 +33,10 @@ export function counterDeltas(previous: CounterSnapshot, current: CounterSnapsho
     const before = previous.get(pid);
     let changed: Map<number, number> | undefined;
     for (const [slot, value] of slots) {
-      const old = before?.get(slot) ?? 0n;
-      const delta = value >= old ? value - old : value;
-      if (delta === 0n) continue;
+      const count = delta(value, before?.get(slot) ?? 0);
+      if (count === 0) continue;
       changed ??= new Map();
-      changed.set(slot, Number(delta));
+      changed.set(slot, count);
     }
     if (changed) deltas.set(pid, changed);
   }

@@ -23,8 +23,40 @@ export interface ProbeSizing {
   maxCounters: number;
 }
 
+/**
+ * A kernel u64 as JavaScript holds it: a number while a number is exact
+ * (below 2^53), a bigint beyond. Counts never get there; a latency
+ * bucket's duration sum can, after months. Numbers make the second's
+ * arithmetic allocation-free where bigints allocate at every step.
+ */
+export type Counter = number | bigint;
+
 /** Counter values keyed by tgid, then by slot (kernel_abi's slotMeaning says what each holds). */
-export type CounterSnapshot = Map<number, Map<number, bigint>>;
+export type CounterSnapshot = Map<number, Map<number, Counter>>;
+
+const TWO_TO_32 = 2 ** 32;
+
+/** The sum over `cpus` CPUs of the u64 at `offset` of each CPU's `stride`-byte value, exact at any size. */
+export function sumPerCpu(view: DataView, offset: number, cpus: number, stride: number): Counter {
+  let low = 0;
+  let high = 0;
+  for (let cpu = 0; cpu < cpus; cpu++) {
+    low += view.getUint32(offset + cpu * stride, true);
+    high += view.getUint32(offset + cpu * stride + 4, true);
+  }
+  // Rounding only happens at 2^53 and up, and never brings a sum below it: a safe result is exact.
+  const sum = high * TWO_TO_32 + low;
+  return Number.isSafeInteger(sum) ? sum : (BigInt(high) << 32n) + BigInt(low);
+}
+
+/** a + b, exact, as a number while that is exact. */
+export function addCounters(a: Counter, b: Counter): Counter {
+  if (typeof a === "number" && typeof b === "number") {
+    const sum = a + b;
+    if (Number.isSafeInteger(sum)) return sum;
+  }
+  return BigInt(a) + BigInt(b);
+}
 
 export class KernelProbe {
   private readonly counters: BpfMap;
@@ -55,13 +87,6 @@ export class KernelProbe {
     }
   }
 
-  /** The sum over CPUs of the u64 at `offset` of each CPU's `stride`-byte value in a per-CPU lookup result. */
-  private sumCpus(view: DataView, offset: number, stride = 8): bigint {
-    let sum = 0n;
-    for (let cpu = 0; cpu < this.cpus; cpu++) sum += view.getBigUint64(offset + cpu * stride, true);
-    return sum;
-  }
-
   /** Every (process, slot) count; each side's latency buckets' sums become its LATENCY_SUM_SLOT. */
   readCounters(): CounterSnapshot {
     const { keys, values, count } = this.counters.lookupAll();
@@ -74,11 +99,11 @@ export class KernelProbe {
       const at = i * this.counters.valueSize;
       let perProcess = snapshot.get(tgid);
       if (!perProcess) snapshot.set(tgid, (perProcess = new Map()));
-      perProcess.set(slot, this.sumCpus(valueView, at, COUNT_KEY.valueSize));
-      const ns = this.sumCpus(valueView, at + 8, COUNT_KEY.valueSize);
-      if (ns === 0n) continue;
+      perProcess.set(slot, sumPerCpu(valueView, at, this.cpus, COUNT_KEY.valueSize));
+      const ns = sumPerCpu(valueView, at + 8, this.cpus, COUNT_KEY.valueSize);
+      if (ns === 0) continue;
       const sumSlot = (slot >= CLIENT_SIDE ? CLIENT_SIDE : 0) + LATENCY_SUM_SLOT;
-      perProcess.set(sumSlot, (perProcess.get(sumSlot) ?? 0n) + ns);
+      perProcess.set(sumSlot, addCounters(perProcess.get(sumSlot) ?? 0, ns));
     }
     return snapshot;
   }
@@ -91,7 +116,7 @@ export class KernelProbe {
     const valueView = new DataView(values.buffer, values.byteOffset);
     for (let i = 0; i < count; i++) {
       const reason = LOSS_REASONS[keyView.getUint32(i * LOSS.keySize, true)];
-      if (reason) result[reason] = Number(this.sumCpus(valueView, i * this.losses.valueSize));
+      if (reason) result[reason] = Number(sumPerCpu(valueView, i * this.losses.valueSize, this.cpus, 8));
     }
     return result;
   }

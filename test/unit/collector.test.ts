@@ -1,12 +1,41 @@
 import { describe, expect, test } from "bun:test";
 import { counterDeltas, RateCollector } from "../../src/collector";
-import type { CounterSnapshot } from "../../src/kernel_probe";
+import { addCounters, sumPerCpu, type CounterSnapshot } from "../../src/kernel_probe";
 
 function snapshot(data: Record<number, Record<number, number>>): CounterSnapshot {
   return new Map(
-    Object.entries(data).map(([pid, slots]) => [Number(pid), new Map(Object.entries(slots).map(([s, v]) => [Number(s), BigInt(v)]))]),
+    Object.entries(data).map(([pid, slots]) => [Number(pid), new Map(Object.entries(slots).map(([s, v]) => [Number(s), v]))]),
   );
 }
+
+/** A per-CPU lookup result: each CPU's u64 at the start of a `stride`-byte value. */
+function perCpu(values: bigint[], stride = 16): DataView {
+  const view = new DataView(new ArrayBuffer(values.length * stride));
+  values.forEach((value, cpu) => view.setBigUint64(cpu * stride, value, true));
+  return view;
+}
+
+describe("kernel counters as numbers while exact", () => {
+  test("a sum below 2^53 is a number, and exact", () => {
+    const sum = sumPerCpu(perCpu([2n ** 52n, 2n ** 52n - 1n]), 0, 2, 16);
+    expect(sum).toBe(2 ** 53 - 1);
+  });
+
+  test("a sum of 2^53 or more is a bigint, and exact", () => {
+    expect(sumPerCpu(perCpu([2n ** 52n, 2n ** 52n]), 0, 2, 16)).toBe(2n ** 53n);
+    expect(sumPerCpu(perCpu([2n ** 64n - 1n, 2n ** 64n - 1n, 5n]), 0, 3, 16)).toBe(2n ** 65n + 3n);
+  });
+
+  test("high words carry: 2^32 - 1 on each of 2 CPUs", () => {
+    expect(sumPerCpu(perCpu([2n ** 32n - 1n, 2n ** 32n - 1n], 8), 0, 2, 8)).toBe(2 ** 33 - 2);
+  });
+
+  test("addCounters turns to a bigint exactly where a number would round", () => {
+    expect(addCounters(2 ** 53 - 2, 1)).toBe(2 ** 53 - 1);
+    expect(addCounters(2 ** 53 - 1, 2)).toBe(2n ** 53n + 1n);
+    expect(addCounters(2n ** 60n, 3)).toBe(2n ** 60n + 3n);
+  });
+});
 
 function plain(deltas: Map<number, Map<number, number>>) {
   return Object.fromEntries([...deltas].map(([pid, slots]) => [pid, Object.fromEntries(slots)]));
@@ -25,6 +54,12 @@ describe("counterDeltas", () => {
 
   test("a counter that went down was recreated (pid reused): its whole value is new, never negative", () => {
     expect(plain(counterDeltas(snapshot({ 9: { 0: 100 } }), snapshot({ 9: { 0: 4 } })))).toEqual({ 9: { 0: 4 } });
+  });
+
+  test("a counter crossing 2^53 (number, then bigint) subtracts exactly", () => {
+    const before: CounterSnapshot = new Map([[1, new Map([[0, 2 ** 53 - 3]])]]);
+    const after: CounterSnapshot = new Map([[1, new Map([[0, 2n ** 53n + 4n]])]]);
+    expect(plain(counterDeltas(before, after))).toEqual({ 1: { 0: 7 } });
   });
 
   test("values beyond 2^53 subtract exactly", () => {
