@@ -18,11 +18,16 @@ import { CAPTURES } from "./kernel_abi";
 import { checkBtf, checkPrivileges, chooseCapture, ensureTracefs, hasSocketTracepoints, permissionDeniedCause, PreflightError } from "./preflight";
 import { ProcessTotals } from "./process_totals";
 import { buildMetrics, type Exposition } from "./prometheus";
-import { buildReport, summarizeTick, type TickSummary } from "./report";
+import { buildReport, buildReportSteps, summarizeTick, type TickSummary } from "./report";
 import { serveMetrics, serveReports, SocketError } from "./server";
+import { runInSteps } from "./steps";
 import { runTop } from "./top";
 import { existsSync, readFileSync } from "node:fs";
 import { VERSION } from "./version";
+
+/** Work the tick does before it pauses for the socket, and how long it pauses (steps.ts says why these). */
+const TICK_STEP_MS = 5;
+const TICK_PAUSE_MS = 2;
 
 function fail(message: string): never {
   process.stderr.write(`http-statistics: ${message}\n`);
@@ -95,9 +100,10 @@ async function run(options: Options): Promise<void> {
   const containerOf = (pid: number) => containers.containerOf(pid);
   // Each tick is summarized once, when it is made; a report lays out the last few.
   const window: TickSummary[] = [];
-  const tick = async () => {
-    const now = Date.now();
+  // In steps, so the socket answers (with the last report) while a large host's report is made.
+  function* tick(now: number) {
     const interval = collector.tick(now);
+    yield;
     totals.add(interval.deltas);
     window.push(summarizeTick(interval, containerOf));
     if (window.length > options.windowSeconds) window.shift();
@@ -105,10 +111,12 @@ async function run(options: Options): Promise<void> {
     losses = counts;
     const line = lossLog.update(counts, now);
     if (line) log(line);
-    report = encoder.encode(JSON.stringify(buildReport({ hostId, window, losses: { counts, time: now } })));
+    const built = yield* buildReportSteps({ hostId, window, losses: { counts, time: now } });
+    yield;
+    report = encoder.encode(JSON.stringify(built));
     if (++tickCount % 5 === 0) housekeeping(now);
     metricsCache = {};
-  };
+  }
   const housekeeping = (now: number) => {
     const gone = collector.idlePids().filter((pid) => !existsSync(`/proc/${pid}`));
     probe.forgetProcesses(gone);
@@ -122,7 +130,7 @@ async function run(options: Options): Promise<void> {
   const schedule = () => {
     timer = setTimeout(async () => {
       try {
-        await tick();
+        await runInSteps(tick(Date.now()), TICK_STEP_MS, TICK_PAUSE_MS);
       } catch (error) {
         // One bad tick (a map read failing under memory pressure) must not stop the next ones.
         log(`tick failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -353,16 +353,20 @@ function nodeMetrics(perTick: readonly (TickValues | undefined)[], dates: readon
   return metrics;
 }
 
-/** Each node's values tick by tick across the window, by node key. */
-function byNode<K>(window: readonly TickSummary[], nodesOf: (summary: TickSummary) => ReadonlyMap<K, TickValues>): Map<K, (TickValues | undefined)[]> {
+/** Each node's values tick by tick across the window, by node key; a step per tick. */
+function* byNode<K>(
+  window: readonly TickSummary[],
+  nodesOf: (summary: TickSummary) => ReadonlyMap<K, TickValues>,
+): Generator<void, Map<K, (TickValues | undefined)[]>> {
   const nodes = new Map<K, (TickValues | undefined)[]>();
-  window.forEach((summary, tick) => {
-    for (const [key, values] of nodesOf(summary)) {
+  for (let tick = 0; tick < window.length; tick++) {
+    if (tick > 0) yield;
+    for (const [key, values] of nodesOf(window[tick]!)) {
       let perTick = nodes.get(key);
       if (!perTick) nodes.set(key, (perTick = new Array<TickValues | undefined>(window.length).fill(undefined)));
       perTick[tick] = values;
     }
-  });
+  }
   return nodes;
 }
 
@@ -380,15 +384,28 @@ function lossLatest(losses: NonNullable<ReportInput["losses"]>) {
   return latest;
 }
 
-export function buildReport(input: ReportInput) {
+/** Nodes laid out per step of buildReportSteps: ~1 ms of work at the speeds measured here. */
+const NODES_PER_STEP = 250;
+
+/**
+ * The report, in steps: one per tick of the window while gathering each
+ * node's values, then one per NODES_PER_STEP nodes. Whoever runs it may
+ * answer requests between two steps (with the last report): at 10,000
+ * processes the whole build takes tens of ms.
+ */
+export function* buildReportSteps(input: ReportInput) {
   const dates = input.window.map((summary) => summary.date);
   const processNodes: Record<string, unknown> = {};
-  for (const [pid, perTick] of [...byNode(input.window, (summary) => summary.processes)].sort(([a], [b]) => a - b)) {
+  const processes = [...(yield* byNode(input.window, (summary) => summary.processes))].sort(([a], [b]) => a - b);
+  for (let i = 0; i < processes.length; i++) {
+    if (i % NODES_PER_STEP === 0) yield;
+    const [pid, perTick] = processes[i]!;
     const id = `${input.hostId};${pid}`;
     processNodes[id] = { id, topology: "process", metrics: nodeMetrics(perTick, dates) };
   }
+  yield;
   const containerNodes: Record<string, unknown> = {};
-  for (const [container, perTick] of [...byNode(input.window, (summary) => summary.containers)].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  for (const [container, perTick] of [...(yield* byNode(input.window, (summary) => summary.containers))].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const id = `${container};<container>`;
     containerNodes[id] = { id, topology: "container", metrics: nodeMetrics(perTick, dates) };
   }
@@ -418,4 +435,13 @@ export function buildReport(input: ReportInput) {
       },
     ],
   };
+}
+
+/** The report at once (tests, and the empty report at start-up). */
+export function buildReport(input: ReportInput) {
+  const steps = buildReportSteps(input);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
 }
