@@ -116,7 +116,7 @@ export class KernelProbe {
     const valueView = new DataView(values.buffer, values.byteOffset);
     for (let i = 0; i < count; i++) {
       const reason = LOSS_REASONS[keyView.getUint32(i * LOSS.keySize, true)];
-      if (reason) result[reason] = Number(sumPerCpu(valueView, i * this.losses.valueSize, this.cpus, 8));
+      if (reason) result[reason] = Number(sumPerCpu(valueView, i * this.losses.valueSize, this.cpus, LOSS.valueSize));
     }
     return result;
   }
