@@ -2,7 +2,7 @@
  * Builds the product: compiles bpf/*.bpf.c with clang (CO-RE, BTF kept,
  * DWARF stripped), links them into one object with bpftool, copies the
  * shared libraries the binary carries (libbpf, libelf, libz) into build/lib,
- * then compiles src/main.ts (and src/bpf_load_worker.ts, the thread it loads
+ * then compiles src/main.ts (and src/kernel/bpf_load_worker.ts, the thread it loads
  * the object on), that object and those libraries into the single
  * executable dist/http-statistics.
  *
@@ -51,7 +51,7 @@ export async function buildBpf(): Promise<string> {
 
 /**
  * The libraries embedded in the binary, dependencies first (the order
- * src/embedded_libraries.ts loads them in), and the Debian package of each.
+ * src/kernel/embedded_libraries.ts loads them in), and the Debian package of each.
  * Debian's own shared builds, not one bundle linked from libbpf.a, libelf.a
  * and libz.a: libelf.a is compiled for executables (its thread-local error
  * variable uses the local-exec TLS model, R_X86_64_TPOFF32), which no shared
@@ -115,7 +115,7 @@ export async function buildBinary(): Promise<string> {
   mkdirSync("dist", { recursive: true });
   const version = `${pkg.version} (commit ${await gitCommit()})`;
   const packages = await embeddedPackages();
-  const r = await $`bun build --compile --minify --sourcemap=none src/main.ts src/bpf_load_worker.ts --outfile ${outfile} --define ${`HS_BUILD_VERSION=${JSON.stringify(version)}`} --define ${`HS_EMBEDDED_PACKAGES=${JSON.stringify(packages)}`}`
+  const r = await $`bun build --compile --minify --sourcemap=none src/main.ts src/kernel/bpf_load_worker.ts --outfile ${outfile} --define ${`HS_BUILD_VERSION=${JSON.stringify(version)}`} --define ${`HS_EMBEDDED_PACKAGES=${JSON.stringify(packages)}`}`
     .nothrow()
     .quiet();
   if (r.exitCode !== 0) fail(`bun build failed:\n${r.stderr}`);

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import { lossKey, LOSSES_TOTAL_KEY, REQUESTS_METRIC, responseMetricId } from "../../src/report";
+import { lossKey, LOSSES_TOTAL_KEY, REQUESTS_METRIC, responseMetricId } from "../../src/outputs/report";
 import { afterNextTick, startPlugin, totals, type RunningPlugin } from "../support/plugin";
 import { startNginx } from "../support/servers";
 import { processSeries, sideCounts, timedCount } from "../support/metrics_text";

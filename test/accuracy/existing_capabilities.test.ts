@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { lossKey, LOSSES_TOTAL_KEY } from "../../src/report";
+import { lossKey, LOSSES_TOTAL_KEY } from "../../src/outputs/report";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
 import type { Subprocess } from "bun";
 import { histogram, planPaths } from "./clients";

@@ -10,7 +10,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
-import { LOSSES_TOTAL_KEY } from "../../src/report";
+import { LOSSES_TOTAL_KEY } from "../../src/outputs/report";
 import { parseResponses, rawExchange, request } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, Meter, reportedLoss } from "./harness";
 import { startRawServer } from "./servers";

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REQUESTS_METRIC, responseMetricId } from "../../src/report";
+import { REQUESTS_METRIC, responseMetricId } from "../../src/outputs/report";
 import { afterNextTick, REPO, totals, type RunningPlugin, type ScopeReport } from "../support/plugin";
 
 export type Totals = Record<string, number>;

@@ -10,8 +10,8 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bucketLowerUs, bucketOfUs, bucketUpperUs } from "../../src/kernel_abi";
-import { lossKey } from "../../src/report";
+import { bucketLowerUs, bucketOfUs, bucketUpperUs } from "../../src/kernel/kernel_abi";
+import { lossKey } from "../../src/outputs/report";
 import { afterNextTick, REPO, startPlugin, type RunningPlugin, type ScopeReport } from "../support/plugin";
 import { waitForPort } from "../support/servers";
 import { processSeries, timedCount, timedSum } from "../support/metrics_text";

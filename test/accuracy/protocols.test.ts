@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { LOSSES_TOTAL_KEY, lossKey } from "../../src/report";
+import { LOSSES_TOTAL_KEY, lossKey } from "../../src/outputs/report";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
 import { histogram, parseResponses, planPaths, rawExchange, request } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, Meter, reportedLoss, type Totals } from "./harness";

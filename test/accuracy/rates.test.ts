@@ -5,7 +5,7 @@
  * exactly what was sent.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { REQUESTS_METRIC, responseMetricId } from "../../src/report";
+import { REQUESTS_METRIC, responseMetricId } from "../../src/outputs/report";
 import { afterNextTick, startPlugin, type RunningPlugin } from "../support/plugin";
 import { startNodeServer, type RunningServer } from "../support/servers";
 import { AccuracyTable, expectedTotals, type Totals } from "./harness";

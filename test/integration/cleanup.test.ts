@@ -6,7 +6,7 @@
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { REQUEST_SLOT } from "../../src/kernel_abi";
+import { REQUEST_SLOT } from "../../src/kernel/kernel_abi";
 import { counterRowsOf, entriesOfTgid, mapIdsOf } from "../support/kernel_maps";
 import { afterNextTick, REPO, startPlugin, totals } from "../support/plugin";
 import { startBunServer } from "../support/servers";

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { containerIdFromCgroup, ContainerResolver } from "../../src/containers";
+import { containerIdFromCgroup, ContainerResolver } from "../../src/pipeline/containers";
 import { afterNextTick, requireRoot, startPlugin, type RunningPlugin, type ScopeReport } from "../support/plugin";
 import { ensureNginxImage, requirePodman, runNginxContainer, type NginxContainer } from "../support/podman";
 import { startNginx, type RunningServer } from "../support/servers";

@@ -12,8 +12,8 @@
  * the table and newcomers count exactly again.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { lossKey } from "../../src/report";
-import { slotMeaning, type Side } from "../../src/kernel_abi";
+import { lossKey } from "../../src/outputs/report";
+import { slotMeaning, type Side } from "../../src/kernel/kernel_abi";
 import { counterValues, mapEntryCount } from "../support/kernel_maps";
 import { afterNextTick, requireRoot, startPlugin, totals, type RunningPlugin, type ScopeReport } from "../support/plugin";
 import { startBunServer, type RunningServer } from "../support/servers";

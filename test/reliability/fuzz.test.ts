@@ -12,7 +12,7 @@ import { writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { afterNextTick, REPO, requireRoot, startPlugin, totals, type RunningPlugin, type ScopeReport } from "../support/plugin";
-import { lossKey } from "../../src/report";
+import { lossKey } from "../../src/outputs/report";
 import { waitForPort } from "../support/servers";
 import { fuzzStreams, type FuzzStream } from "./fuzz_streams";
 

@@ -4,7 +4,7 @@
  * request in nginx's access log is counted once, no second is reported
  * twice with different values, and the kernel counters map does not grow.
  */
-import { LATENCY_BUCKETS } from "../../src/kernel_abi";
+import { LATENCY_BUCKETS } from "../../src/kernel/kernel_abi";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { requireRoot, startPlugin, type RunningPlugin } from "../support/plugin";
 import { soak } from "../support/soak";

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { defaultOptions } from "../../src/cli";
-import { LOSS_LABELS, PLUGIN_DESCRIPTION } from "../../src/report";
+import { LOSS_LABELS, PLUGIN_DESCRIPTION } from "../../src/outputs/report";
 import { startChromium, type Browser, type Page } from "../support/chromium";
 import { REPO, requireRoot, startPlugin, type RunningPlugin } from "../support/plugin";
 import { ensureNginxImage, requirePodman, runNginxContainer, type NginxContainer } from "../support/podman";

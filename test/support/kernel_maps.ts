@@ -1,6 +1,6 @@
 /** Reads a running plugin's eBPF maps from outside, with bpftool, by the map ids its fds hold. */
 import { readdirSync, readFileSync } from "node:fs";
-import { slotMeaning } from "../../src/kernel_abi";
+import { slotMeaning } from "../../src/kernel/kernel_abi";
 
 export function mapIdsOf(pid: number): Record<string, number> {
   const ids: Record<string, number> = {};

@@ -3,7 +3,7 @@
  * numbers, for tests that need the full per-code breakdown the Scope report
  * leaves out (the client side's codes, the latency histograms).
  */
-import { parseExposition } from "../../src/top";
+import { parseExposition } from "../../src/outputs/top";
 import type { RunningPlugin } from "./plugin";
 
 /** Every series of one process, by name then by the labels other than its identity (pid, comm, container_id). */

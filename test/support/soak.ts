@@ -6,7 +6,7 @@
  * kernel counters map's occupancy every 10 s. Shared by
  * test/reliability/soak.test.ts (short, exact) and bench/reliability.ts (10 min, figures).
  */
-import { slotMeaning } from "../../src/kernel_abi";
+import { slotMeaning } from "../../src/kernel/kernel_abi";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

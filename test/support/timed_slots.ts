@@ -1,5 +1,5 @@
 /** Counter slots for requests whose durations are known, as the kernel side counts them (for the pure builders' tests). */
-import { bucketOfUs, CLIENT_SIDE, LATENCY_SLOT, LATENCY_SUM_SLOT } from "../../src/kernel_abi";
+import { bucketOfUs, CLIENT_SIDE, LATENCY_SLOT, LATENCY_SUM_SLOT } from "../../src/kernel/kernel_abi";
 
 /** `{ [slot]: count }`: for each run of `count` requests of `us` microseconds, their latency bucket and the nanoseconds they add to the side's sum. */
 export function timedSlots(side: "server" | "client", ...runs: Array<[us: number, count: number]>): Record<number, number> {

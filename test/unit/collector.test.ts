@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { counterDeltas, RateCollector } from "../../src/collector";
-import { addCounters, sumPerCpu, type CounterSnapshot } from "../../src/kernel_probe";
+import { counterDeltas, RateCollector } from "../../src/pipeline/collector";
+import { addCounters, sumPerCpu, type CounterSnapshot } from "../../src/kernel/kernel_probe";
 
 function snapshot(data: Record<number, Record<number, number>>): CounterSnapshot {
   return new Map(

@@ -1,6 +1,6 @@
 /** Container attribution from /proc/<pid>/cgroup, on the layouts the runtimes really write. */
 import { describe, expect, test } from "bun:test";
-import { containerIdFromCgroup, containerIdFromPath, ContainerResolver } from "../../src/containers";
+import { containerIdFromCgroup, containerIdFromPath, ContainerResolver } from "../../src/pipeline/containers";
 
 const A = "8b9d401329b4c50db7afb99c5671ea5e010a5c29174950dba21c79280e2049d7";
 const B = "3f1e0c4a9d2b8e7f6a5c4b3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f";

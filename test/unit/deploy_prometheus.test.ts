@@ -8,10 +8,10 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "../../src/cli";
-import { CLIENT_SIDE, LATENCY_SLOT, LATENCY_SUM_SLOT, LOSS_REASONS, REQUEST_SLOT } from "../../src/kernel_abi";
-import { ProcessTotals } from "../../src/process_totals";
-import { buildMetrics } from "../../src/prometheus";
-import { parseExposition } from "../../src/top";
+import { CLIENT_SIDE, LATENCY_SLOT, LATENCY_SUM_SLOT, LOSS_REASONS, REQUEST_SLOT } from "../../src/kernel/kernel_abi";
+import { ProcessTotals } from "../../src/pipeline/process_totals";
+import { buildMetrics } from "../../src/outputs/prometheus";
+import { parseExposition } from "../../src/outputs/top";
 import { REPO } from "../support/plugin";
 
 const read = (...path: string[]) => readFileSync(join(REPO, "deploy", ...path), "utf8");

@@ -1,5 +1,5 @@
 /**
- * src/kernel_abi.ts mirrors bpf/http_statistics.h by hand; this checks the
+ * src/kernel/kernel_abi.ts mirrors bpf/http_statistics.h by hand; this checks the
  * mirror against the compiled object's BTF (layouts), the header's text
  * (enum order) and its section names (capture front-ends), so the two sides
  * cannot drift apart silently.
@@ -7,7 +7,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { OBJECT } from "../../build";
-import { CAPTURES, COUNT_KEY, LOSS_REASONS } from "../../src/kernel_abi";
+import { CAPTURES, COUNT_KEY, LOSS_REASONS } from "../../src/kernel/kernel_abi";
 
 interface BtfType {
   kind: string;

@@ -1,8 +1,8 @@
 /** Counted losses: how the report shows them (a table on the Host node) and how often the logs do. */
 import { describe, expect, test } from "bun:test";
-import { LOSS_REASONS, type LossReason } from "../../src/kernel_abi";
-import { LossLog } from "../../src/loss_log";
-import { buildReport, LOSS_LABELS, LOSS_TABLE_TEMPLATES } from "../../src/report";
+import { LOSS_REASONS, type LossReason } from "../../src/kernel/kernel_abi";
+import { LossLog } from "../../src/pipeline/loss_log";
+import { buildReport, LOSS_LABELS, LOSS_TABLE_TEMPLATES } from "../../src/outputs/report";
 
 function counts(some: Partial<Record<LossReason, number>> = {}): Record<LossReason, number> {
   return Object.fromEntries(LOSS_REASONS.map((r) => [r, some[r] ?? 0])) as Record<LossReason, number>;

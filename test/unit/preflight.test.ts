@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hasSocketTracepoints } from "../../src/preflight";
+import { hasSocketTracepoints } from "../../src/kernel/preflight";
 
 describe("hasSocketTracepoints", () => {
   const dir = mkdtempSync(join(tmpdir(), "hs-preflight-"));

@@ -2,10 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Deltas } from "../../src/collector";
-import { bucketOfUs, CLIENT_SIDE, LATENCY_BUCKETS, LOSS_REASONS } from "../../src/kernel_abi";
-import { ProcessTotals } from "../../src/process_totals";
-import { boundsAreBucketEdges, buildMetrics, canonicalNumber, HISTOGRAM_BOUNDS_US, negotiate, type MetricsInput } from "../../src/prometheus";
+import type { Deltas } from "../../src/pipeline/collector";
+import { bucketOfUs, CLIENT_SIDE, LATENCY_BUCKETS, LOSS_REASONS } from "../../src/kernel/kernel_abi";
+import { ProcessTotals } from "../../src/pipeline/process_totals";
+import { boundsAreBucketEdges, buildMetrics, canonicalNumber, HISTOGRAM_BOUNDS_US, negotiate, type MetricsInput } from "../../src/outputs/prometheus";
 import { timedSlots } from "../support/timed_slots";
 
 const CONTAINER = "a".repeat(64);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import type { Tick } from "../../src/collector";
-import { CLIENT_SIDE, LATENCY_BUCKETS, LATENCY_SLOT, LATENCY_SUM_SLOT } from "../../src/kernel_abi";
+import type { Tick } from "../../src/pipeline/collector";
+import { CLIENT_SIDE, LATENCY_BUCKETS, LATENCY_SLOT, LATENCY_SUM_SLOT } from "../../src/kernel/kernel_abi";
 import {
   buildReport,
   CLIENT_ERRORS_METRIC,
@@ -11,7 +11,7 @@ import {
   REQUESTS_METRIC,
   summarizeTick,
   TRACKED_CODES,
-} from "../../src/report";
+} from "../../src/outputs/report";
 import { protocolViolations } from "../support/protocol";
 import { timedSlots } from "../support/timed_slots";
 

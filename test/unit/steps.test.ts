@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { runInSteps } from "../../src/steps";
+import { runInSteps } from "../../src/pipeline/steps";
 
 /** Steps that each keep the thread busy for `ms`, logged as they end. */
 function* busySteps(count: number, ms: number, log: string[]): Generator<void, string> {

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { CLIENT_SIDE, LOSS_REASONS } from "../../src/kernel_abi";
-import { ProcessTotals } from "../../src/process_totals";
-import { buildMetrics } from "../../src/prometheus";
-import { bucketQuantile, parseExposition, renderTop, topRows, type TopRow } from "../../src/top";
+import { CLIENT_SIDE, LOSS_REASONS } from "../../src/kernel/kernel_abi";
+import { ProcessTotals } from "../../src/pipeline/process_totals";
+import { buildMetrics } from "../../src/outputs/prometheus";
+import { bucketQuantile, parseExposition, renderTop, topRows, type TopRow } from "../../src/outputs/top";
 import { timedSlots } from "../support/timed_slots";
 
 const CONTAINER = "0123456789ab" + "c".repeat(52);

@@ -6,6 +6,13 @@
 import { dlopen, FFIType, JSCallback, ptr, read, type Pointer } from "bun:ffi";
 import { closeSync, writeSync } from "node:fs";
 
+/* From source this module sits beside the worker. Compiled, every bundled
+ * module's URL is the binary's own, at the root of the embedded sources
+ * (src/), so the worker is named from there. */
+const LOAD_WORKER_URL = (import.meta.url.startsWith("file:///$bunfs/")
+  ? new URL("./kernel/bpf_load_worker.ts", import.meta.url)
+  : new URL("./bpf_load_worker.ts", import.meta.url)).href;
+
 const P = FFIType.ptr;
 const { i32, u32, u64, bool, cstring, void: none } = FFIType;
 
@@ -349,7 +356,7 @@ export class BpfObject {
       setPrint: addressOf(symbols.libbpf_set_print),
       verbose: this.library.verbose,
     };
-    const worker = new Worker(new URL("./bpf_load_worker.ts", import.meta.url).href);
+    const worker = new Worker(LOAD_WORKER_URL);
     try {
       const { rc, log } = await new Promise<LoadResult>((resolve, reject) => {
         worker.onmessage = (event: MessageEvent<LoadResult>) => resolve(event.data);

@@ -4,9 +4,9 @@
  * (stageLibraries) and embedded by `bun build --compile`. Dependencies
  * first, libbpf last: loadEmbeddedLibbpf() loads them in this order.
  */
-import libz from "../build/lib/libz.so.1" with { type: "file" };
-import libelf from "../build/lib/libelf.so.1" with { type: "file" };
-import libbpf from "../build/lib/libbpf.so.1" with { type: "file" };
+import libz from "../../build/lib/libz.so.1" with { type: "file" };
+import libelf from "../../build/lib/libelf.so.1" with { type: "file" };
+import libbpf from "../../build/lib/libbpf.so.1" with { type: "file" };
 import type { EmbeddedLibrary } from "./libbpf";
 
 /** Set by build.ts: the Debian package versions embedded; libbpf itself only reports major.minor. */

@@ -10,8 +10,8 @@
  * the host (`<host>;<host>`, summed over all processes, beside what the
  * kernel side could not count).
  */
-import type { Tick } from "./collector";
-import { bucketLowerUs, bucketUpperUs, CLIENT_SIDE, LATENCY_BUCKETS, type Side, slotMeaning } from "./kernel_abi";
+import type { Tick } from "../pipeline/collector";
+import { bucketLowerUs, bucketUpperUs, CLIENT_SIDE, LATENCY_BUCKETS, type Side, slotMeaning } from "../kernel/kernel_abi";
 
 export const PLUGIN_ID = "http-statistics";
 /** Short, as Scope's footer tooltip shows it on one line centred on the plugin's name. */

@@ -4,7 +4,7 @@
  * since the last line. A host losing events steadily gets one line a
  * minute, not one a second.
  */
-import { LOSS_REASONS, type LossReason } from "./kernel_abi";
+import { LOSS_REASONS, type LossReason } from "../kernel/kernel_abi";
 
 export class LossLog {
   private logged: Record<LossReason, number> | undefined;

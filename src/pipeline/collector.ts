@@ -3,7 +3,7 @@
  * counts: once a second it takes a snapshot and subtracts the previous one.
  * Each tick holds only what changed.
  */
-import type { Counter, CounterSnapshot } from "./kernel_probe";
+import type { Counter, CounterSnapshot } from "../kernel/kernel_probe";
 
 /** Counts that happened during one tick, by pid then slot. */
 export type Deltas = Map<number, Map<number, number>>;

@@ -7,8 +7,8 @@
  * 1.0.0) and a new kind of family (latency histograms: `_bucket`, `_sum`,
  * `_count` samples) is one more family, not a new writer.
  */
-import { bucketOfUs, bucketUpperUs, LATENCY_BUCKETS, LOSS_REASONS, type Side, slotMeaning } from "./kernel_abi";
-import type { ProcessTotal } from "./process_totals";
+import { bucketOfUs, bucketUpperUs, LATENCY_BUCKETS, LOSS_REASONS, type Side, slotMeaning } from "../kernel/kernel_abi";
+import type { ProcessTotal } from "../pipeline/process_totals";
 
 export const METRIC_PREFIX = "http_statistics_";
 
