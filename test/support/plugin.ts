@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { LOSSES_TOTAL_KEY } from "../../src/outputs/report";
 import { isCounting } from "./socket_client";
 
 export const REPO = join(import.meta.dir, "..", "..");
@@ -36,6 +37,8 @@ export interface RunningPlugin {
   /** ms from spawn to the socket answering. */
   startupMs: number;
   report(path?: string): Promise<ScopeReport>;
+  /** The first report made by a tick after `since` (see reportAfter). */
+  reportAfter(since: number, path?: string): Promise<ScopeReport>;
   fetch(path: string, init?: RequestInit): Promise<Response>;
   stop(signal?: NodeJS.Signals): Promise<number>;
   stderr(): Promise<string>;
@@ -92,17 +95,19 @@ export async function startPlugin(options: StartOptions = {}): Promise<RunningPl
   }
   const startupMs = performance.now() - started;
   let stderrText: Promise<string> | undefined;
+  const report = async (path = "/report?api_version=1&probe_id=7e57") => {
+    const res = await call(path);
+    if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
+    return (await res.json()) as ScopeReport;
+  };
   return {
     proc,
     socket,
     hostId,
     startupMs,
     fetch: call,
-    async report(path = "/report?api_version=1&probe_id=7e57") {
-      const res = await call(path);
-      if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
-      return (await res.json()) as ScopeReport;
-    },
+    report,
+    reportAfter: (since: number, path?: string) => reportAfter(() => report(path), since),
     async stop(signal: NodeJS.Signals = "SIGTERM") {
       if (proc.exitCode === null) proc.kill(signal);
       return await proc.exited;
@@ -117,6 +122,32 @@ export async function startPlugin(options: StartOptions = {}): Promise<RunningPl
 /** The plugin ticks on each wall-clock second; this outlasts the next tick. */
 export async function afterNextTick(): Promise<void> {
   await Bun.sleep(1000 - (Date.now() % 1000) + 300);
+}
+
+/** When the tick that made `report` ran (ms): a counting plugin's host node dates its loss counters with it. */
+export function reportTime(report: ScopeReport): number {
+  const hosts = (report.Host as { nodes: Record<string, { latest?: Record<string, { timestamp: string }> }> } | undefined)?.nodes ?? {};
+  const stamp = Object.values(hosts)[0]?.latest?.[LOSSES_TOTAL_KEY]?.timestamp;
+  return stamp === undefined ? -Infinity : Date.parse(stamp);
+}
+
+/**
+ * The first report made by a tick that ran after `since` (Date.now() taken
+ * once the traffic is done): that tick read the counters after the kernel
+ * counted the traffic. Ticks fall on wall-clock seconds, so `read` is
+ * first called at the next one.
+ */
+export async function reportAfter(read: () => Promise<ScopeReport>, since: number, timeoutMs = 10_000): Promise<ScopeReport> {
+  const deadline = since + timeoutMs;
+  await Bun.sleep(Math.max(0, 1000 - (since % 1000)));
+  for (;;) {
+    const report = await read();
+    const made = reportTime(report);
+    if (made > since) return report;
+    if (Date.now() > deadline)
+      throw new Error(`no report from a tick after ${new Date(since).toISOString()} within ${timeoutMs} ms (the latest is from ${Number.isFinite(made) ? new Date(made).toISOString() : "no tick"})`);
+    await Bun.sleep(20);
+  }
 }
 
 /** Sum over the window of one metric of one process, 0 when absent. */
