@@ -4,7 +4,7 @@
  * are built elsewhere, from the collector's ticks.
  */
 import { Elysia } from "elysia";
-import { chmodSync, lstatSync, mkdirSync, rmdirSync, unlinkSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, rmdirSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { connect } from "node:net";
 import { CONTENT_TYPES, negotiate, type Exposition } from "./prometheus";
@@ -35,17 +35,38 @@ function socketIsLive(path: string): Promise<boolean> {
   });
 }
 
+/**
+ * What stands at `dir`: a directory, a symlink to one, nothing, or else.
+ * /var/run is a symlink (to /run) on every current Debian and Ubuntu, so
+ * symlinks are followed, but only root's: one that another user planted
+ * (in /tmp, say) must not steer where root creates directories and a socket.
+ */
+function kindOf(dir: string): { kind: "directory" | "missing" | "other" } | { kind: "foreign symlink"; uid: number } {
+  let entry;
+  try {
+    entry = lstatSync(dir);
+  } catch {
+    return { kind: "missing" };
+  }
+  if (entry.isDirectory()) return { kind: "directory" };
+  if (!entry.isSymbolicLink()) return { kind: "other" };
+  if (entry.uid !== 0) return { kind: "foreign symlink", uid: entry.uid };
+  try {
+    return { kind: statSync(dir).isDirectory() ? "directory" : "other" };
+  } catch {
+    return { kind: "other" }; // leads nowhere: a directory cannot be made over it
+  }
+}
+
 /** Creates the missing directories above `path` (0700), outermost first; returns those it created. */
 function makeParents(path: string): string[] {
   const missing: string[] = [];
   for (let dir = dirname(path); ; dir = dirname(dir)) {
-    try {
-      if (!lstatSync(dir).isDirectory()) throw new SocketError(`cannot serve ${path}: ${dir} is not a directory`);
-      break;
-    } catch (error) {
-      if (error instanceof SocketError) throw error;
-      missing.unshift(dir);
-    }
+    const found = kindOf(dir);
+    if (found.kind === "directory") break;
+    if (found.kind === "other") throw new SocketError(`cannot serve ${path}: ${dir} is not a directory`);
+    if (found.kind === "foreign symlink") throw new SocketError(`cannot serve ${path}: ${dir} is a symlink owned by uid ${found.uid}, not root`);
+    missing.unshift(dir);
   }
   const created: string[] = [];
   for (const dir of missing) {

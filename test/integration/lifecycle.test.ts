@@ -4,7 +4,7 @@
  * nothing left behind, stale sockets, clean shutdown, wrong paths/methods.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lchownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBinary } from "../support/binary";
@@ -184,12 +184,20 @@ for (const variant of VARIANTS) {
         ["/etc/hostname/x.sock", "http-statistics: cannot serve /etc/hostname/x.sock: /etc/hostname is not a directory\n"],
         ["/proc/1/x.sock", "http-statistics: cannot serve /proc/1/x.sock: no such file or directory\n"],
         [`${dir}/a/b/${"c".repeat(110)}`, `http-statistics: --socket must be at most 107 bytes long, not ${dir.length + 115}\n`],
+        // Root's symlinks are followed (/var/run -> /run), another user's are not, and one to nothing is no directory.
+        [`${dir}/planted/p/x.sock`, `http-statistics: cannot serve ${dir}/planted/p/x.sock: ${dir}/planted is a symlink owned by uid 65534, not root\n`],
+        [`${dir}/dangling/p/x.sock`, `http-statistics: cannot serve ${dir}/dangling/p/x.sock: ${dir}/dangling is not a directory\n`],
       ];
+      const elsewhere = privateDir();
+      symlinkSync(elsewhere, join(dir, "planted"));
+      lchownSync(join(dir, "planted"), 65534, 65534);
+      symlinkSync(join(dir, "none"), join(dir, "dangling"));
       for (const [socket, message] of cases) {
         const r = run([...variant.command(), "--socket", socket]);
         expect({ socket, code: r.code, stderr: r.stderr }).toEqual({ socket, code: 1, stderr: message });
       }
-      expect(readdirSync(dir)).toEqual([]);
+      expect(readdirSync(dir).sort()).toEqual(["dangling", "planted"]);
+      expect(readdirSync(elsewhere)).toEqual([]);
     }, 60_000);
 
     test("POST /report is 405 and GET of another path 404 whatever the Host header's length", async () => {
