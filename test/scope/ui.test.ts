@@ -15,7 +15,7 @@ import { LOSS_LABELS, PLUGIN_DESCRIPTION } from "../../src/outputs/report";
 import { startChromium, type Browser, type Page } from "../support/chromium";
 import { REPO, requireRoot, startPlugin, type RunningPlugin } from "../support/plugin";
 import { ensureNginxImage, requirePodman, runNginxContainer, type NginxContainer } from "../support/podman";
-import { startScope, type RunningScope } from "../support/scope";
+import { scopeBinary, startScope, type RunningScope } from "../support/scope";
 import { curl, statusUrls } from "../support/traffic";
 
 const SCOPE_PORT = 14151;
@@ -76,6 +76,7 @@ const VISIBLE_HEALTH = `[...document.querySelectorAll('.node-details-health-wrap
   .map(e => [e.querySelector('.node-details-health-item-label').textContent, e.querySelector('.node-details-health-item-value')?.textContent])`;
 
 beforeAll(async () => {
+  scopeBinary(); // first: without it, say so before minutes of set-up
   requireRoot();
   requirePodman();
   mkdirSync(SCREENSHOTS, { recursive: true });

@@ -3,17 +3,25 @@
  * its probe reading plugins from a private directory and, when asked,
  * listing containers through Podman's Docker-compatible API on a private
  * socket. The binary is Weave Scope built unchanged from its public source
- * (not in this repository: 46 MB): the shared/ folder beside the checkout
- * holds it, as on every machine of this project and in CI; $SCOPE_BINARY
- * points elsewhere.
+ * (not in this repository: 46 MB), found at $SCOPE_BINARY, by default
+ * shared/scope/scope in the folder that holds the checkout (where every
+ * machine of this project and CI has it).
  */
 import type { Subprocess } from "bun";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { GLOBAL } from "./podman";
 
-export const SCOPE_BINARY = process.env.SCOPE_BINARY ?? join(import.meta.dir, "..", "..", "..", "shared", "scope", "scope");
+export const DEFAULT_SCOPE_BINARY = resolve(import.meta.dir, "..", "..", "..", "shared", "scope", "scope");
+
+/** The Scope binary the tests run, or a one-line error naming the variable that chooses it. */
+export function scopeBinary(env: Record<string, string | undefined> = process.env): string {
+  const path = env.SCOPE_BINARY || DEFAULT_SCOPE_BINARY;
+  if (!existsSync(path))
+    throw new Error(`no Weave Scope binary at ${path}: set SCOPE_BINARY to a scope built from github.com/weaveworks/scope (default ${DEFAULT_SCOPE_BINARY})`);
+  return path;
+}
 
 export interface RunningScope {
   url: string;
@@ -26,8 +34,7 @@ function spawnLogged(args: string[], env: Record<string, string>, log: string): 
 }
 
 export async function startScope(options: { port: number; pluginsRoot: string; hostname: string; docker: boolean }): Promise<RunningScope> {
-  if (!existsSync(SCOPE_BINARY))
-    throw new Error(`no Weave Scope binary at ${SCOPE_BINARY}: set SCOPE_BINARY (a scope built from github.com/weaveworks/scope, see /work/shared/scope/BUILD.md)`);
+  const binary = scopeBinary();
   const dir = mkdtempSync(join(tmpdir(), "hs-scope-"));
   const url = `http://127.0.0.1:${options.port}`;
   const processes: Subprocess[] = [];
@@ -39,11 +46,11 @@ export async function startScope(options: { port: number; pluginsRoot: string; h
     if (!existsSync(socket)) throw new Error(`podman system service made no socket at ${socket}`);
     env.DOCKER_HOST = `unix://${socket}`;
   }
-  processes.push(spawnLogged([SCOPE_BINARY, "--mode=app", "--weave=false", `--app.http.address=127.0.0.1:${options.port}`], env, join(dir, "app.log")));
+  processes.push(spawnLogged([binary, "--mode=app", "--weave=false", `--app.http.address=127.0.0.1:${options.port}`], env, join(dir, "app.log")));
   processes.push(
     spawnLogged(
       [
-        SCOPE_BINARY, "--mode=probe", "--weave=false", `--app.http.address=127.0.0.1:${options.port}`,
+        binary, "--mode=probe", "--weave=false", `--app.http.address=127.0.0.1:${options.port}`,
         `--probe.docker=${options.docker}`, "--probe.kubernetes=false", "--probe.cri=false", "--probe.ecs=false",
         "--probe.conntrack=false", "--probe.ebpf.connections=false", `--probe.plugins.root=${options.pluginsRoot}`,
       ],
