@@ -15,7 +15,7 @@ import { EMBEDDED_LIBRARIES, EMBEDDED_PACKAGES } from "./kernel/embedded_librari
 import { BpfError, loadEmbeddedLibbpf, loadLibbpf, SYSTEM_LIBBPF, type LoadedLibrary } from "./kernel/libbpf";
 import { LossLog } from "./pipeline/loss_log";
 import { CAPTURES } from "./kernel/kernel_abi";
-import { checkBtf, checkPrivileges, chooseCapture, ensureTracefs, hasSocketTracepoints, permissionDeniedCause, PreflightError } from "./kernel/preflight";
+import { checkBtf, checkPlatform, checkPrivileges, chooseCapture, ensureTracefs, hasSocketTracepoints, permissionDeniedCause, PreflightError } from "./kernel/preflight";
 import { ProcessTotals } from "./pipeline/process_totals";
 import { buildMetrics, type Exposition } from "./outputs/prometheus";
 import { buildReport, buildReportSteps, summarizeTick, type TickSummary } from "./outputs/report";
@@ -52,6 +52,7 @@ function openLibbpf(options: Options): Promise<LoadedLibrary> | LoadedLibrary {
 }
 
 async function run(options: Options): Promise<void> {
+  checkPlatform();
   checkPrivileges();
   checkBtf();
   const capture = chooseCapture(options.capture, hasSocketTracepoints());

@@ -3,12 +3,30 @@
  * into one line that names the cause and the fix.
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
+import { machine, release } from "node:os";
 import type { Capture } from "./kernel_abi";
 import { getLibc, strerror, errno } from "./libbpf";
 
 export class PreflightError extends Error {}
 
 const TRACEFS_MOUNTS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/** The HTTP parser walks a payload with bpf_loop, which Linux 5.17 added. */
+const OLDEST_KERNEL: readonly [number, number] = [5, 17];
+
+/**
+ * Refuses, in one line each, what no later check would name clearly: a CPU
+ * whose registers the syscall capture cannot read (it reads x86_64's), and a
+ * kernel too old to load the object (libbpf would only say a helper is
+ * unknown). First of all checks: nothing is created before it.
+ */
+export function checkPlatform(uname: { machine: string; release: string } = { machine: machine(), release: release() }): void {
+  if (uname.machine !== "x86_64") throw new PreflightError(`runs on x86_64 only, and this machine is ${uname.machine}`);
+  const [major, minor] = (/^(\d+)\.(\d+)/.exec(uname.release)?.slice(1) ?? []).map(Number);
+  const [oldestMajor, oldestMinor] = OLDEST_KERNEL;
+  if (major === undefined || minor === undefined || major < oldestMajor || (major === oldestMajor && minor < oldestMinor))
+    throw new PreflightError(`needs Linux ${oldestMajor}.${oldestMinor} or later (its HTTP parser uses bpf_loop), and this kernel is ${uname.release}`);
+}
 
 const CAP_SYS_ADMIN = 21n;
 const CAP_PERFMON = 38n;

@@ -217,6 +217,16 @@ for (const variant of VARIANTS) {
       }
     }, 30_000);
 
+    test("a kernel older than 5.17 (uname says 2.6, through setarch): one line, exit 1, before anything is created", () => {
+      const dir = privateDir();
+      const r = run(["setarch", "x86_64", "--uname-2.6", ...variant.command(), "--socket", join(dir, "p", "x.sock")]);
+      expect({ code: r.code, stderr: r.stderr.replace(/is 2\.6\.\d+\S*/, "is 2.6.x") }).toEqual({
+        code: 1,
+        stderr: "http-statistics: needs Linux 5.17 or later (its HTTP parser uses bpf_loop), and this kernel is 2.6.x\n",
+      });
+      expect(readdirSync(dir)).toEqual([]);
+    });
+
     test("an invalid $SCOPE_HOSTNAME is refused before anything is created", () => {
       const dir = privateDir();
       const r = Bun.spawnSync([...variant.command(), "--socket", join(dir, "p", "x.sock")], { stderr: "pipe", env: { ...process.env, SCOPE_HOSTNAME: 'a;b"<x>' } });

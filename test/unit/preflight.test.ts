@@ -2,7 +2,34 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hasSocketTracepoints } from "../../src/kernel/preflight";
+import { checkPlatform, hasSocketTracepoints } from "../../src/kernel/preflight";
+
+describe("checkPlatform", () => {
+  test("this machine (x86_64, 6.18) passes", () => {
+    expect(() => checkPlatform()).not.toThrow();
+  });
+
+  test("x86_64 from Linux 5.17 on passes, whatever the distribution's suffix", () => {
+    for (const release of ["5.17.0", "5.19.0-46-generic", "6.1.0-28-amd64", "6.18.44-fc-v1272", "10.0.1"])
+      expect(() => checkPlatform({ machine: "x86_64", release })).not.toThrow();
+  });
+
+  test("a kernel older than 5.17: one line naming it", () => {
+    for (const release of ["5.16.20", "5.10.0-28-amd64", "4.19.0-26-amd64", "2.6.78"])
+      expect(() => checkPlatform({ machine: "x86_64", release })).toThrow(
+        `needs Linux 5.17 or later (its HTTP parser uses bpf_loop), and this kernel is ${release}`,
+      );
+  });
+
+  test("a release that is no version is refused, not taken for a new kernel", () => {
+    expect(() => checkPlatform({ machine: "x86_64", release: "unknown" })).toThrow("needs Linux 5.17 or later (its HTTP parser uses bpf_loop), and this kernel is unknown");
+  });
+
+  test("another architecture: one line naming it, before the kernel is looked at", () => {
+    for (const machine of ["aarch64", "i686", "riscv64"])
+      expect(() => checkPlatform({ machine, release: "4.19.0" })).toThrow(`runs on x86_64 only, and this machine is ${machine}`);
+  });
+});
 
 describe("hasSocketTracepoints", () => {
   const dir = mkdtempSync(join(tmpdir(), "hs-preflight-"));
