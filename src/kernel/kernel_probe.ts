@@ -3,7 +3,7 @@
  * front-end of the object, and read the monotonically increasing counters
  * and the loss counters (both per CPU, summed here).
  */
-import { BpfError, BpfMap, BpfObject, type LoadedLibrary } from "./libbpf";
+import { BpfMap, BpfObject, type LoadedLibrary } from "./libbpf";
 import {
   CAPTURES,
   CLIENT_SIDE,
@@ -139,5 +139,3 @@ export class KernelProbe {
     this.object.close();
   }
 }
-
-export { BpfError };

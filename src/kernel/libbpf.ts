@@ -28,8 +28,6 @@ function openLibbpf(path: string) {
     bpf_object__close: { args: [P], returns: none },
     bpf_object__next_program: { args: [P, P], returns: P },
     bpf_object__find_map_by_name: { args: [P, cstring], returns: P },
-    bpf_object__find_program_by_name: { args: [P, cstring], returns: P },
-    bpf_program__fd: { args: [P], returns: i32 },
     bpf_program__name: { args: [P], returns: cstring },
     bpf_program__section_name: { args: [P], returns: cstring },
     bpf_program__set_autoload: { args: [P, bool], returns: i32 },
@@ -50,7 +48,6 @@ function openLibc() {
     strerror: { args: [i32], returns: cstring },
     vsnprintf: { args: [P, u64, P, P], returns: i32 },
     mount: { args: [cstring, cstring, cstring, u64, P], returns: i32 },
-    geteuid: { args: [], returns: u32 },
     memfd_create: { args: [cstring, u32], returns: i32 },
   });
 }
