@@ -30,11 +30,19 @@ beforeAll(async () => {
   plugin = await startPlugin({ args: ACCURACY_WINDOW });
   meter = new Meter(plugin);
   notHttp = Bun.spawn(["python3", join(import.meta.dir, "not_http.py"), String(TCP_PORT), UNIX_PATH, String(UDP_PORT)], {
-    stdout: "ignore",
+    stdout: "pipe",
     stderr: "inherit",
   });
-  for (let i = 0; i < 200 && !(await Bun.file(UNIX_PATH).exists()); i++) await Bun.sleep(20);
-  await Bun.sleep(100);
+  // It prints "ready" once its TCP, unix and UDP sockets are all bound and listening.
+  const reader = (notHttp.stdout as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let said = "";
+  while (!said.includes("\n")) {
+    const chunk = await reader.read();
+    if (chunk.done) break;
+    said += decoder.decode(chunk.value, { stream: true });
+  }
+  if (said !== "ready\n") throw new Error(`not_http.py did not start: it said ${JSON.stringify(said)}`);
   await meter.start();
 }, 30_000);
 afterAll(async () => {

@@ -74,4 +74,6 @@ dgram = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 dgram.bind(("127.0.0.1", UDP_PORT))
 threading.Thread(target=serve, args=(unix, unix_http), daemon=True).start()
 threading.Thread(target=udp, args=(dgram,), daemon=True).start()
+# Every socket is bound and listening: the test waits for this line.
+print("ready", flush=True)
 serve(tcp, line_protocol)
