@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { buildBinary } from "../build";
 import { churn, startForkServer } from "../test/support/churn";
 import { mapIdsOf, mapKeys } from "../test/support/kernel_maps";
-import { afterNextTick, pidsIn, startPlugin, type RunningPlugin } from "../test/support/plugin";
+import { pidsIn, startPlugin, type RunningPlugin } from "../test/support/plugin";
 import { probeOnce, startAbuse } from "../test/support/report_abuse";
 import { startNginx } from "../test/support/servers";
 import { SampleUnion } from "../test/support/sample_union";
@@ -100,7 +100,7 @@ async function churnFigures() {
     const connSeconds = (performance.now() - t) / 1000;
     // The run outlasts the 5 s window, so the total is read from the kernel's cumulative
     // counters of nginx's workers (fresh processes: nothing else counted there), the truth from its log.
-    await afterNextTick();
+    await plugin.reportAfter(Date.now());
     const logged = readFileSync(`${dir}/access.log`, "utf8").trim().split("\n").length;
     const dump = JSON.parse(Bun.spawnSync(["bpftool", "map", "dump", "id", String(countersId), "-j"]).stdout.toString()) as Array<{ key: string[]; value?: string[]; values?: Array<{ value: string[] }> }>;
     const u64 = (bytes: string[]) => Buffer.from(bytes.map(Number)).readBigUInt64LE(0);
@@ -150,7 +150,7 @@ async function churnFigures() {
 async function abuseFigures() {
   const plugin = await startPlugin({ binary: true });
   try {
-    await afterNextTick();
+    await plugin.reportAfter(Date.now());
     const quiet: number[] = [];
     for (let i = 0; i < 40; i++) {
       quiet.push((await probeOnce(plugin.socket)).ms);
@@ -189,7 +189,7 @@ async function signalFigures() {
   const stops: number[] = [];
   for (let i = 0; i < 5; i++) {
     const plugin: RunningPlugin = await startPlugin({ binary: true });
-    await afterNextTick();
+    await plugin.reportAfter(Date.now());
     const t = performance.now();
     plugin.proc.kill("SIGTERM");
     await plugin.proc.exited;
@@ -197,7 +197,7 @@ async function signalFigures() {
   }
   const plugin = await startPlugin({ binary: true });
   try {
-    await afterNextTick();
+    await plugin.reportAfter(Date.now());
     process.kill(plugin.proc.pid, "SIGSTOP");
     await Bun.sleep(5000);
     process.kill(plugin.proc.pid, "SIGCONT");

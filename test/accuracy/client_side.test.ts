@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { lossKey, LOSSES_TOTAL_KEY, REQUESTS_METRIC, responseMetricId } from "../../src/outputs/report";
-import { afterNextTick, startPlugin, totals, type RunningPlugin } from "../support/plugin";
+import { startPlugin, totals, type RunningPlugin } from "../support/plugin";
 import { startNginx } from "../support/servers";
 import { processSeries, sideCounts, timedCount } from "../support/metrics_text";
 import { histogram, planPaths } from "./clients";
@@ -98,7 +98,7 @@ describe("a client's requests and the responses it received, by code", () => {
       nginx.servedByPid(); // empties the log
       const { pid, codes } = await client.run();
       expect(histogram(codes)).toEqual(PLAN);
-      await afterNextTick();
+      await plugin.reportAfter(Date.now());
       const served = [...nginx.servedByPid().values()];
       expect(served).toEqual([PLAN]);
 
@@ -123,7 +123,7 @@ describe("a client's requests and the responses it received, by code", () => {
     const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
     expect(code).toBe(0);
     const completed = Number(/(\d+) requests in/.exec(out)![1]);
-    await afterNextTick();
+    await plugin.reportAfter(Date.now());
     const served = nginx.servedByPid().get(nginx.workers[0]!)?.[200] ?? 0;
     const counted = sideCounts(await processSeries(plugin, proc.pid), "client");
     table.add({
@@ -158,7 +158,7 @@ describe("nginx as a reverse proxy: one pid, both sides", () => {
     try {
       const client = await runClient(["curl", "-s", "-w", "%{http_code}\\n", ...paths().flatMap((p) => ["-o", "/dev/null", `http://127.0.0.1:${FRONT_PORT}${p}`])]);
       expect(histogram(client.codes)).toEqual(PLAN);
-      await afterNextTick();
+      await plugin.reportAfter(Date.now());
       expect([...backend.servedByPid().values()]).toEqual([PLAN]);
 
       const frontSeries = await processSeries(plugin, front.servingPids[0]!);

@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REQUESTS_METRIC, responseMetricId } from "../../src/outputs/report";
-import { afterNextTick, REPO, totals, type RunningPlugin, type ScopeReport } from "../support/plugin";
+import { REPO, totals, type RunningPlugin, type ScopeReport } from "../support/plugin";
 
 export type Totals = Record<string, number>;
 
@@ -105,15 +105,14 @@ export class Meter {
     this.last = await this.plugin.report();
   }
 
-  /** Waits for the plugin's next tick, then returns what `pids` did together since the last call. */
+  /** Waits for a report from a tick after this call, then returns what `pids` did together since the last call. */
   async measure(pids: number[]): Promise<Totals> {
     return sumTotals([...(await this.measureEach(pids)).values()]);
   }
 
   /** Like measure(), one entry per pid. */
   async measureEach(pids: number[]): Promise<Map<number, Totals>> {
-    await afterNextTick();
-    const now = await this.plugin.report();
+    const now = await this.plugin.reportAfter(Date.now());
     const each = new Map<number, Totals>();
     for (const pid of pids) {
       const before = this.last ? countedFor(this.plugin, this.last, [pid]) : {};

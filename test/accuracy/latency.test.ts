@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bucketLowerUs, bucketOfUs, bucketUpperUs } from "../../src/kernel/kernel_abi";
 import { lossKey } from "../../src/outputs/report";
-import { afterNextTick, REPO, startPlugin, type RunningPlugin, type ScopeReport } from "../support/plugin";
+import { REPO, startPlugin, type RunningPlugin, type ScopeReport } from "../support/plugin";
 import { waitForPort } from "../support/servers";
 import { processSeries, timedCount, timedSum } from "../support/metrics_text";
 import { ACCURACY_WINDOW, reportedLoss } from "./harness";
@@ -99,8 +99,7 @@ test("5, 50 and 500 ms mixed on one keep-alive connection: p50, p95 and p99 of t
   // 17 x 5 ms, 2 x 50 ms, 1 x 500 ms, interleaved: the nearest-rank p50 is a 5 ms request, p95 a 50 ms one, p99 the 500 ms one.
   const delays = [5, 5, 50, 5, 5, 5, 5, 500, 5, 5, 5, 5, 50, 5, 5, 5, 5, 5, 5, 5];
   const run = await runPlan("sequential", delays.map((ms) => `/delay/${ms}`));
-  await afterNextTick();
-  const report = await plugin.report();
+  const report = await plugin.reportAfter(Date.now());
   for (const percent of [50, 95, 99]) {
     const truth = percentile(run.durations, percent);
     expectClose(`server p${percent}, mixed plan`, sampleOf(report, server.pid, `http_latency_p${percent}_ms`, run.second), truth, SERVER_SLACK_MS);
@@ -122,8 +121,7 @@ test("5, 50 and 500 ms mixed on one keep-alive connection: p50, p95 and p99 of t
 test("pipelined requests each get their own duration, from the read that brought them", async () => {
   // One write carries all three; the server answers in order: 50, then 5 more, then 5 more.
   const run = await runPlan("pipelined", ["/delay/50", "/delay/5", "/delay/5"]);
-  await afterNextTick();
-  const report = await plugin.report();
+  const report = await plugin.reportAfter(Date.now());
   expectClose("server p50, pipelined 50+5+5", sampleOf(report, server.pid, "http_latency_p50_ms", run.second), percentile(run.durations, 50), SERVER_SLACK_MS);
   expectClose("server p99, pipelined 50+5+5", sampleOf(report, server.pid, "http_latency_p99_ms", run.second), percentile(run.durations, 99), SERVER_SLACK_MS);
   // Cumulative answers: ~50, ~55, ~60 ms, not three times 50 or 5.
@@ -132,8 +130,7 @@ test("pipelined requests each get their own duration, from the read that brought
 
 test("a body sent with sendfile ends the request when its last byte is sent, not with the head", async () => {
   const run = await runPlan("sequential", ["/sendfile/80", "/sendfile/80", "/sendfile/80"]);
-  await afterNextTick();
-  const report = await plugin.report();
+  const report = await plugin.reportAfter(Date.now());
   const reported = sampleOf(report, server.pid, "http_latency_p50_ms", run.second);
   expectClose("server p50, head then 80 ms then sendfile body", reported, percentile(run.durations, 50), SERVER_SLACK_MS);
   expect(reported!).toBeGreaterThan(79);

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { containerIdFromCgroup, ContainerResolver } from "../../src/pipeline/containers";
-import { afterNextTick, requireRoot, startPlugin, type RunningPlugin, type ScopeReport } from "../support/plugin";
+import { requireRoot, startPlugin, type RunningPlugin, type ScopeReport } from "../support/plugin";
 import { ensureNginxImage, requirePodman, runNginxContainer, type NginxContainer } from "../support/podman";
 import { startNginx, type RunningServer } from "../support/servers";
 import { curl, statusUrls } from "../support/traffic";
@@ -76,8 +76,7 @@ describe("a Podman container running nginx", () => {
     const onHost = await curl(statusUrls(`http://127.0.0.1:${HOST_PORT}`, HOST_PLAN));
     expect(inContainer).toEqual([200, 200, 200, 200, 200, 404, 404, 418, 503]);
     expect(onHost).toEqual([200, 200, 200, 500, 500]);
-    await afterNextTick();
-    report = await plugin.report();
+    report = await plugin.reportAfter(Date.now());
   }, 60_000);
 
   test("its processes' cgroups name the container's full id; the host nginx's and conmon's do not", () => {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import { ensureBinary } from "../support/binary";
-import { afterNextTick, pidsIn, startPlugin, totals, type RunningPlugin } from "../support/plugin";
+import { pidsIn, startPlugin, totals, type RunningPlugin } from "../support/plugin";
 import { startBunServer, startNginx, startNodeServer, type RunningServer } from "../support/servers";
 import { curl, statusUrls } from "../support/traffic";
 
@@ -71,21 +71,18 @@ describe(`plugin ${name}`, () => {
   test("nginx workers over new connections: exact counts, summed across workers", async () => {
     const codes = await curl(statusUrls(`http://127.0.0.1:${basePort}`, PLAN), { close: true });
     expect(codes.length).toBe(SENT);
-    await afterNextTick();
-    const report = await plugin.report();
+    const report = await plugin.reportAfter(Date.now());
     expect(sumOver(plugin, report, nginx.servingPids)).toEqual(EXPECTED);
   });
 
   test("node http over one keep-alive connection: exact counts on the server's pid", async () => {
     await curl(statusUrls(`http://127.0.0.1:${basePort + 1}`, PLAN));
-    await afterNextTick();
-    expect(totals(await plugin.report(), plugin.hostId, node.servingPids[0]!)).toEqual(EXPECTED);
+    expect(totals(await plugin.reportAfter(Date.now()), plugin.hostId, node.servingPids[0]!)).toEqual(EXPECTED);
   });
 
   test("Bun.serve over keep-alive: exact counts on the server's pid", async () => {
     await curl(statusUrls(`http://127.0.0.1:${basePort + 2}`, PLAN));
-    await afterNextTick();
-    expect(totals(await plugin.report(), plugin.hostId, bun.servingPids[0]!)).toEqual(EXPECTED);
+    expect(totals(await plugin.reportAfter(Date.now()), plugin.hostId, bun.servingPids[0]!)).toEqual(EXPECTED);
   });
 
   test("processes that are not HTTP servers show nothing: clients, the test runner, the plugin, a TCP echo server", async () => {
@@ -93,8 +90,7 @@ describe(`plugin ${name}`, () => {
     const echo = Bun.spawn(["python3", "-c", ECHO_SERVER, String(basePort + 3)], { stdout: "pipe" });
     try {
       await new Response(echo.stdout).text(); // the server prints nothing and exits after one exchange
-      await afterNextTick();
-      const pids = pidsIn(await plugin.report(), plugin.hostId);
+      const pids = pidsIn(await plugin.reportAfter(Date.now()), plugin.hostId);
       for (const pid of [echo.pid, process.pid, plugin.proc.pid]) expect(pids).not.toContain(pid);
       for (const pid of [node.servingPids[0]!, bun.servingPids[0]!]) expect(pids).toContain(pid);
       // nginx may hand every connection to the same worker: at least one of them served.
@@ -133,8 +129,7 @@ test("a keep-alive connection accepted before the plugin started is counted from
     expect(await requestOn(socket, "/status/200")).toBe(200); // before: not ours to count
     plugin = await startPlugin();
     for (const code of [200, 200, 404, 500, 200]) expect(await requestOn(socket, `/status/${code}`)).toBe(code);
-    await afterNextTick();
-    expect(totals(await plugin.report(), plugin.hostId, server.servingPids[0]!)).toEqual({
+    expect(totals(await plugin.reportAfter(Date.now()), plugin.hostId, server.servingPids[0]!)).toEqual({
       http_requests_per_second: 5,
       http_200_responses_per_second: 3,
       http_404_responses_per_second: 1,

@@ -13,7 +13,7 @@ import { gunzipSync } from "node:zlib";
 import { LOSS_REASONS, REQUEST_SLOT } from "../../src/kernel/kernel_abi";
 import { parseExposition } from "../../src/outputs/top";
 import { entriesOfTgid, mapIdsOf, counterRowsOf } from "../support/kernel_maps";
-import { afterNextTick, REPO, requireRoot, startPlugin, type RunningPlugin } from "../support/plugin";
+import { REPO, requireRoot, startPlugin, type RunningPlugin } from "../support/plugin";
 import { startPrometheus, type RunningPrometheus } from "../support/prometheus";
 import { startNginx, startPythonServer, type RunningServer } from "../support/servers";
 import { curl, statusUrls } from "../support/traffic";
@@ -58,7 +58,7 @@ describe("GET /metrics", () => {
 
   beforeAll(async () => {
     expect(await curl(statusUrls(`http://127.0.0.1:${NGINX_PORT}`, PLAN))).toHaveLength(12);
-    await afterNextTick();
+    await plugin.reportAfter(Date.now()); // /metrics is made from the same tick as the report
   });
 
   test("on the socket: text 0.0.4 with exactly the requests nginx answered, by code, under its pid and comm", async () => {
@@ -138,7 +138,7 @@ describe("Debian's Prometheus scraping --listen every second", () => {
     const warmup = Object.fromEntries(Object.keys(PLAN).map((code) => [code, 1]));
     await curl(statusUrls(`http://127.0.0.1:${NGINX_PORT}`, warmup));
     const selector = `{job="http-statistics",pid="${worker}"}`;
-    await afterNextTick();
+    await plugin.reportAfter(Date.now());
     const settled = countsOf(await (await plugin.fetch("/metrics")).text(), worker);
     await prometheus.waitFor(`http_statistics_requests_total${selector}`, (r) => r[0]?.value === settled.requests, "the warm-up scraped");
     const start = Date.now() / 1000;
@@ -195,7 +195,7 @@ describe("a process that exits", () => {
   test("keeps its final counts after the kernel drops its counters, for the retention period, then is gone", async () => {
     const pid = python.servingPids[0]!;
     expect(await curl(statusUrls(`http://127.0.0.1:${PYTHON_PORT}`, { 200: 4, 500: 1 }))).toEqual([200, 200, 200, 200, 500]);
-    await afterNextTick();
+    await counted.reportAfter(Date.now());
     const metrics = async () => countsOf(await (await counted.fetch("/metrics")).text(), pid);
     expect(await metrics()).toEqual({ requests: 5, 200: 4, 500: 1 });
     const counters = mapIdsOf(counted.proc.pid).counters!;

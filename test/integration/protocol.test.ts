@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { basename, extname } from "node:path";
 import { connect, type Socket } from "node:net";
-import { afterNextTick, startPlugin, type RunningPlugin } from "../support/plugin";
+import { startPlugin, type RunningPlugin } from "../support/plugin";
 import { PLUGIN_ID_PATTERN, protocolViolations } from "../support/protocol";
 import { startNginx, type RunningServer } from "../support/servers";
 import { curl, statusUrls } from "../support/traffic";
@@ -18,7 +18,7 @@ beforeAll(async () => {
   plugin = await startPlugin({ hostId: "probe-host.example" });
   nginx = await startNginx({ port: 18190, workers: 1 });
   await curl(statusUrls("http://127.0.0.1:18190", { 200: 3, 202: 2, 418: 1, 503: 1 }));
-  await afterNextTick();
+  await plugin.reportAfter(Date.now()); // the reports checked below carry that traffic
 }, 30_000);
 
 afterAll(async () => {

@@ -11,7 +11,7 @@ import { $ } from "bun";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterNextTick, REPO, requireRoot, totals } from "../support/plugin";
+import { REPO, reportAfter, requireRoot, totals } from "../support/plugin";
 import { dockerfileArg, ensureDebianImage, GLOBAL, imageExists, LIMITS, podman, requirePodman } from "../support/podman";
 import { startBunServer, type RunningServer } from "../support/servers";
 import { getReport, waitForSocket } from "../support/socket_client";
@@ -74,8 +74,7 @@ const EXPECTED = { http_requests_per_second: 3, http_200_responses_per_second: 2
 async function countsSeenBy(container: Container, server: RunningServer) {
   const codes = await curl(statusUrls(`http://127.0.0.1:${PORT}`, PLAN));
   expect(codes).toEqual([200, 200, 503]);
-  await afterNextTick();
-  return totals(await getReport(container.socket), container.hostId, server.servingPids[0]!);
+  return totals(await reportAfter(() => getReport(container.socket), Date.now()), container.hostId, server.servingPids[0]!);
 }
 
 describe("the container image, built and run with buildah/podman and no registry", () => {

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { lossKey } from "../../src/outputs/report";
 import { slotMeaning, type Side } from "../../src/kernel/kernel_abi";
 import { counterValues, mapEntryCount } from "../support/kernel_maps";
-import { afterNextTick, requireRoot, startPlugin, totals, type RunningPlugin, type ScopeReport } from "../support/plugin";
+import { requireRoot, startPlugin, totals, type RunningPlugin, type ScopeReport } from "../support/plugin";
 import { startBunServer, type RunningServer } from "../support/servers";
 
 const MAX_COUNTERS = 1024;
@@ -78,16 +78,14 @@ test("every add that finds no room is one counter_table_full; the bystander exac
 
   // The bystander's counters exist before the table fills.
   await curlPid(Array.from({ length: 5 }, () => url(PORTS.bystander, 200)), Array(5).fill(200));
-  await afterNextTick();
-  const lostBefore = lost(await plugin.report(), "counter_table_full");
+  const lostBefore = lost(await plugin.reportAfter(Date.now()), "counter_table_full");
   const before = counterValues(plugin.proc.pid);
 
   const fillerCurls: number[] = [];
   for (const port of PORTS.fillers) fillerCurls.push(await everyCode(port));
   const lateCurl = await curlPid(Array.from({ length: 7 }, () => url(PORTS.bystander, 200)), Array(7).fill(200));
-  await afterNextTick();
   const after = counterValues(plugin.proc.pid);
-  const report = await plugin.report();
+  const report = await plugin.reportAfter(Date.now());
   expect(mapEntryCount(plugin.proc.pid, "counters")).toBe(MAX_COUNTERS);
 
   // Each timed exchange makes three adds on each side (request, status, latency bucket with its sum).
@@ -120,8 +118,7 @@ test("every add that finds no room is one counter_table_full; the bystander exac
   const newcomer = await startBunServer(PORTS.after);
   servers.push(newcomer);
   const newcomerCurl = await everyCode(PORTS.after);
-  await afterNextTick();
-  const recovered = await plugin.report();
+  const recovered = await plugin.reportAfter(Date.now());
   const counted = totals(recovered, plugin.hostId, pidOf(newcomer));
   expect(counted.http_requests_per_second).toBe(400);
   expect(Object.values(counted).reduce((a, b) => a + b, 0)).toBe(800);

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { afterNextTick, REPO, requireRoot, startPlugin, totals, type RunningPlugin, type ScopeReport } from "../support/plugin";
+import { REPO, requireRoot, startPlugin, totals, type RunningPlugin, type ScopeReport } from "../support/plugin";
 import { lossKey } from "../../src/outputs/report";
 import { waitForPort } from "../support/servers";
 import { fuzzStreams, type FuzzStream } from "./fuzz_streams";
@@ -134,8 +134,7 @@ afterAll(async () => {
 
 test(`${STREAMS} mutated HTTP/1.x streams through real sockets: the plugin agrees with llhttp`, async () => {
   const streams = fuzzStreams(SEED, STREAMS);
-  await afterNextTick();
-  let before = await plugin.report();
+  let before = await plugin.reportAfter(Date.now());
   const lossesBefore = losses(before);
   const mismatches: string[] = [];
   const known: string[] = [];
@@ -153,8 +152,7 @@ test(`${STREAMS} mutated HTTP/1.x streams through real sockets: the plugin agree
         return { requests: parsed.requests, responses: statuses.length, error: parsed.error ?? (statuses.includes(400) ? "400 from Node" : null) };
       }),
     );
-    await afterNextTick();
-    const after = await plugin.report();
+    const after = await plugin.reportAfter(Date.now());
     batch.forEach((stream, i) => {
       const pid = servers[i]!.pid;
       const was = counted(before, pid);

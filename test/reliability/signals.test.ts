@@ -10,7 +10,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { bpfObjectsHeldBy, stillInKernel, type BpfObjectIds } from "../support/kernel_maps";
-import { afterNextTick, REPO, requireRoot, startPlugin, totals, type ScopeReport } from "../support/plugin";
+import { REPO, reportAfter, requireRoot, startPlugin, totals, type ScopeReport } from "../support/plugin";
+import { getReport } from "../support/socket_client";
 import { startBunServer, type RunningServer } from "../support/servers";
 import { curl, statusUrls } from "../support/traffic";
 
@@ -62,7 +63,7 @@ async function killAt(phase: Phase, socket: string): Promise<{ held: BpfObjectId
     if (phase === "serving under traffic" && held.link.size > 0) {
       // Attached: let it serve real traffic and a report, then kill mid-flight.
       await curl(statusUrls(`http://127.0.0.1:${PORT}`, { 200: 20 }));
-      await afterNextTick();
+      await reportAfter(() => getReport(socket), Date.now());
       bpfObjectsHeldBy(proc.pid, held);
       void curl(statusUrls(`http://127.0.0.1:${PORT}`, { 200: 200 })).catch(() => {});
       await Bun.sleep(20);
@@ -90,8 +91,7 @@ for (const phase of ["socket made", "first map", "first program", "first link", 
     const plugin = await startPlugin({ socket });
     try {
       expect(await curl(statusUrls(`http://127.0.0.1:${PORT}`, { 200: 3, 404: 1 }))).toEqual([200, 200, 200, 404]);
-      await afterNextTick();
-      expect(totals(await plugin.report(), plugin.hostId, server.servingPids[0]!)).toEqual({
+      expect(totals(await plugin.reportAfter(Date.now()), plugin.hostId, server.servingPids[0]!)).toEqual({
         http_requests_per_second: 4,
         http_200_responses_per_second: 3,
         http_404_responses_per_second: 1,
@@ -106,8 +106,7 @@ test("SIGSTOP for 5 s under 100 req/s, then SIGCONT: a valid report within 1 s, 
   const plugin = await startPlugin({ args: ["--window", "30"] });
   const pid = server.servingPids[0]!;
   try {
-    await afterNextTick();
-    const before = totals(await plugin.report(), plugin.hostId, pid).http_requests_per_second ?? 0;
+    const before = totals(await plugin.reportAfter(Date.now()), plugin.hostId, pid).http_requests_per_second ?? 0;
     const RATE = 100;
     const SECONDS = 12;
     let sent = 0;
@@ -141,8 +140,7 @@ test("SIGSTOP for 5 s under 100 req/s, then SIGCONT: a valid report within 1 s, 
     expect(answered?.Plugins[0]?.id).toBe("http-statistics");
     expect(validAfterMs).toBeLessThan(1000);
     await traffic;
-    await afterNextTick();
-    const report = await plugin.report();
+    const report = await plugin.reportAfter(Date.now());
     expect(totals(report, plugin.hostId, pid).http_requests_per_second! - before).toBe(sent);
     expect(sent).toBe(RATE * SECONDS);
     // No sample is dated inside the pause; the first one after it holds the whole pause.

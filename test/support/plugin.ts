@@ -119,11 +119,6 @@ export async function startPlugin(options: StartOptions = {}): Promise<RunningPl
   };
 }
 
-/** The plugin ticks on each wall-clock second; this outlasts the next tick. */
-export async function afterNextTick(): Promise<void> {
-  await Bun.sleep(1000 - (Date.now() % 1000) + 300);
-}
-
 /** When the tick that made `report` ran (ms): a counting plugin's host node dates its loss counters with it. */
 export function reportTime(report: ScopeReport): number {
   const hosts = (report.Host as { nodes: Record<string, { latest?: Record<string, { timestamp: string }> }> } | undefined)?.nodes ?? {};
