@@ -6,7 +6,8 @@
  * build/bench/tables.md (BENCHMARKS.md-ready) and prints both.
  *
  * Benchmarks: syscalls (ns per call), e2e (nginx + wrk), agent (CPU and
- * RSS at 10k req/s), report (/report at 100..10,000 processes), startup.
+ * RSS at 10k req/s), report (/report at 100..10,000 processes), startup,
+ * service (a Python JSON API under gunicorn: what a typical service pays).
  * Variants (bench/lib/variants.ts) run interleaved (A B C A B C ...) and
  * figures are medians, since the machines this runs on are shared and
  * noisy. `previous` is the product at --baseline (default: the commit
@@ -31,12 +32,13 @@ import {
   type ProductVariant,
   type VariantName,
 } from "./lib/variants";
+import { benchService, serviceTables } from "./service";
 import { benchReportPath, reportTable, type Build } from "./report_path";
 import { benchStartup, startupTable } from "./startup";
 import { benchSyscalls, syscallTables } from "./syscalls";
 import { targetsTable } from "./targets";
 
-const ALL = ["syscalls", "e2e", "agent", "report", "startup"] as const;
+const ALL = ["syscalls", "e2e", "service", "agent", "report", "startup"] as const;
 type Bench = (typeof ALL)[number];
 
 function fail(message: string): never {
@@ -182,6 +184,15 @@ if (options.only.includes("e2e")) {
   const s = await orFail(benchEndToEnd({ rounds, seconds: options.quick ? 2 : 5, connections: 32, pacedRate: 5000, variants: withoutFloorSyscalls, log }));
   results.e2e = s;
   sections.push(`### nginx end to end\n\n${e2eTables(s)}`);
+  publish();
+}
+if (options.only.includes("service")) {
+  // What a user pays is the product against nothing; other variants only when asked for by name.
+  const serviceVariants = options.chosenVariants ? withoutFloorSyscalls : (["none", "plugin"] as VariantName[]).filter((v) => variants.includes(v));
+  log(`service: gunicorn JSON API + wrk under ${serviceVariants.join(" / ")}`);
+  const s = await orFail(benchService({ rounds, seconds: options.quick ? 3 : 8, connections: 8, pacedRate: 300, variants: serviceVariants, log }));
+  results.service = s;
+  sections.push(`### What a typical service pays\n\n${serviceTables(s)}`);
   publish();
 }
 if (options.only.includes("agent")) {
