@@ -17,7 +17,7 @@
 #define HS_MAP extern
 #endif
 
-/* (process, slot) counters, per CPU so that workers on different CPUs never share a line; 65,536 = 16,384 processes x 4 slots. */
+/* (process, slot) counters, per CPU so that workers on different CPUs never share a line; 65,536 rows (--max-counters) hold ~90-430 busy processes, each using a row per code and per latency bucket seen (docs/metrics.md). */
 HS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
