@@ -6,7 +6,7 @@
  * with the one before it in the same run.
  */
 import { cpuNanoseconds, median, memoryKiB, PORTS, round, startBenchNginx, table } from "./lib/common";
-import { interleaved, type Running, type VariantName } from "./lib/variants";
+import { interleaved, requestsCounted, type Running, type VariantName } from "./lib/variants";
 import { pacedConnections, runWrk } from "./wrk";
 
 export interface AgentResult {
@@ -57,12 +57,7 @@ async function measure(agent: Running, url: string, seconds: number, connections
     reports,
   };
   if (agent.fetch) {
-    await Bun.sleep(1300 - (Date.now() % 1000));
-    const report = (await (await agent.fetch("/report")).json()) as {
-      Process: { nodes: Record<string, { metrics: Record<string, { samples: { value: number }[] }> }> };
-    };
-    const samples = report.Process.nodes[`bench;${workerPid}`]?.metrics.http_requests_per_second?.samples ?? [];
-    result.counted = samples.reduce((s, x) => s + x.value, 0);
+    result.counted = await requestsCounted(agent, [workerPid]);
     // wrk's count of completed requests: those in flight when it stops were served and counted, but are not in it.
     result.served = load.requests;
   }

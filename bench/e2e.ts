@@ -5,7 +5,7 @@
  * request at a fixed, moderate rate.
  */
 import { cpuNanoseconds, median, pct, PORTS, round, startBenchNginx, table } from "./lib/common";
-import { interleaved, type Running, type VariantName } from "./lib/variants";
+import { interleaved, requestsCounted, type VariantName } from "./lib/variants";
 import { pacedConnections, runWrk, type WrkResult } from "./wrk";
 
 export const PATHS = { static: "/static.html", status: "/no-content" } as const;
@@ -51,16 +51,6 @@ export interface E2eSummary {
   raw: Record<string, RoundResult[]>;
 }
 
-async function countedBy(plugin: Running, workerPid: number): Promise<number> {
-  // One more tick, so the last second of load is in the report.
-  await Bun.sleep(1300 - (Date.now() % 1000));
-  const report = (await (await plugin.fetch!("/report")).json()) as {
-    Process: { nodes: Record<string, { metrics: Record<string, { samples: { value: number }[] }> }> };
-  };
-  const samples = report.Process.nodes[`bench;${workerPid}`]?.metrics.http_requests_per_second?.samples ?? [];
-  return samples.reduce((s, x) => s + x.value, 0);
-}
-
 export async function benchEndToEnd(options: {
   rounds: number;
   seconds: number;
@@ -93,7 +83,7 @@ export async function benchEndToEnd(options: {
           full,
           paced: { rps: paced.rps, cpuUsPerRequest: cpuNs / 1000 / paced.requests, p50us: paced.p50us, p99us: paced.p99us },
         };
-        if (variant.fetch) result.counted = await countedBy(variant, worker);
+        if (variant.fetch) result.counted = await requestsCounted(variant, [worker]);
         return result;
       },
       options.log,

@@ -10,7 +10,7 @@
  */
 import type { Subprocess } from "bun";
 import { cpuNanoseconds, median, pct, PORTS, REPO, round, table } from "./lib/common";
-import { interleaved, type Running, type VariantName } from "./lib/variants";
+import { interleaved, requestsCounted, type VariantName } from "./lib/variants";
 import { pacedConnections, runWrk } from "./wrk";
 import { childrenOf, waitForPort } from "../test/support/servers";
 
@@ -78,17 +78,6 @@ async function startGunicorn(port: number): Promise<Gunicorn> {
 
 const serverCpuNs = (pids: number[]) => pids.reduce((sum, pid) => sum + cpuNanoseconds(pid), 0);
 
-async function countedBy(plugin: Running, pids: number[]): Promise<number> {
-  // One more tick, so the last second of load is in the report.
-  await Bun.sleep(1300 - (Date.now() % 1000));
-  const report = (await (await plugin.fetch!("/report")).json()) as {
-    Process: { nodes: Record<string, { metrics: Record<string, { samples: { value: number }[] }> }> };
-  };
-  let counted = 0;
-  for (const pid of pids) for (const s of report.Process.nodes[`bench;${pid}`]?.metrics.http_requests_per_second?.samples ?? []) counted += s.value;
-  return counted;
-}
-
 export async function benchService(options: {
   rounds: number;
   seconds: number;
@@ -119,7 +108,7 @@ export async function benchService(options: {
           paced: { rps: paced.rps, cpuUsPerRequest: pacedCpu / 1000 / paced.requests, p50us: paced.p50us, p99us: paced.p99us },
         };
         if (variant.fetch) {
-          result.counted = await countedBy(variant, pids);
+          result.counted = await requestsCounted(variant, pids);
           result.served = full.requests + paced.requests;
         }
         return result;

@@ -222,6 +222,21 @@ export async function startPlugin(name: ProductVariant = "plugin", window: numbe
   };
 }
 
+/**
+ * The requests a product variant's report counted for these pids over its
+ * window (the bench starts products with a window covering the whole run),
+ * read one tick after the load so that its last second is in.
+ */
+export async function requestsCounted(plugin: Running, pids: number[]): Promise<number> {
+  await Bun.sleep(1300 - (Date.now() % 1000));
+  const report = (await (await plugin.fetch!("/report")).json()) as {
+    Process: { nodes: Record<string, { metrics: Record<string, { samples: { value: number }[] }> }> };
+  };
+  let counted = 0;
+  for (const pid of pids) for (const sample of report.Process.nodes[`bench;${pid}`]?.metrics.http_requests_per_second?.samples ?? []) counted += sample.value;
+  return counted;
+}
+
 export async function startBpftrace(): Promise<Running> {
   const started = performance.now();
   const proc = Bun.spawn(["bpftrace", `${REPO}/bench/http_count.bt`], { stdout: "pipe", stderr: "pipe" });
