@@ -11,6 +11,13 @@
 #define HS_CAPTURE_H
 
 #include "http_parser.h"
+#include <bpf/bpf_core_read.h>
+
+/* Views a kernel object as another BTF type, read-only. The verifier
+ * replaces the call with nothing, where bpf_skc_to_tcp_sock is a helper
+ * call on every event. Linux 6.2+, so present wherever the socket
+ * tracepoints are; weak, so the object still loads on the fallback's kernels. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
 /* First lines a connection joined mid-stream may show before we stop looking for HTTP on it. */
 #define HS_JOIN_TRIES 8
@@ -154,6 +161,125 @@ static __always_inline void hs_parse_call(struct hs_conn *conn, bool inbound, __
 		return;
 	}
 	hs_cannot_see(conn, s, HS_LOSS_UNKNOWN_CALL);
+}
+
+/* How a front-end reaches the socket: the socket capture holds a BTF
+ * pointer (plain loads, no helper call), the syscall capture an address
+ * (probe reads, CO-RE relocated). A constant at every call site, so each
+ * program keeps one of the two. */
+enum hs_front {
+	HS_FRONT_SOCKET,
+	HS_FRONT_SYSCALL,
+};
+
+#define HS_READ(front, ptr, field) ((front) == HS_FRONT_SOCKET ? (ptr)->field : BPF_CORE_READ(ptr, field))
+
+/* A call that moved no bytes of the stream: failed, empty, peeked (the same bytes come again) or urgent data. */
+static __always_inline bool hs_moved_nothing(__s64 ret, __u64 flags)
+{
+	return ret <= 0 || (flags & (HS_MSG_PEEK | HS_MSG_OOB));
+}
+
+/* The connection's parser state, or 0 when there is none and no room for one. */
+static __always_inline struct hs_conn *hs_conn_lookup(enum hs_front front, struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+
+	if (front == HS_FRONT_SOCKET)
+		return bpf_sk_storage_get(&conns, sk, 0, 0);
+	return bpf_map_lookup_elem(&conns_by_sock, &key);
+}
+
+static __always_inline struct hs_conn *hs_conn_create(enum hs_front front, struct sock *sk)
+{
+	struct hs_conn *conn;
+	__u64 key = (__u64)sk;
+
+	if (front == HS_FRONT_SOCKET) {
+		conn = bpf_sk_storage_get(&conns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	} else {
+		conn = 0;
+		if (!bpf_map_update_elem(&conns_by_sock, &key, &hs_zero_conn, BPF_NOEXIST))
+			conn = bpf_map_lookup_elem(&conns_by_sock, &key);
+	}
+	if (!conn)
+		hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
+	return conn;
+}
+
+static __always_inline struct tcp_sock *hs_tcp_sk(enum hs_front front, struct sock *sk)
+{
+	if (front == HS_FRONT_SOCKET)
+		return bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+	return (struct tcp_sock *)sk;
+}
+
+/* A TCP connection seen for the first time: where its streams stand decides whether it is timed. */
+static __always_inline void hs_tcp_first_call(enum hs_front front, struct hs_conn *conn, struct tcp_sock *tp,
+					      bool inbound, __s64 ret)
+{
+	struct hs_tcp_position at = {
+		.bytes_received = HS_READ(front, tp, bytes_received),
+		.bytes_acked = HS_READ(front, tp, bytes_acked),
+		.rcv_nxt = HS_READ(front, tp, rcv_nxt),
+		.copied_seq = HS_READ(front, tp, copied_seq),
+		.snd_una = HS_READ(front, tp, snd_una),
+		.write_seq = HS_READ(front, tp, write_seq),
+	};
+
+	hs_init_conn(conn, hs_at_stream_start(inbound, &at, ret));
+}
+
+/* Whether a sock is TCP over IPv4 or IPv6 (a netlink socket's protocol can be 6 too). */
+static __always_inline bool hs_is_inet(enum hs_front front, struct sock *sk)
+{
+	__u16 family = HS_READ(front, sk, __sk_common.skc_family);
+
+	return family == HS_AF_INET || family == HS_AF_INET6;
+}
+
+/*
+ * What every call on a TCP socket goes through, in either capture, once the
+ * front-end knows it is a process's TCP socket (the syscall capture checks
+ * the family only when it first meets a socket): find or make the
+ * connection's state, check the call starts where the last one ended, skip
+ * body bytes without reading them. Returns the connection when the call's
+ * bytes must be parsed, else 0. `messages`: ret counts messages
+ * (recvmmsg/sendmmsg at a syscall's exit), not bytes.
+ */
+static __always_inline struct hs_conn *hs_tcp_call(enum hs_front front, struct sock *sk, bool inbound,
+						   __s64 ret, __u64 flags, bool messages)
+{
+	struct tcp_sock *tp = hs_tcp_sk(front, sk);
+	struct hs_conn *conn = hs_conn_lookup(front, sk);
+	struct hs_stream *s;
+
+	if (conn && conn->role == HS_ROLE_NOT_HTTP)
+		return 0;
+	if (!conn) {
+		if (front == HS_FRONT_SYSCALL && !hs_is_inet(front, sk))
+			return 0;
+		conn = hs_conn_create(front, sk);
+		if (!conn)
+			return 0;
+		hs_tcp_first_call(front, conn, tp, inbound, ret);
+	}
+	s = inbound ? &conn->in : &conn->out;
+	if (messages) {
+		/* The registers do not say which message moved, nor how many bytes: the stream's position is lost too. */
+		hs_cannot_see(conn, s, HS_LOSS_MMSG);
+		s->seq_known = 0;
+		return 0;
+	}
+	hs_check_seq(conn, s, inbound, inbound ? HS_READ(front, tp, copied_seq) : HS_READ(front, tp, write_seq), ret);
+	if (hs_skip_body(conn, s, ret))
+		return 0;
+	if (flags & HS_MSG_TRUNC) {
+		/* TCP discards these bytes instead of copying them out. */
+		hs_cannot_see(conn, s, HS_LOSS_UNREADABLE);
+		return 0;
+	}
+	return conn;
 }
 
 #endif /* HS_CAPTURE_H */

@@ -10,7 +10,6 @@
  * slow path: this is the costlier capture, chosen only when it must be.
  */
 #include "capture.h"
-#include <bpf/bpf_core_read.h>
 
 /* The sock of a socket file, or 0. */
 static __always_inline struct sock *hs_sock_of_file(struct file *file)
@@ -21,14 +20,6 @@ static __always_inline struct sock *hs_sock_of_file(struct file *file)
 		return 0;
 	sock = BPF_CORE_READ(file, private_data);
 	return BPF_CORE_READ(sock, sk);
-}
-
-/* Whether a sock is TCP over IPv4 or IPv6 (a netlink socket's protocol can be 6 too). */
-static __always_inline bool hs_is_inet(struct sock *sk)
-{
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-
-	return family == HS_AF_INET || family == HS_AF_INET6;
 }
 
 /* The sock behind fd in the current task, or 0. Every read and write of
@@ -55,16 +46,14 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	struct tcp_sock *tp;
-	struct hs_stream *s;
+	bool messages = ctx->syscall_nr == HS_NR_RECVMMSG || ctx->syscall_nr == HS_NR_SENDMMSG;
 	struct hs_conn *conn;
 	__s64 ret = ctx->ret;
 	struct sock *sk;
-	__u64 key;
 
-	if (ret <= 0 || (flags & (HS_MSG_PEEK | HS_MSG_OOB)))
+	if (hs_moved_nothing(ret, flags))
 		return 0;
-	if (ctx->syscall_nr == HS_NR_RECVMMSG || ctx->syscall_nr == HS_NR_SENDMMSG) {
+	if (messages) {
 		/* ret counts messages; a first message of no bytes (end of stream) moved nothing. */
 		__u32 moved = 0;
 
@@ -75,47 +64,9 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 	sk = hs_sock_of(task, regs->di);
 	if (!sk || BPF_CORE_READ(sk, sk_protocol) != HS_IPPROTO_TCP)
 		return 0;
-	key = (__u64)sk;
-	conn = bpf_map_lookup_elem(&conns_by_sock, &key);
-	if (conn && conn->role == HS_ROLE_NOT_HTTP)
-		return 0;
-	tp = (struct tcp_sock *)sk;
-	if (!conn) {
-		/* A connection in the table passed this check when it was added. */
-		if (!hs_is_inet(sk))
-			return 0;
-		if (bpf_map_update_elem(&conns_by_sock, &key, &hs_zero_conn, BPF_NOEXIST) ||
-		    !(conn = bpf_map_lookup_elem(&conns_by_sock, &key))) {
-			hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
-			return 0;
-		}
-		struct hs_tcp_position at = {
-			.bytes_received = BPF_CORE_READ(tp, bytes_received),
-			.bytes_acked = BPF_CORE_READ(tp, bytes_acked),
-			.rcv_nxt = BPF_CORE_READ(tp, rcv_nxt),
-			.copied_seq = BPF_CORE_READ(tp, copied_seq),
-			.snd_una = BPF_CORE_READ(tp, snd_una),
-			.write_seq = BPF_CORE_READ(tp, write_seq),
-		};
-
-		hs_init_conn(conn, hs_at_stream_start(inbound, &at, ret));
-	}
-	s = inbound ? &conn->in : &conn->out;
-	if (ctx->syscall_nr == HS_NR_RECVMMSG || ctx->syscall_nr == HS_NR_SENDMMSG) {
-		/* ret counts messages, not bytes: the stream's position is lost too. */
-		hs_cannot_see(conn, s, HS_LOSS_MMSG);
-		s->seq_known = 0;
-		return 0;
-	}
-	hs_check_seq(conn, s, inbound,
-		     inbound ? BPF_CORE_READ(tp, copied_seq) : BPF_CORE_READ(tp, write_seq), ret);
-	if (hs_skip_body(conn, s, ret))
-		return 0;
-	if (flags & HS_MSG_TRUNC) {
-		hs_cannot_see(conn, s, HS_LOSS_UNREADABLE);
-		return 0;
-	}
-	hs_parse_call(conn, inbound, task->tgid, regs, ret);
+	conn = hs_tcp_call(HS_FRONT_SYSCALL, sk, inbound, ret, flags, messages);
+	if (conn)
+		hs_parse_call(conn, inbound, task->tgid, regs, ret);
 	return 0;
 }
 
@@ -221,7 +172,7 @@ int hs_io_uring_complete(struct hs_io_uring_complete *ctx)
 	case HS_IORING_OP_SEND_ZC:
 	case HS_IORING_OP_SENDMSG_ZC:
 		sk = hs_sock_of_file(BPF_CORE_READ(req, file));
-		if (sk && BPF_CORE_READ(sk, sk_protocol) == HS_IPPROTO_TCP && hs_is_inet(sk))
+		if (sk && BPF_CORE_READ(sk, sk_protocol) == HS_IPPROTO_TCP && hs_is_inet(HS_FRONT_SYSCALL, sk))
 			hs_count_loss(HS_LOSS_IO_URING);
 	}
 	return 0;
