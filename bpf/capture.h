@@ -282,4 +282,72 @@ static __always_inline struct hs_conn *hs_tcp_call(enum hs_front front, struct s
 	return conn;
 }
 
+/* Whether a unix stream socket met for the first time is newer than the
+ * plugin (unix_existing.bpf.c): then its streams start with this call. */
+static __always_inline bool hs_unix_is_new(enum hs_front front, struct sock *sk, __u64 ino)
+{
+	struct hs_unix_walk *walk;
+	__u64 key = (__u64)sk, *listed;
+	__u32 zero = 0;
+	bool existed;
+
+	walk = bpf_map_lookup_elem(&unix_walk, &zero);
+	if (!walk || !walk->done || walk->incomplete || walk->net != (__u64)HS_READ(front, sk, __sk_common.skc_net.net))
+		return false;
+	listed = bpf_map_lookup_elem(&unix_before, &key);
+	if (!listed)
+		return true;
+	/* Another inode number: the listed socket died and this one took its address. */
+	existed = *listed == ino;
+	bpf_map_delete_elem(&unix_before, &key);
+	return !existed;
+}
+
+/*
+ * The same for a unix stream socket. It has no sequence numbers: what moved
+ * without a call the capture sees cannot be told from the socket, so the
+ * stream's place is only as good as the calls seen: bytes sent by sendfile
+ * or splice arrive as calls of their own (body bytes, or a named loss), but
+ * bytes spliced out of a unix socket to a pipe fire no socket event. The syscall capture keeps state by address,
+ * and no event retires a unix socket there: an entry whose inode number is
+ * not the socket's belonged to a dead socket and starts over (ino: the
+ * syscall capture's; the socket capture reads it when it needs it).
+ */
+static __always_inline struct hs_conn *hs_unix_call(enum hs_front front, struct sock *sk, __u64 ino, bool inbound,
+						    __s64 ret, __u64 flags, bool messages)
+{
+	struct hs_conn *conn = hs_conn_lookup(front, sk);
+	struct hs_stream *s;
+	__u64 key = (__u64)sk;
+
+	if (front == HS_FRONT_SYSCALL && conn && conn->ino != (__u32)ino) {
+		bpf_map_delete_elem(&conns_by_sock, &key);
+		conn = 0;
+	}
+	if (conn && conn->role == HS_ROLE_NOT_HTTP)
+		return 0;
+	if (!conn) {
+		/* The socket capture needs it only here: a socket's storage dies with it. */
+		if (front == HS_FRONT_SOCKET)
+			ino = sk->sk_socket->file->f_inode->i_ino;
+		conn = hs_conn_create(front, sk);
+		if (!conn)
+			return 0;
+		conn->ino = ino;
+		hs_init_conn(conn, hs_unix_is_new(front, sk, ino));
+	}
+	s = inbound ? &conn->in : &conn->out;
+	if (messages) {
+		hs_cannot_see(conn, s, HS_LOSS_MMSG);
+		return 0;
+	}
+	if (hs_skip_body(conn, s, ret))
+		return 0;
+	if (flags & HS_MSG_TRUNC) {
+		hs_cannot_see(conn, s, HS_LOSS_UNREADABLE);
+		return 0;
+	}
+	return conn;
+}
+
 #endif /* HS_CAPTURE_H */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * What the kernel side remembers about one TCP connection between two
+ * What the kernel side remembers about one TCP or unix stream connection between two
  * calls: its role, and where each direction's HTTP parser stands. It lives
  * in socket-local storage (socket capture) or in a table keyed by the
  * socket (syscall capture), and never crosses to user space.
@@ -73,7 +73,8 @@ struct hs_conn {
 	__u8 timing;
 	__u16 timed;		/* bit i: request i of the queue has its start time in request_ns */
 	__u8 timed_head;	/* request_ns index of the queue's first request */
-	__u8 pad[5];
+	__u8 pad;
+	__u32 ino;		/* syscall capture, unix sockets (low 32 bits): the socket's inode number, told apart from a dead socket at the same address */
 	__u64 request_ns[HS_TIMED_REQUESTS];
 	struct hs_stream in;	/* bytes the process received */
 	struct hs_stream out;	/* bytes it sent */

@@ -65,8 +65,15 @@ struct hs_user_mmsghdr {
 	__u32 len;
 };
 
+struct net;
+
+typedef struct {
+	struct net *net;
+} __attribute__((preserve_access_index)) possible_net_t;
+
 struct sock_common {
 	unsigned short skc_family;
+	possible_net_t skc_net;
 } __attribute__((preserve_access_index));
 
 struct socket;
@@ -89,6 +96,19 @@ struct tcp_sock {
 
 struct inode {
 	unsigned short i_mode;
+	unsigned long i_ino;
+} __attribute__((preserve_access_index));
+
+struct unix_sock {
+	struct sock sk;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter_meta;
+
+/* The context of an iter/unix program (Linux 5.15+); unix_sk is 0 once after the last socket. */
+struct bpf_iter__unix {
+	struct bpf_iter_meta *meta;
+	struct unix_sock *unix_sk;
 } __attribute__((preserve_access_index));
 
 struct file {
@@ -153,6 +173,7 @@ struct pt_regs {
 #define HS_NR_IO_URING_ENTER 426
 
 /* include/uapi and include/linux constants (stable ABI). */
+#define HS_AF_UNIX 1
 #define HS_AF_INET 2
 #define HS_AF_INET6 10
 #define HS_IPPROTO_TCP 6

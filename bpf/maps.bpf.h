@@ -51,6 +51,32 @@ HS_MAP struct {
 	__type(value, struct hs_conn);
 } conns_by_sock SEC(".maps");
 
+/* Unix stream sockets that existed when the plugin started: address -> inode
+ * number (0 for one not yet accepted), which tells a later socket at the same
+ * address apart. The walk of iter/unix fills it once, a socket's first call
+ * takes its entry. 65,536: more than a host's open unix sockets; past it the
+ * walk is incomplete. */
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} unix_before SEC(".maps");
+
+/* How that walk went (one entry). */
+struct hs_unix_walk {
+	__u32 done;		/* the walk reached its end: a socket not in unix_before is newer than the plugin */
+	__u32 incomplete;	/* unix_before was full: no unix socket can be known to be new */
+	__u64 net;		/* the network namespace walked (the plugin's): sockets of others cannot be known to be new */
+};
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hs_unix_walk);
+} unix_walk SEC(".maps");
+
 /* A connection's state before it saw anything (the syscall capture creates entries from it). */
 #ifdef HS_DEFINE_MAPS
 const struct hs_conn hs_zero_conn = {};

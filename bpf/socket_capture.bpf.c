@@ -3,7 +3,7 @@
  * The default capture (Linux 6.3+): sock_recv_length and sock_send_length
  * fire inside sock_recvmsg/sock_sendmsg, in the calling task, after the
  * bytes moved, and only for socket I/O: no other syscall of any process
- * pays for them. Parser state lives in the socket itself, so connections
+ * pays for them. TCP and unix stream sockets carry HTTP. Parser state lives in the socket itself, so connections
  * need no tracking: accept, fork, exec, descriptor passing and connections
  * that predate the plugin all just work.
  */
@@ -16,18 +16,24 @@ static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, 
 	struct task_struct *task;
 	struct hs_conn *conn;
 	struct socket *sock;
+	bool is_tcp;
 
 	if (hs_moved_nothing(ret, flags))
 		return 0;
-	/* What bpf_skc_to_tcp_sock checks (the socket of a sendmsg/recvmsg is a full one). */
-	if ((family != HS_AF_INET && family != HS_AF_INET6) || sk->sk_protocol != HS_IPPROTO_TCP ||
-	    sk->sk_type != HS_SOCK_STREAM)
+	if (sk->sk_type != HS_SOCK_STREAM)
+		return 0;
+	/* TCP is what bpf_skc_to_tcp_sock checks (the socket of a sendmsg/recvmsg is a full one). */
+	is_tcp = (family == HS_AF_INET || family == HS_AF_INET6) && sk->sk_protocol == HS_IPPROTO_TCP;
+	if (!is_tcp && family != HS_AF_UNIX)
 		return 0;
 	/* The kernel's own sockets (NFS, SMB) carry no file; the task's registers say nothing of them. */
 	sock = sk->sk_socket;
 	if (!sock || !sock->file)
 		return 0;
-	conn = hs_tcp_call(HS_FRONT_SOCKET, sk, inbound, ret, flags, false);
+	if (is_tcp)
+		conn = hs_tcp_call(HS_FRONT_SOCKET, sk, inbound, ret, flags, false);
+	else
+		conn = hs_unix_call(HS_FRONT_SOCKET, sk, 0, inbound, ret, flags, false);
 	if (!conn)
 		return 0;
 	task = bpf_get_current_task_btf();

@@ -4,20 +4,26 @@
  * (5.17-6.2): the exits of the data syscalls. Only exits: the arguments are
  * still in the registers the syscall saved, so nothing is remembered from
  * entry to exit. The descriptor leads to the socket through the task's file
- * table; parser state is kept by socket address and deleted when the socket
- * reaches TCP_CLOSE, before the address can be reused.
+ * table; parser state is kept by socket address and deleted when a TCP
+ * socket reaches TCP_CLOSE, before the address can be reused (a unix
+ * socket's is told from a dead one's by its inode number).
  * Attaching any syscall tracepoint puts every syscall of the machine on the
  * slow path: this is the costlier capture, chosen only when it must be.
  */
 #include "capture.h"
 
-/* The sock of a socket file, or 0. */
-static __always_inline struct sock *hs_sock_of_file(struct file *file)
+/* The sock of a socket file, or 0, and its inode number. */
+static __always_inline struct sock *hs_sock_of_file(struct file *file, __u64 *ino)
 {
 	struct socket *sock;
+	struct inode *inode;
 
-	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & HS_S_IFMT) != HS_S_IFSOCK)
+	if (!file)
 		return 0;
+	inode = BPF_CORE_READ(file, f_inode);
+	if ((BPF_CORE_READ(inode, i_mode) & HS_S_IFMT) != HS_S_IFSOCK)
+		return 0;
+	*ino = BPF_CORE_READ(inode, i_ino);
 	sock = BPF_CORE_READ(file, private_data);
 	return BPF_CORE_READ(sock, sk);
 }
@@ -26,7 +32,7 @@ static __always_inline struct sock *hs_sock_of_file(struct file *file)
  * every process comes here: the task (a BTF pointer) leads to the
  * descriptor array by plain loads, and only the array's slot and what lies
  * behind it cost a helper call each. */
-static __always_inline struct sock *hs_sock_of(struct task_struct *task, __u32 fd)
+static __always_inline struct sock *hs_sock_of(struct task_struct *task, __u32 fd, __u64 *ino)
 {
 	struct files_struct *files = task->files;
 	struct fdtable *fdt;
@@ -39,7 +45,7 @@ static __always_inline struct sock *hs_sock_of(struct task_struct *task, __u32 f
 		return 0;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]))
 		return 0;
-	return hs_sock_of_file(file);
+	return hs_sock_of_file(file, ino);
 }
 
 static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool inbound, __u64 flags)
@@ -50,6 +56,7 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 	struct hs_conn *conn;
 	__s64 ret = ctx->ret;
 	struct sock *sk;
+	__u64 ino = 0;
 
 	if (hs_moved_nothing(ret, flags))
 		return 0;
@@ -61,10 +68,15 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 		if (!moved)
 			return 0;
 	}
-	sk = hs_sock_of(task, regs->di);
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != HS_IPPROTO_TCP)
+	sk = hs_sock_of(task, regs->di, &ino);
+	if (!sk)
 		return 0;
-	conn = hs_tcp_call(HS_FRONT_SYSCALL, sk, inbound, ret, flags, messages);
+	if (BPF_CORE_READ(sk, sk_protocol) == HS_IPPROTO_TCP)
+		conn = hs_tcp_call(HS_FRONT_SYSCALL, sk, inbound, ret, flags, messages);
+	else if (BPF_CORE_READ(sk, __sk_common.skc_family) == HS_AF_UNIX && BPF_CORE_READ(sk, sk_type) == HS_SOCK_STREAM)
+		conn = hs_unix_call(HS_FRONT_SYSCALL, sk, ino, inbound, ret, flags, messages);
+	else
+		return 0;
 	if (conn)
 		hs_parse_call(conn, inbound, task->tgid, regs, ret);
 	return 0;
@@ -147,12 +159,13 @@ int hs_exit_sendmmsg(struct hs_syscall_exit *ctx)
 }
 
 /* io_uring moves socket bytes without any of the syscalls above: each of
- * its data requests on a TCP socket that moved bytes is a named loss. */
+ * its data requests on a TCP or unix stream socket that moved bytes is a named loss. */
 SEC("tracepoint/io_uring/io_uring_complete")
 int hs_io_uring_complete(struct hs_io_uring_complete *ctx)
 {
 	struct io_kiocb *req = (struct io_kiocb *)ctx->req;
 	struct sock *sk;
+	__u64 ino;
 	__u8 op;
 
 	if (ctx->res <= 0)
@@ -171,8 +184,9 @@ int hs_io_uring_complete(struct hs_io_uring_complete *ctx)
 	case HS_IORING_OP_RECV:
 	case HS_IORING_OP_SEND_ZC:
 	case HS_IORING_OP_SENDMSG_ZC:
-		sk = hs_sock_of_file(BPF_CORE_READ(req, file));
-		if (sk && BPF_CORE_READ(sk, sk_protocol) == HS_IPPROTO_TCP && hs_is_inet(HS_FRONT_SYSCALL, sk))
+		sk = hs_sock_of_file(BPF_CORE_READ(req, file), &ino);
+		if (sk && ((BPF_CORE_READ(sk, sk_protocol) == HS_IPPROTO_TCP && hs_is_inet(HS_FRONT_SYSCALL, sk)) ||
+			   (BPF_CORE_READ(sk, __sk_common.skc_family) == HS_AF_UNIX && BPF_CORE_READ(sk, sk_type) == HS_SOCK_STREAM)))
 			hs_count_loss(HS_LOSS_IO_URING);
 	}
 	return 0;

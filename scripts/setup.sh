@@ -46,7 +46,7 @@ test_packages=(
   chromium fonts-dejavu-core       # headless browser that renders Scope's UI in the tests
   prometheus                       # scrapes --listen in the tests; its promtool checks /metrics
   tmux                             # the terminal `http-statistics top` is tested in
-  python3-gunicorn                 # the JSON API `bun run bench --only=service` measures (runs under /usr/bin/python3)
+  python3-gunicorn                 # the JSON API `bun run bench --only=service` measures, and a WSGI server on a unix socket behind nginx in the tests (both under /usr/bin/python3)
 )
 packages=("${build_packages[@]}")
 [ "$mode" = all ] && packages+=("${test_packages[@]}")

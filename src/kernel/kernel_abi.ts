@@ -97,11 +97,14 @@ export type LossReason = (typeof LOSS_REASONS)[number];
 /**
  * The two capture front-ends, by the section names of their programs: the
  * socket tracepoints (BTF-typed, Linux 6.3+), or the syscall exits plus the
- * socket state changes that retire their connections.
+ * socket state changes that retire their connections. Both run the walk of
+ * the unix sockets that exist at start (bpf/unix_existing.bpf.c) once attached.
  */
+export const UNIX_WALK_SECTION = "iter/unix";
+export const UNIX_WALK_PROGRAM = "hs_walk_unix";
 export const CAPTURES = {
-  socket: { sections: (section: string) => section.startsWith("tp_btf/"), describe: "socket layer (sock_recv_length, sock_send_length)" },
-  syscalls: { sections: (section: string) => section.startsWith("tracepoint/"), describe: "syscall exits (fallback for kernels without the socket tracepoints)" },
+  socket: { sections: (section: string) => section.startsWith("tp_btf/") || section === UNIX_WALK_SECTION, describe: "socket layer (sock_recv_length, sock_send_length)" },
+  syscalls: { sections: (section: string) => section.startsWith("tracepoint/") || section === UNIX_WALK_SECTION, describe: "syscall exits (fallback for kernels without the socket tracepoints)" },
 } as const;
 export type Capture = keyof typeof CAPTURES;
 /** The map the syscall capture keeps connections in; the socket capture keeps them in the sockets. */

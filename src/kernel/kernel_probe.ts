@@ -12,6 +12,7 @@ import {
   LOSS,
   LOSS_REASONS,
   SYSCALL_CONNECTIONS_MAP,
+  UNIX_WALK_PROGRAM,
   type Capture,
   type LossReason,
 } from "./kernel_abi";
@@ -80,6 +81,8 @@ export class KernelProbe {
       object.setMaxEntries("counters", sizing.maxCounters);
       await object.load();
       const programs = object.attachAll();
+      // After the capture is attached: a unix socket the walk does not list was made while it watched.
+      object.runIterator(UNIX_WALK_PROGRAM);
       return new KernelProbe(object, programs);
     } catch (error) {
       object.close();

@@ -14,7 +14,7 @@ const LOAD_WORKER_URL = (import.meta.url.startsWith("file:///$bunfs/")
   : new URL("./bpf_load_worker.ts", import.meta.url)).href;
 
 const P = FFIType.ptr;
-const { i32, u32, u64, bool, cstring, void: none } = FFIType;
+const { i32, i64, u32, u64, bool, cstring, void: none } = FFIType;
 
 /** Library names tried in order by --system-libbpf; the first that opens wins. */
 export const SYSTEM_LIBBPF = ["libbpf.so.1", "libbpf.so"];
@@ -34,6 +34,8 @@ function openLibbpf(path: string) {
     libbpf_num_possible_cpus: { args: [], returns: i32 },
     bpf_program__attach: { args: [P], returns: P },
     bpf_link__destroy: { args: [P], returns: i32 },
+    bpf_link__fd: { args: [P], returns: i32 },
+    bpf_iter_create: { args: [i32], returns: i32 },
     bpf_map__fd: { args: [P], returns: i32 },
     bpf_map__set_max_entries: { args: [P, u32], returns: i32 },
     bpf_map_delete_elem: { args: [i32, P], returns: i32 },
@@ -49,6 +51,7 @@ function openLibc() {
     vsnprintf: { args: [P, u64, P, P], returns: i32 },
     mount: { args: [cstring, cstring, cstring, u64, P], returns: i32 },
     memfd_create: { args: [cstring, u32], returns: i32 },
+    read: { args: [i32, P, u64], returns: i64 },
   });
 }
 
@@ -311,6 +314,7 @@ export interface MapLayout {
 /** An opened (and after load(), loaded) BPF object with its programs' links. */
 export class BpfObject {
   private links: Pointer[] = [];
+  private readonly linkByProgram = new Map<string, Pointer>();
   private readonly unloaded = new Set<string>();
   private closed = false;
   // The object keeps a pointer into this buffer until it is loaded.
@@ -392,8 +396,31 @@ export class BpfObject {
         throw new BpfError(`cannot attach ${name}: ${strerror(code)}`, code, this.library.drainLog());
       }
       this.links.push(link);
+      this.linkByProgram.set(name, link);
     }
     return this.links.length;
+  }
+
+  /** Runs an attached iterator program once, to its end (its output, if any, is dropped). */
+  runIterator(program: string): void {
+    const link = this.linkByProgram.get(program);
+    if (!link) throw new BpfError(`iterator ${program} is not attached`, -ENOENT);
+    const fd = this.library.symbols.bpf_iter_create(this.library.symbols.bpf_link__fd(link));
+    if (fd < 0) throw new BpfError(`cannot start iterator ${program}: ${strerror(fd)}`, fd);
+    const buffer = new Uint8Array(4096);
+    try {
+      const libc = getLibc();
+      for (;;) {
+        const n = Number(libc.read(fd, ptr(buffer), buffer.byteLength));
+        if (n === 0) return;
+        if (n < 0) {
+          const code = -errno();
+          throw new BpfError(`iterator ${program} failed: ${strerror(code)}`, code);
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
   }
 
   map(name: string, layout: MapLayout): BpfMap {
@@ -418,6 +445,7 @@ export class BpfObject {
     this.closed = true;
     for (const link of this.links) this.library.symbols.bpf_link__destroy(link);
     this.links = [];
+    this.linkByProgram.clear();
     this.library.symbols.bpf_object__close(this.handle);
     void this.image;
   }

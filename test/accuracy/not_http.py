@@ -6,7 +6,7 @@
 #         "banner" is answered "HTTP/1.1 200 <key>\r\n", a status line that
 #         answers no HTTP request. Every connection also reads a file that
 #         starts with an HTTP request and writes one that starts with a response.
-#   unix: HTTP/1.1 over a unix stream socket.
+#   unix: HTTP/1.1 over a unix stream socket (real HTTP: counted, unlike the rest).
 #   UDP:  HTTP text in datagrams, echoed with a status line.
 import os
 import socket
