@@ -5,9 +5,10 @@
  * (scripts/setup.sh installs them). Writes build/bench/results.json and
  * build/bench/tables.md (BENCHMARKS.md-ready) and prints both.
  *
- * Benchmarks: syscalls (ns per call), e2e (nginx + wrk), agent (CPU and
- * RSS at 10k req/s), report (/report at 100..10,000 processes), startup,
- * service (a Python JSON API under gunicorn: what a typical service pays).
+ * Benchmarks: syscalls (ns per call), unix (the same on a unix stream socket,
+ * beside TCP), e2e (nginx + wrk), agent (CPU and RSS at 10k req/s), report
+ * (/report at 100..10,000 processes), startup, service (a Python JSON API
+ * under gunicorn: what a typical service pays).
  * Variants (bench/lib/variants.ts) run interleaved (A B C A B C ...) and
  * figures are medians, since the machines this runs on are shared and
  * noisy. `previous` is the product at --baseline (default: the commit
@@ -35,10 +36,10 @@ import {
 import { benchService, serviceTables } from "./service";
 import { benchReportPath, reportTable, type Build } from "./report_path";
 import { benchStartup, startupTable } from "./startup";
-import { benchSyscalls, syscallTables } from "./syscalls";
+import { benchSyscalls, syscallTables, UNIX_MODES } from "./syscalls";
 import { targetsTable } from "./targets";
 
-const ALL = ["syscalls", "e2e", "service", "agent", "report", "startup"] as const;
+const ALL = ["syscalls", "unix", "e2e", "service", "agent", "report", "startup"] as const;
 type Bench = (typeof ALL)[number];
 
 function fail(message: string): never {
@@ -177,6 +178,13 @@ if (options.only.includes("syscalls")) {
   const s = await orFail(benchSyscalls({ rounds: rounds * 2, iterations: options.quick ? 20_000 : 50_000, variants, log }));
   results.syscalls = s;
   sections.push(`### Cost per syscall\n\n${syscallTables(s)}`);
+  publish();
+}
+if (options.only.includes("unix")) {
+  log(`unix: ns per call on a unix stream socket beside TCP under ${variants.join(" / ")}`);
+  const s = await orFail(benchSyscalls({ rounds: rounds * 2, iterations: options.quick ? 20_000 : 50_000, variants, log, modes: UNIX_MODES }));
+  results.unix = s;
+  sections.push(`### Cost per call on a unix socket\n\n${syscallTables(s)}`);
   publish();
 }
 if (options.only.includes("e2e")) {

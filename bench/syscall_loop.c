@@ -7,6 +7,7 @@
  *               TCP connection (the plugin tracks it, then marks it not-HTTP)
  *     tcp-http  the same connection carrying one small HTTP request and one
  *               response per iteration, so every tracked call is parsed
+ *     unix-raw, unix-http  the same on a unix stream socket pair (PORT unused)
  *     file      read() of 64 bytes from a regular file, in a process that
  *               also holds an accepted connection (as a web server does)
  *     getppid   getppid(), the cheapest syscall there is, in the same kind
@@ -148,7 +149,7 @@ int main(int argc, char **argv)
 	uint64_t t0, t1;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: syscall_loop tcp-raw|tcp-http|file|getppid PORT ITERATIONS\n");
+		fprintf(stderr, "usage: syscall_loop tcp-raw|tcp-http|unix-raw|unix-http|file|getppid PORT ITERATIONS\n");
 		return 2;
 	}
 	mode = argv[1];
@@ -202,10 +203,19 @@ int main(int argc, char **argv)
 		first_name = "getppid";
 		per = GROUP;
 		timed_writes = 0;
-	} else if (!strcmp(mode, "tcp-raw") || !strcmp(mode, "tcp-http")) {
-		int http = !strcmp(mode, "tcp-http");
+	} else if (!strcmp(mode, "tcp-raw") || !strcmp(mode, "tcp-http") || !strcmp(mode, "unix-raw") ||
+		   !strcmp(mode, "unix-http")) {
+		int http = !strcmp(mode + 4, "-http"), unix_pair = !strncmp(mode, "unix", 4), fds[2];
 
-		connected_pair(port, &client, &server);
+		if (unix_pair) {
+			/* No cork on unix sockets: each write only queues on the peer. */
+			if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds))
+				die("socketpair");
+			client = fds[0];
+			server = fds[1];
+		} else {
+			connected_pair(port, &client, &server);
+		}
 		in = http ? REQUEST : raw;
 		in_len = http ? (long)sizeof(REQUEST) - 1 : (long)sizeof(raw);
 		out = http ? RESPONSE : raw;
@@ -225,14 +235,16 @@ int main(int argc, char **argv)
 			}
 			/* Corked, a timed write only appends to the send queue; the
 			 * batch leaves at uncork, outside the timing. */
-			setsockopt(server, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
+			if (!unix_pair)
+				setsockopt(server, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
 			for (b = 0; b < batch; b++) {
 				t0 = now_ns();
 				must(write(server, out, out_len), out_len, "server write");
 				t1 = now_ns();
 				writes[i + b] = t1 - t0;
 			}
-			setsockopt(server, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+			if (!unix_pair)
+				setsockopt(server, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
 			drain(client, buf, sizeof(buf), batch * out_len);
 		}
 	} else {

@@ -15,12 +15,16 @@ import { interleaved, type VariantName } from "./lib/variants";
 
 const DRIVER = `${OUT_DIR}/syscall_loop`;
 export const MODES = ["file", "getppid", "tcp-raw", "tcp-http"] as const;
-export type Mode = (typeof MODES)[number];
+/** What `bun run bench --only=unix` runs: a unix socket's calls beside the same calls on TCP. */
+export const UNIX_MODES = ["tcp-http", "unix-raw", "unix-http"] as const;
+export type Mode = (typeof MODES)[number] | (typeof UNIX_MODES)[number];
 const MODE_LABEL: Record<Mode, string> = {
   file: "regular file, read()",
   getppid: "getppid()",
   "tcp-raw": "TCP, non-HTTP bytes (read/write)",
   "tcp-http": "TCP, HTTP request + response (read/write)",
+  "unix-raw": "unix stream socket, non-HTTP bytes (read/write)",
+  "unix-http": "unix stream socket, HTTP request + response (read/write)",
 };
 
 /** What the driver prints: per kind of call timed, ns per call. */
@@ -63,6 +67,7 @@ export const RATIOS: [VariantName, VariantName][] = [
 ];
 
 export interface SyscallSummary {
+  modes: readonly Mode[];
   rounds: number;
   iterations: number;
   variants: VariantName[];
@@ -75,7 +80,8 @@ export interface SyscallSummary {
   raw: Record<string, unknown>;
 }
 
-export async function benchSyscalls(options: { rounds: number; iterations: number; variants: VariantName[]; log: (s: string) => void }) {
+export async function benchSyscalls(options: { rounds: number; iterations: number; variants: VariantName[]; log: (s: string) => void; modes?: readonly Mode[] }) {
+  const modes = options.modes ?? MODES;
   await buildDriver();
   let port: number = PORTS.syscalls;
   const results = await interleaved(
@@ -83,7 +89,7 @@ export async function benchSyscalls(options: { rounds: number; iterations: numbe
     options.rounds,
     async () => {
       const perMode: Record<string, DriverResult> = {};
-      for (const mode of MODES) {
+      for (const mode of modes) {
         // A fresh port each run: the previous pair may still be in TIME_WAIT.
         port = port >= PORTS.syscalls + 8 ? PORTS.syscalls : port + 1;
         perMode[mode] = await runDriver(mode, port, options.iterations);
@@ -96,7 +102,7 @@ export async function benchSyscalls(options: { rounds: number; iterations: numbe
   const addedNs: SyscallSummary["addedNs"] = {};
   const addedRatio: SyscallSummary["addedRatio"] = {};
   const pairs = RATIOS.filter(([a, b]) => options.variants.includes(a) && options.variants.includes(b));
-  for (const mode of MODES) {
+  for (const mode of modes) {
     nsPerCall[mode] = {};
     addedNs[mode] = {};
     addedRatio[mode] = {};
@@ -109,6 +115,7 @@ export async function benchSyscalls(options: { rounds: number; iterations: numbe
     for (const [a, b] of pairs) addedRatio[mode]![`${a}/${b}`] = addedNs[mode]![a]! / addedNs[mode]![b]!;
   }
   const summary: SyscallSummary = {
+    modes,
     rounds: options.rounds,
     iterations: options.iterations,
     variants: options.variants,
@@ -127,11 +134,11 @@ export function syscallTables(s: SyscallSummary): string {
   const added = variants.filter((v) => v !== "none");
   const absolute = table(
     ["workload (ns per call, median)", ...variants],
-    MODES.map((mode) => [MODE_LABEL[mode], ...variants.map((v) => round(s.nsPerCall[mode]![v]!, 0))]),
+    s.modes.map((mode) => [MODE_LABEL[mode], ...variants.map((v) => round(s.nsPerCall[mode]![v]!, 0))]),
   );
   const addedTable = table(
     ["added ns per call over none (median of per-round differences)", ...added],
-    MODES.map((mode) => [MODE_LABEL[mode], ...added.map((v) => signed(s.addedNs[mode]![v]!))]),
+    s.modes.map((mode) => [MODE_LABEL[mode], ...added.map((v) => signed(s.addedNs[mode]![v]!))]),
   );
   // A ratio to a floor that adds nothing (a non-socket call under a socket capture) is noise: TCP only.
   const pairs = Object.keys(s.addedRatio["tcp-raw"] ?? {});
