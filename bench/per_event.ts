@@ -24,7 +24,7 @@ import { buildDriver } from "./syscalls";
 
 const OBJECT = `${REPO}/build/http_statistics.bpf.o`;
 const STATS = "/proc/sys/kernel/bpf_stats_enabled";
-const PROGRAMS = ["hs_sock_recv", "hs_sock_send"] as const;
+const PROGRAMS = ["hs_sock_recv", "hs_sock_send", "hs_tcp_state"] as const;
 const LOADS = ["tcp-http", "tcp-raw", "/static.html", "/no-content"] as const;
 type Load = (typeof LOADS)[number];
 

@@ -334,6 +334,7 @@ static __always_inline struct hs_conn *hs_unix_call(enum hs_front front, struct 
 		if (!conn)
 			return 0;
 		conn->ino = ino;
+		conn->is_unix = 1;
 		hs_init_conn(conn, hs_unix_is_new(front, sk, ino));
 	}
 	s = inbound ? &conn->in : &conn->out;
@@ -348,6 +349,42 @@ static __always_inline struct hs_conn *hs_unix_call(enum hs_front front, struct 
 		return 0;
 	}
 	return conn;
+}
+
+/*
+ * A TCP connection's end, for an answer whose body runs until it: the read
+ * that finds the end of the stream (the client's side), or the process
+ * closing or shutting down its sending side (the server's side, seen as
+ * ESTABLISHED or CLOSE_WAIT giving way to FIN_WAIT1 or LAST_ACK, which only
+ * the owner's close or shutdown does). Whatever is still waiting when the
+ * socket reaches TCP_CLOSE (a reset, a client that closed before reading to
+ * the end) was counted without a duration.
+ */
+static __always_inline void hs_until_close_done(struct hs_conn *conn, struct hs_stream *s, bool inbound)
+{
+	if (s->state == HS_ST_UNTIL_CLOSE && s->answers_ns)
+		hs_record_answer(conn, inbound, conn->until_close_tgid);
+}
+
+/* A read that returned 0: the peer's sending side ended. */
+static __always_inline void hs_tcp_read_end(struct hs_conn *conn)
+{
+	hs_until_close_done(conn, &conn->in, true);
+}
+
+static __always_inline void hs_tcp_state_change(struct hs_conn *conn, int oldstate, int newstate)
+{
+	if ((oldstate == HS_TCP_ESTABLISHED || oldstate == HS_TCP_CLOSE_WAIT) &&
+	    (newstate == HS_TCP_FIN_WAIT1 || newstate == HS_TCP_LAST_ACK)) {
+		hs_until_close_done(conn, &conn->out, false);
+		return;
+	}
+	if (newstate == HS_TCP_CLOSE) {
+		if (conn->in.state == HS_ST_UNTIL_CLOSE)
+			hs_answer_untimed(&conn->in);
+		if (conn->out.state == HS_ST_UNTIL_CLOSE)
+			hs_answer_untimed(&conn->out);
+	}
 }
 
 #endif /* HS_CAPTURE_H */

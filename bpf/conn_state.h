@@ -73,8 +73,10 @@ struct hs_conn {
 	__u8 timing;
 	__u16 timed;		/* bit i: request i of the queue has its start time in request_ns */
 	__u8 timed_head;	/* request_ns index of the queue's first request */
-	__u8 pad;
+	__u8 is_unix;		/* a unix stream socket: no event marks its end */
 	__u32 ino;		/* syscall capture, unix sockets (low 32 bits): the socket's inode number, told apart from a dead socket at the same address */
+	__u32 until_close_tgid;	/* the process whose answer's body ends with the connection */
+	__u32 pad;
 	__u64 request_ns[HS_TIMED_REQUESTS];
 	struct hs_stream in;	/* bytes the process received */
 	struct hs_stream out;	/* bytes it sent */

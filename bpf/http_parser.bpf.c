@@ -511,9 +511,13 @@ static __always_inline int hs_response_headers_done(struct hs_parse *p)
 		hs_answer_done(c, s);
 		return HS_GO_ON;
 	}
-	/* The body ends with the connection, which this capture does not see. */
+	/* The body ends with the connection: on TCP its end is timed there
+	 * (capture.h, hs_tcp_ending); a unix socket's end fires no event. */
 	s->state = HS_ST_UNTIL_CLOSE;
-	hs_answer_untimed(s);
+	if (c->is_unix)
+		hs_answer_untimed(s);
+	else
+		c->until_close_tgid = p->tgid;
 	return HS_DONE;
 }
 

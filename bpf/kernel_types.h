@@ -178,7 +178,11 @@ struct pt_regs {
 #define HS_AF_INET6 10
 #define HS_IPPROTO_TCP 6
 #define HS_SOCK_STREAM 1
+#define HS_TCP_ESTABLISHED 1
+#define HS_TCP_FIN_WAIT1 4
 #define HS_TCP_CLOSE 7
+#define HS_TCP_CLOSE_WAIT 8
+#define HS_TCP_LAST_ACK 9
 #define HS_MSG_OOB 0x1
 #define HS_MSG_PEEK 0x2
 #define HS_MSG_TRUNC 0x20

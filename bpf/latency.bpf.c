@@ -20,10 +20,10 @@ static __always_inline __u32 hs_latency_bucket(__u64 ns)
 	return HS_LATENCY_BUCKETS - 1;
 }
 
-__noinline int hs_record_answer(struct hs_conn *c, __u32 answer_inbound)
+__noinline int hs_record_answer(struct hs_conn *c, __u32 answer_inbound, __u32 tgid)
 {
 	struct hs_stream *answer;
-	__u32 tgid, side;
+	__u32 side;
 	__u64 ns;
 
 	if (!c)
@@ -32,7 +32,8 @@ __noinline int hs_record_answer(struct hs_conn *c, __u32 answer_inbound)
 	answer = answer_inbound ? &c->in : &c->out;
 	ns = bpf_ktime_get_ns() - answer->answers_ns;
 	answer->answers_ns = 0;
-	tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!tgid)
+		tgid = bpf_get_current_pid_tgid() >> 32;
 	side = hs_side(c);
 	hs_add(tgid, side + HS_LATENCY_SLOT + hs_latency_bucket(ns), ns);
 	return 0;

@@ -51,14 +51,15 @@ static __always_inline void hs_timing_pop(struct hs_conn *c, struct hs_stream *a
 	answer->answers_ns = started;
 }
 
-/* Global (latency.bpf.c): verified once, not at each of the places an answer can end. */
-int hs_record_answer(struct hs_conn *c, __u32 answer_inbound);
+/* Global (latency.bpf.c): verified once, not at each of the places an answer can end.
+ * tgid: the process the duration counts for, 0 for the current one. */
+int hs_record_answer(struct hs_conn *c, __u32 answer_inbound, __u32 tgid);
 
 /* The answer's last byte moved in this call: if it was timed, its request took until now. */
 static __always_inline void hs_answer_done(struct hs_conn *c, struct hs_stream *answer)
 {
 	if (answer->answers_ns)
-		hs_record_answer(c, answer == &c->in);
+		hs_record_answer(c, answer == &c->in, 0);
 }
 
 /* The answer's end will never be seen (its body runs to the close, or the stream lost its place). */

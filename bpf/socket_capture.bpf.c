@@ -18,14 +18,17 @@ static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, 
 	struct socket *sock;
 	bool is_tcp;
 
-	if (hs_moved_nothing(ret, flags))
-		return 0;
-	if (sk->sk_type != HS_SOCK_STREAM)
+	if (ret < 0 || (flags & (HS_MSG_PEEK | HS_MSG_OOB)) || sk->sk_type != HS_SOCK_STREAM)
 		return 0;
 	/* TCP is what bpf_skc_to_tcp_sock checks (the socket of a sendmsg/recvmsg is a full one). */
 	is_tcp = (family == HS_AF_INET || family == HS_AF_INET6) && sk->sk_protocol == HS_IPPROTO_TCP;
 	if (!is_tcp && family != HS_AF_UNIX)
 		return 0;
+	if (!ret) {
+		if (is_tcp && inbound && (conn = hs_conn_lookup(HS_FRONT_SOCKET, sk)))
+			hs_tcp_read_end(conn);
+		return 0;
+	}
 	/* The kernel's own sockets (NFS, SMB) carry no file; the task's registers say nothing of them. */
 	sock = sk->sk_socket;
 	if (!sock || !sock->file)
@@ -59,4 +62,18 @@ SEC("tp_btf/sock_send_length")
 int BPF_PROG(hs_sock_send, struct sock *sk, int ret, int flags)
 {
 	return hs_socket_event(sk, ret, flags, false);
+}
+
+/* A few times per TCP connection: its end, for answers whose body runs until it (capture.h). */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(hs_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct hs_conn *conn;
+
+	if (sk->sk_protocol != HS_IPPROTO_TCP)
+		return 0;
+	conn = bpf_sk_storage_get(&conns, (struct sock *)sk, 0, 0);
+	if (conn && conn->role != HS_ROLE_NOT_HTTP)
+		hs_tcp_state_change(conn, oldstate, newstate);
+	return 0;
 }

@@ -58,6 +58,13 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 	struct sock *sk;
 	__u64 ino = 0;
 
+	if (!ret && inbound && !messages && !(flags & HS_MSG_PEEK)) {
+		/* The end of the stream, for an answer whose body runs until it. */
+		sk = hs_sock_of(task, regs->di, &ino);
+		if (sk && BPF_CORE_READ(sk, sk_protocol) == HS_IPPROTO_TCP && (conn = hs_conn_lookup(HS_FRONT_SYSCALL, sk)))
+			hs_tcp_read_end(conn);
+		return 0;
+	}
 	if (hs_moved_nothing(ret, flags))
 		return 0;
 	if (messages) {
@@ -192,11 +199,17 @@ int hs_io_uring_complete(struct hs_io_uring_complete *ctx)
 	return 0;
 }
 
+/* A TCP connection's end: answers whose body runs until it (capture.h), and its state's retirement. */
 SEC("tracepoint/sock/inet_sock_set_state")
 int hs_sock_state(struct hs_inet_sock_set_state *ctx)
 {
 	__u64 sk = ctx->skaddr;
+	struct hs_conn *conn = bpf_map_lookup_elem(&conns_by_sock, &sk);
 
+	if (!conn)
+		return 0;
+	if (conn->role != HS_ROLE_NOT_HTTP)
+		hs_tcp_state_change(conn, ctx->oldstate, ctx->newstate);
 	if (ctx->newstate == HS_TCP_CLOSE)
 		bpf_map_delete_elem(&conns_by_sock, &sk);
 	return 0;

@@ -47,6 +47,7 @@ test_packages=(
   prometheus                       # scrapes --listen in the tests; its promtool checks /metrics
   tmux                             # the terminal `http-statistics top` is tested in
   python3-gunicorn                 # the JSON API `bun run bench --only=service` measures, and a WSGI server on a unix socket behind nginx in the tests (both under /usr/bin/python3)
+  uwsgi-core uwsgi-plugin-python3  # uwsgi --http-socket, whose response bodies end with the connection
 )
 packages=("${build_packages[@]}")
 [ "$mode" = all ] && packages+=("${test_packages[@]}")

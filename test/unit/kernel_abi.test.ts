@@ -39,7 +39,7 @@ test("every program belongs to exactly one capture front-end, and each has its p
     .filter((name) => !name.startsWith(".rel") && name !== ".maps");
   const socket = sections.filter(CAPTURES.socket.sections);
   const syscalls = sections.filter(CAPTURES.syscalls.sections);
-  expect(socket.sort()).toEqual(["iter/unix", "tp_btf/sock_recv_length", "tp_btf/sock_send_length"]);
+  expect(socket.sort()).toEqual(["iter/unix", "tp_btf/inet_sock_set_state", "tp_btf/sock_recv_length", "tp_btf/sock_send_length"]);
   expect(syscalls).toContain("tracepoint/syscalls/sys_exit_read");
   expect(syscalls).toContain("tracepoint/sock/inet_sock_set_state");
   // The walk of existing unix sockets is the one program both run.
