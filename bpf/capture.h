@@ -91,30 +91,80 @@ static __always_inline void hs_cannot_see(struct hs_conn *conn, struct hs_stream
 	hs_lose_place(conn, s);
 }
 
+/* The kernel's limit on a vectored call's segments (UIO_MAXIOV): a call with more fails. */
+#define HS_IOV_MAX 1024
+
+/* One vectored call's walk over its segments, HS_MAX_IOV iovecs (one user read) at a time. */
+struct hs_iov_walk {
+	struct hs_conn *conn;
+	__u64 iov;		/* user address of the iovec array */
+	__u64 vlen;		/* its segments, at most HS_IOV_MAX */
+	__u64 bytes;		/* the call's bytes not parsed yet */
+	__u32 tgid;
+	__u8 inbound;
+	__u8 fault;		/* the array could not be read */
+};
+
+/* Parses the segments of one chunk of the array; 1 when the walk is over. */
+static __always_inline int hs_iov_chunk(struct hs_iov_walk *w, __u32 chunk)
+{
+	__u64 first = (__u64)chunk * HS_MAX_IOV, len;
+	struct hs_scratch *sc;
+	__u32 n, i, zero = 0;
+
+	if (!w->bytes || first >= w->vlen)
+		return 1;
+	n = w->vlen - first < HS_MAX_IOV ? w->vlen - first : HS_MAX_IOV;
+	sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (!sc)
+		return 1;
+	if (bpf_probe_read_user(sc->iov, n * sizeof(sc->iov[0]), (void *)(w->iov + first * sizeof(struct hs_iovec)))) {
+		w->fault = 1;
+		return 1;
+	}
+	for (i = 0; i < HS_MAX_IOV; i++) {
+		if (i >= n || !w->bytes)
+			break;
+		len = sc->iov[i].len < w->bytes ? sc->iov[i].len : w->bytes;
+		/* A segment is parsed like a call of its own: lines, names and tokens may span any number of them. */
+		if (len)
+			hs_parse(w->conn, w->inbound, w->tgid, sc->iov[i].base, len);
+		w->bytes -= len;
+	}
+	return 0;
+}
+
+static int hs_iov_chunk_cb(__u32 index, struct hs_iov_walk *w)
+{
+	return hs_iov_chunk(w, index + 1);
+}
+
+/* Every segment of a vectored call, until its byte count is used up. The
+ * first chunk inline, so that calls of a few segments (nearly all) pay no
+ * more than they did; the rest through bpf_loop, which the verifier walks
+ * once however many segments come. */
 static __always_inline void hs_parse_iov(struct hs_conn *conn, struct hs_stream *s, bool inbound,
 					 __u32 tgid, __u64 iov, __u64 vlen, __u64 bytes)
 {
-	__u32 n = vlen < HS_MAX_IOV ? vlen : HS_MAX_IOV, i, zero = 0;
-	struct hs_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
-	struct hs_iovec *segs;
-	__u64 len;
+	struct hs_iov_walk w = {
+		.conn = conn,
+		.iov = iov,
+		.vlen = vlen < HS_IOV_MAX ? vlen : HS_IOV_MAX,
+		.bytes = bytes,
+		.tgid = tgid,
+		.inbound = inbound,
+	};
 
-	if (!sc)
-		return;
-	segs = sc->iov;
-	if (!n || bpf_probe_read_user(segs, n * sizeof(segs[0]), (void *)iov)) {
+	if (!vlen) {
 		hs_cannot_see(conn, s, HS_LOSS_READ_FAULT);
 		return;
 	}
-	for (i = 0; i < HS_MAX_IOV; i++) {
-		if (!bytes || i >= n)
-			return;
-		len = segs[i].len < bytes ? segs[i].len : bytes;
-		if (len)
-			hs_parse(conn, inbound, tgid, segs[i].base, len);
-		bytes -= len;
-	}
-	if (bytes)
+	if (!hs_iov_chunk(&w, 0) && w.bytes && w.vlen > HS_MAX_IOV)
+		bpf_loop(HS_IOV_MAX / HS_MAX_IOV - 1, hs_iov_chunk_cb, &w, 0);
+	if (w.fault)
+		hs_cannot_see(conn, s, HS_LOSS_READ_FAULT);
+	else if (w.bytes)
+		/* The segments, as read after the call, do not hold what it moved: another thread rewrote the array. */
 		hs_cannot_see(conn, s, HS_LOSS_IOVEC_LIMIT);
 }
 

@@ -50,7 +50,7 @@ enum hs_loss {
 	HS_LOSS_COUNTER_TABLE_FULL,	/* a count found no room for its (process, slot) */
 	HS_LOSS_READ_FAULT,		/* user memory could not be read */
 	HS_LOSS_PARSE_BUDGET,		/* one call had more header bytes than one pass parses */
-	HS_LOSS_IOVEC_LIMIT,		/* a vectored call had more segments than we walk */
+	HS_LOSS_IOVEC_LIMIT,		/* a vectored call's segments, read after it, did not hold its bytes (the array changed meanwhile) */
 	HS_LOSS_DESYNC,			/* an HTTP stream lost its place (bad bytes, or bytes we never saw) */
 	HS_LOSS_HEAD_QUEUE_FULL,	/* a HEAD came after 64 unanswered requests: its answer's framing is unknown */
 	HS_LOSS_UNSOLICITED_RESPONSE,	/* a status line answered no request: not counted */

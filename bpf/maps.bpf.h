@@ -84,8 +84,9 @@ const struct hs_conn hs_zero_conn = {};
 extern const struct hs_conn hs_zero_conn;
 #endif
 
-/* Bytes copied from user memory for one parse pass, and a vectored call's
- * iovec array, per CPU because BPF's stack is 512 bytes. HS_SCRATCH_FRONT
+/* Bytes copied from user memory for one parse pass, and a chunk of a
+ * vectored call's iovec array (HS_MAX_IOV at a time, one user read), per
+ * CPU because BPF's stack is 512 bytes. HS_SCRATCH_FRONT
  * bytes before the data let a line's first and last bytes be loaded as
  * whole words wherever it starts or ends; the slack after it likewise. */
 #define HS_SCRATCH_SIZE 512

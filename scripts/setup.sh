@@ -48,6 +48,7 @@ test_packages=(
   tmux                             # the terminal `http-statistics top` is tested in
   python3-gunicorn                 # the JSON API `bun run bench --only=service` measures, and a WSGI server on a unix socket behind nginx in the tests (both under /usr/bin/python3)
   uwsgi-core uwsgi-plugin-python3  # uwsgi --http-socket, whose response bodies end with the connection
+  varnish                          # a reverse proxy that writes HTTP in many writev segments
 )
 packages=("${build_packages[@]}")
 [ "$mode" = all ] && packages+=("${test_packages[@]}")

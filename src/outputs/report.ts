@@ -162,7 +162,7 @@ export const LOSS_LABELS: Record<string, string> = {
   counter_table_full: "counter table full",
   read_fault: "unreadable memory",
   parse_budget: "over parse budget",
-  iovec_limit: "too many iovecs",
+  iovec_limit: "iovec array changed",
   desync: "lost place in stream",
   head_queue_full: "HEAD queue full",
   unsolicited_response: "unsolicited response",
