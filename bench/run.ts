@@ -6,7 +6,8 @@
  * build/bench/tables.md (BENCHMARKS.md-ready) and prints both.
  *
  * Benchmarks: syscalls (ns per call), unix (the same on a unix stream socket,
- * beside TCP), e2e (nginx + wrk), agent (CPU and RSS at 10k req/s), report
+ * beside TCP), iov (readv/writev in 1, 3 and 32 segments: the cost per extra
+ * segment), e2e (nginx + wrk), agent (CPU and RSS at 10k req/s), report
  * (/report at 100..10,000 processes), startup, service (a Python JSON API
  * under gunicorn: what a typical service pays).
  * Variants (bench/lib/variants.ts) run interleaved (A B C A B C ...) and
@@ -36,10 +37,10 @@ import {
 import { benchService, serviceTables } from "./service";
 import { benchReportPath, reportTable, type Build } from "./report_path";
 import { benchStartup, startupTable } from "./startup";
-import { benchSyscalls, syscallTables, UNIX_MODES } from "./syscalls";
+import { benchSyscalls, IOV_MODES, syscallTables, UNIX_MODES } from "./syscalls";
 import { targetsTable } from "./targets";
 
-const ALL = ["syscalls", "unix", "e2e", "service", "agent", "report", "startup"] as const;
+const ALL = ["syscalls", "unix", "iov", "e2e", "service", "agent", "report", "startup"] as const;
 type Bench = (typeof ALL)[number];
 
 function fail(message: string): never {
@@ -185,6 +186,13 @@ if (options.only.includes("unix")) {
   const s = await orFail(benchSyscalls({ rounds: rounds * 2, iterations: options.quick ? 20_000 : 50_000, variants, log, modes: UNIX_MODES }));
   results.unix = s;
   sections.push(`### Cost per call on a unix socket\n\n${syscallTables(s)}`);
+  publish();
+}
+if (options.only.includes("iov")) {
+  log(`iov: ns per call of readv/writev in 1, 3 and 32 segments under ${variants.join(" / ")}`);
+  const s = await orFail(benchSyscalls({ rounds: rounds * 2, iterations: options.quick ? 20_000 : 50_000, variants, log, modes: IOV_MODES }));
+  results.iov = s;
+  sections.push(`### Cost per segment of a vectored call\n\n${syscallTables(s)}\n\nns per extra segment: (32 segments - 1 segment) / 31, per direction.`);
   publish();
 }
 if (options.only.includes("e2e")) {

@@ -8,6 +8,8 @@
  *     tcp-http  the same connection carrying one small HTTP request and one
  *               response per iteration, so every tracked call is parsed
  *     unix-raw, unix-http  the same on a unix stream socket pair (PORT unused)
+ *     iov-N     tcp-http with the server's reads a readv and its writes a
+ *               writev, each in N segments (1..32) of the same bytes
  *     file      read() of 64 bytes from a regular file, in a process that
  *               also holds an accepted connection (as a web server does)
  *     getppid   getppid(), the cheapest syscall there is, in the same kind
@@ -39,6 +41,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,8 +207,15 @@ int main(int argc, char **argv)
 		per = GROUP;
 		timed_writes = 0;
 	} else if (!strcmp(mode, "tcp-raw") || !strcmp(mode, "tcp-http") || !strcmp(mode, "unix-raw") ||
-		   !strcmp(mode, "unix-http")) {
-		int http = !strcmp(mode + 4, "-http"), unix_pair = !strncmp(mode, "unix", 4), fds[2];
+		   !strcmp(mode, "unix-http") || !strncmp(mode, "iov-", 4)) {
+		int segs = !strncmp(mode, "iov-", 4) ? atoi(mode + 4) : 0;
+		int http = segs || !strcmp(mode + 4, "-http"), unix_pair = !strncmp(mode, "unix", 4), fds[2], k;
+		struct iovec in_iov[32], out_iov[32];
+
+		if (!strncmp(mode, "iov-", 4) && (segs < 1 || segs > 32)) {
+			fprintf(stderr, "syscall_loop: iov-N takes N in 1..32\n");
+			return 2;
+		}
 
 		if (unix_pair) {
 			/* No cork on unix sockets: each write only queues on the peer. */
@@ -220,6 +230,13 @@ int main(int argc, char **argv)
 		in_len = http ? (long)sizeof(REQUEST) - 1 : (long)sizeof(raw);
 		out = http ? RESPONSE : raw;
 		out_len = http ? (long)sizeof(RESPONSE) - 1 : (long)sizeof(raw);
+		/* The same bytes, cut into segs pieces as even as they come. */
+		for (k = 0; k < segs; k++) {
+			in_iov[k].iov_base = buf + in_len * k / segs;
+			in_iov[k].iov_len = in_len * (k + 1) / segs - in_len * k / segs;
+			out_iov[k].iov_base = (char *)out + out_len * k / segs;
+			out_iov[k].iov_len = out_len * (k + 1) / segs - out_len * k / segs;
+		}
 		for (i = 0; i < n; i += BATCH) {
 			long b, batch = n - i < BATCH ? n - i : BATCH;
 
@@ -229,7 +246,7 @@ int main(int argc, char **argv)
 				must(write(client, in, in_len), in_len, "client write");
 			for (b = 0; b < batch; b++) {
 				t0 = now_ns();
-				must(read(server, buf, in_len), in_len, "server read");
+				must(segs ? readv(server, in_iov, segs) : read(server, buf, in_len), in_len, "server read");
 				t1 = now_ns();
 				reads[i + b] = t1 - t0;
 			}
@@ -239,7 +256,7 @@ int main(int argc, char **argv)
 				setsockopt(server, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
 			for (b = 0; b < batch; b++) {
 				t0 = now_ns();
-				must(write(server, out, out_len), out_len, "server write");
+				must(segs ? writev(server, out_iov, segs) : write(server, out, out_len), out_len, "server write");
 				t1 = now_ns();
 				writes[i + b] = t1 - t0;
 			}

@@ -17,7 +17,9 @@ const DRIVER = `${OUT_DIR}/syscall_loop`;
 export const MODES = ["file", "getppid", "tcp-raw", "tcp-http"] as const;
 /** What `bun run bench --only=unix` runs: a unix socket's calls beside the same calls on TCP. */
 export const UNIX_MODES = ["tcp-http", "unix-raw", "unix-http"] as const;
-export type Mode = (typeof MODES)[number] | (typeof UNIX_MODES)[number];
+/** What `bun run bench --only=iov` runs: the same HTTP exchange in 1, 3 and 32 segments per call (readv/writev). */
+export const IOV_MODES = ["iov-1", "iov-3", "iov-32"] as const;
+export type Mode = (typeof MODES)[number] | (typeof UNIX_MODES)[number] | (typeof IOV_MODES)[number];
 const MODE_LABEL: Record<Mode, string> = {
   file: "regular file, read()",
   getppid: "getppid()",
@@ -25,6 +27,9 @@ const MODE_LABEL: Record<Mode, string> = {
   "tcp-http": "TCP, HTTP request + response (read/write)",
   "unix-raw": "unix stream socket, non-HTTP bytes (read/write)",
   "unix-http": "unix stream socket, HTTP request + response (read/write)",
+  "iov-1": "TCP, HTTP request + response, readv/writev of 1 segment",
+  "iov-3": "TCP, HTTP request + response, readv/writev of 3 segments",
+  "iov-32": "TCP, HTTP request + response, readv/writev of 32 segments",
 };
 
 /** What the driver prints: per kind of call timed, ns per call. */

@@ -27,7 +27,7 @@ function cells(t: Target): string[] {
 
 const ns = (v: number) => `${v >= 0 ? "+" : ""}${round(v, 1)} ns`;
 const three = (v: number) => v.toFixed(3);
-const MODE_NAME: Record<Mode, string> = { file: "file read", getppid: "getppid", "tcp-raw": "TCP non-HTTP", "tcp-http": "TCP small HTTP", "unix-raw": "unix non-HTTP", "unix-http": "unix small HTTP" };
+const MODE_NAME: Record<Mode, string> = { file: "file read", getppid: "getppid", "tcp-raw": "TCP non-HTTP", "tcp-http": "TCP small HTTP", "unix-raw": "unix non-HTTP", "unix-http": "unix small HTTP", "iov-1": "1 segment", "iov-3": "3 segments", "iov-32": "32 segments" };
 const PATH_NAME: Record<PathName, string> = { static: "256-byte file", status: "`return 204`" };
 
 export function targets(results: Record<string, unknown>): Target[] {
