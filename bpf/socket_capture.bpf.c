@@ -10,6 +10,11 @@
 #include "capture.h"
 #include <bpf/bpf_tracing.h>
 
+/* Before 6.5, sendfile and splice into a unix socket went through its
+ * sendpage, which fires no socket event: bytes a unix stream, having no
+ * sequence numbers, could not know it missed. Unix sockets are counted from 6.5. */
+extern int LINUX_KERNEL_VERSION __kconfig;
+
 static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, bool inbound)
 {
 	__u16 family = sk->__sk_common.skc_family;
@@ -22,7 +27,7 @@ static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, 
 		return 0;
 	/* TCP is what bpf_skc_to_tcp_sock checks (the socket of a sendmsg/recvmsg is a full one). */
 	is_tcp = (family == HS_AF_INET || family == HS_AF_INET6) && sk->sk_protocol == HS_IPPROTO_TCP;
-	if (!is_tcp && family != HS_AF_UNIX)
+	if (!is_tcp && (family != HS_AF_UNIX || LINUX_KERNEL_VERSION < KERNEL_VERSION(6, 5, 0)))
 		return 0;
 	if (!ret) {
 		if (is_tcp && inbound && (conn = hs_conn_lookup(HS_FRONT_SOCKET, sk)))

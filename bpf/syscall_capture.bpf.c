@@ -48,7 +48,7 @@ static __always_inline struct sock *hs_sock_of(struct task_struct *task, __u32 f
 	return hs_sock_of_file(file, ino);
 }
 
-static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool inbound, __u64 flags)
+static __always_inline int hs_syscall_event_on(struct hs_syscall_exit *ctx, __u32 fd, bool inbound, __u64 flags)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
@@ -60,7 +60,7 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 
 	if (!ret && inbound && !messages && !(flags & HS_MSG_PEEK)) {
 		/* The end of the stream, for an answer whose body runs until it. */
-		sk = hs_sock_of(task, regs->di, &ino);
+		sk = hs_sock_of(task, fd, &ino);
 		if (sk && BPF_CORE_READ(sk, sk_protocol) == HS_IPPROTO_TCP && (conn = hs_conn_lookup(HS_FRONT_SYSCALL, sk)))
 			hs_tcp_read_end(conn);
 		return 0;
@@ -75,7 +75,7 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 		if (!moved)
 			return 0;
 	}
-	sk = hs_sock_of(task, regs->di, &ino);
+	sk = hs_sock_of(task, fd, &ino);
 	if (!sk)
 		return 0;
 	if (BPF_CORE_READ(sk, sk_protocol) == HS_IPPROTO_TCP)
@@ -87,6 +87,14 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 	if (conn)
 		hs_parse_call(conn, inbound, task->tgid, regs, ret);
 	return 0;
+}
+
+/* The calls whose descriptor is their first argument. */
+static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool inbound, __u64 flags)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return hs_syscall_event_on(ctx, regs->di, inbound, flags);
 }
 
 SEC("tracepoint/syscalls/sys_exit_read")
@@ -148,6 +156,23 @@ SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int hs_exit_sendfile64(struct hs_syscall_exit *ctx)
 {
 	return hs_syscall_event(ctx, false, 0);
+}
+
+/* splice(fd_in, off_in, fd_out, off_out, len, flags): one end is a pipe. Its
+ * socket end's bytes are body bytes to skip, or a named loss; without this a
+ * unix socket, which has no sequence numbers, would not know they moved. */
+SEC("tracepoint/syscalls/sys_exit_splice")
+int hs_exit_splice(struct hs_syscall_exit *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	__u64 ino;
+
+	if (ctx->ret <= 0)
+		return 0;
+	if (hs_sock_of(task, regs->di, &ino))
+		return hs_syscall_event_on(ctx, regs->di, true, 0);
+	return hs_syscall_event_on(ctx, regs->dx, false, 0);
 }
 
 /* recvmmsg(fd, msgvec, vlen, flags, timeout) */

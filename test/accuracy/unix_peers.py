@@ -1,10 +1,13 @@
 # Peers for the unix socket cases (run by Debian's /usr/bin/python3, whose
 # gunicorn the same file serves as a WSGI app).
 #   app                       (import only) a WSGI app: /status/NNN -> NNN, with a Content-Length
-#   server <path>             HTTP/1.1 keep-alive server on a unix stream socket, answering pipelined requests in order
+#   server <path>             HTTP/1.1 keep-alive server on a unix stream socket, answering pipelined requests in order;
+#                             /status/NNN with one write, /sendfile/NNN with its head written and its body sent by sendfile
 #   keepalive <path> <paths...>  one http.client connection over the socket, a request per path; prints each status
+#   stdin <path>              one http.client connection over the socket, a request per path read from stdin; prints each status
 #   pipelined <path> <paths...>  every request in one write, then reads the answers; prints each status
 #   not-http                  HTTP text in unix datagrams, and a binary protocol on a unix stream pair
+import os
 import re
 import socket
 import sys
@@ -31,10 +34,28 @@ def read_heads(conn, buffer):
         yield head.split(b" ")[1].decode()
 
 
+def sendfile_body(conn, body):
+    """Sends body from a file with sendfile: bytes the process never holds."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as f:
+        f.write(body)
+        f.flush()
+        sent = 0
+        while sent < len(body):
+            sent += os.sendfile(conn.fileno(), f.fileno(), sent, len(body) - sent)
+
+
 def handle(conn):
     with conn:
         for path in read_heads(conn, b""):
-            code = int(path.split("/")[2])
+            kind, code = path.split("/")[1], int(path.split("/")[2])
+            if kind == "sendfile":
+                # A body larger than one chunk, after its head.
+                body = (b"status %d\n" % code) * 10000
+                conn.sendall(b"HTTP/1.1 %d Status\r\nContent-Length: %d\r\n\r\n" % (code, len(body)))
+                sendfile_body(conn, body)
+                continue
             body = b"status %d\n" % code
             conn.sendall(b"HTTP/1.1 %d Status\r\nContent-Length: %d\r\n\r\n%s" % (code, len(body), body))
 
@@ -102,6 +123,8 @@ if __name__ == "__main__":
         serve(sys.argv[2])
     elif mode == "keepalive":
         keepalive(sys.argv[2], sys.argv[3:])
+    elif mode == "stdin":
+        keepalive(sys.argv[2], (line.strip() for line in sys.stdin))
     elif mode == "pipelined":
         pipelined(sys.argv[2], sys.argv[3:])
     elif mode == "not-http":

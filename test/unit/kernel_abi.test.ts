@@ -42,6 +42,7 @@ test("every program belongs to exactly one capture front-end, and each has its p
   expect(socket.sort()).toEqual(["iter/unix", "tp_btf/inet_sock_set_state", "tp_btf/sock_recv_length", "tp_btf/sock_send_length"]);
   expect(syscalls).toContain("tracepoint/syscalls/sys_exit_read");
   expect(syscalls).toContain("tracepoint/sock/inet_sock_set_state");
+  expect(syscalls).toContain("tracepoint/syscalls/sys_exit_splice");
   // The walk of existing unix sockets is the one program both run.
   expect(socket.length + syscalls.length).toBe(sections.length + 1);
 });
