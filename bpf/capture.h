@@ -354,14 +354,14 @@ static __always_inline bool hs_unix_is_new(enum hs_front front, struct sock *sk,
 }
 
 /*
- * The same for a unix stream socket. It has no sequence numbers: what moved
- * without a call the capture sees cannot be told from the socket, so the
- * stream's place is only as good as the calls seen: bytes sent by sendfile
- * or splice arrive as calls of their own (body bytes, or a named loss), but
- * bytes spliced out of a unix socket to a pipe fire no socket event. The syscall capture keeps state by address,
- * and no event retires a unix socket there: an entry whose inode number is
- * not the socket's belonged to a dead socket and starts over (ino: the
- * syscall capture's; the socket capture reads it when it needs it).
+ * The same for a unix stream socket. It has no sequence numbers, so its
+ * place is only as good as the calls seen: sendfile and splice into it
+ * arrive as calls of their own (body bytes, or a named loss), and so does
+ * splice out of it at a syscall's exit; the socket capture sees no event for
+ * that one (docs/plaintext-notes.md). The syscall capture keeps state by
+ * address, and no event retires a unix socket there: an entry whose inode
+ * number is not the socket's belonged to a dead socket and starts over.
+ * ino: the syscall capture's; the socket capture reads it when it needs it.
  */
 static __always_inline struct hs_conn *hs_unix_call(enum hs_front front, struct sock *sk, __u64 ino, bool inbound,
 						    __s64 ret, __u64 flags, bool messages)

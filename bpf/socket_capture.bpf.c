@@ -3,9 +3,9 @@
  * The default capture (Linux 6.3+): sock_recv_length and sock_send_length
  * fire inside sock_recvmsg/sock_sendmsg, in the calling task, after the
  * bytes moved, and only for socket I/O: no other syscall of any process
- * pays for them. TCP and unix stream sockets carry HTTP. Parser state lives in the socket itself, so connections
- * need no tracking: accept, fork, exec, descriptor passing and connections
- * that predate the plugin all just work.
+ * pays for them. TCP and unix stream sockets carry HTTP. Parser state lives
+ * in the socket itself, so connections need no tracking: accept, fork, exec,
+ * descriptor passing and connections that predate the plugin all just work.
  */
 #include "capture.h"
 #include <bpf/bpf_tracing.h>
