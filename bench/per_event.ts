@@ -7,8 +7,9 @@
  *
  * OBJECT: a compiled http_statistics.bpf.o (default: the one in build/).
  * Each is run by the product (src/main.ts, the same binary code) in turn,
- * rounds interleaved, under four loads: syscall_loop tcp-http and tcp-raw
- * (bench/syscall_loop.c), and nginx serving a 256-byte file and `return
+ * rounds interleaved, under these loads: syscall_loop tcp-http and tcp-raw
+ * (bench/syscall_loop.c), the same HTTP exchange by readv/writev in 1, 3
+ * and 32 segments (iov-N: the cost of a segment), and nginx serving a 256-byte file and `return
  * 204` through wrk (-t1 -c32, 3 s), where both nginx's and wrk's calls are
  * parsed. Prints the median ns per run of hs_sock_recv and hs_sock_send.
  * The statistics add ~20 ns per run of their own; they are switched on for
@@ -25,7 +26,7 @@ import { buildDriver } from "./syscalls";
 const OBJECT = `${REPO}/build/http_statistics.bpf.o`;
 const STATS = "/proc/sys/kernel/bpf_stats_enabled";
 const PROGRAMS = ["hs_sock_recv", "hs_sock_send", "hs_tcp_state"] as const;
-const LOADS = ["tcp-http", "tcp-raw", "/static.html", "/no-content"] as const;
+const LOADS = ["tcp-http", "tcp-raw", "iov-1", "iov-3", "iov-32", "/static.html", "/no-content"] as const;
 type Load = (typeof LOADS)[number];
 
 function fail(message: string): never {
@@ -51,7 +52,7 @@ async function snapshot(): Promise<Map<number, { name: string; ns: number; runs:
 }
 
 async function drive(load: Load): Promise<void> {
-  if (load.startsWith("tcp-")) {
+  if (load.startsWith("tcp-") || load.startsWith("iov-")) {
     await $`${OUT_DIR}/syscall_loop ${load} ${PORTS.syscalls} 200000`.quiet();
     return;
   }

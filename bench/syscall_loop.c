@@ -209,7 +209,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "tcp-raw") || !strcmp(mode, "tcp-http") || !strcmp(mode, "unix-raw") ||
 		   !strcmp(mode, "unix-http") || !strncmp(mode, "iov-", 4)) {
 		int segs = !strncmp(mode, "iov-", 4) ? atoi(mode + 4) : 0;
-		int http = segs || !strcmp(mode + 4, "-http"), unix_pair = !strncmp(mode, "unix", 4), fds[2], k;
+		int http = segs || strstr(mode, "-http") != NULL, unix_pair = !strncmp(mode, "unix", 4), fds[2], k;
 		struct iovec in_iov[32], out_iov[32];
 
 		if (!strncmp(mode, "iov-", 4) && (segs < 1 || segs > 32)) {
