@@ -332,17 +332,52 @@ static __always_inline struct hs_conn *hs_tcp_call(enum hs_front front, struct s
 	return conn;
 }
 
-/* Whether a unix stream socket met for the first time is newer than the
- * plugin (unix_existing.bpf.c): then its streams start with this call. */
-static __always_inline bool hs_unix_is_new(enum hs_front front, struct sock *sk, __u64 ino)
+/* The walk of the unix sockets that existed at start, once it is over. */
+static __always_inline struct hs_unix_walk *hs_unix_walk_done(void)
 {
 	struct hs_unix_walk *walk;
-	__u64 key = (__u64)sk, *listed;
 	__u32 zero = 0;
-	bool existed;
 
 	walk = bpf_map_lookup_elem(&unix_walk, &zero);
-	if (!walk || !walk->done || walk->incomplete || walk->net != (__u64)HS_READ(front, sk, __sk_common.skc_net.net))
+	return walk && walk->done ? walk : 0;
+}
+
+/*
+ * A connection to the plugin's own report socket, either end: not counted.
+ * Scope's probe polls it every second for the plugin's whole life, over a
+ * connection usually opened while the plugin was still loading (so never
+ * timed): it would be a steady stream of untimed answers about nothing but
+ * the plugin itself. An accepted socket shares its listener's address; a
+ * client's peer is such an accepted socket.
+ */
+static __always_inline struct unix_sock *hs_unix_sk(enum hs_front front, struct sock *sk)
+{
+	if (front == HS_FRONT_SOCKET)
+		return bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct unix_sock));
+	return (struct unix_sock *)sk;
+}
+
+static __always_inline bool hs_unix_is_own(enum hs_front front, struct hs_unix_walk *walk, struct sock *sk)
+{
+	struct unix_sock *u = hs_unix_sk(front, sk);
+	struct sock *peer;
+
+	if (!walk->own_addr)
+		return false;
+	if ((__u64)HS_READ(front, u, addr) == walk->own_addr)
+		return true;
+	peer = HS_READ(front, u, peer);
+	return peer && (__u64)HS_READ(front, hs_unix_sk(front, peer), addr) == walk->own_addr;
+}
+
+/* Whether a unix stream socket met for the first time is newer than the
+ * plugin (unix_existing.bpf.c): then its streams start with this call. */
+static __always_inline bool hs_unix_is_new(enum hs_front front, struct hs_unix_walk *walk, struct sock *sk, __u64 ino)
+{
+	__u64 key = (__u64)sk, *listed;
+	bool existed;
+
+	if (walk->incomplete || walk->net != (__u64)HS_READ(front, sk, __sk_common.skc_net.net))
 		return false;
 	listed = bpf_map_lookup_elem(&unix_before, &key);
 	if (!listed)
@@ -367,6 +402,7 @@ static __always_inline struct hs_conn *hs_unix_call(enum hs_front front, struct 
 						    __s64 ret, __u64 flags, bool messages)
 {
 	struct hs_conn *conn = hs_conn_lookup(front, sk);
+	struct hs_unix_walk *walk;
 	struct hs_stream *s;
 	__u64 key = (__u64)sk;
 
@@ -376,6 +412,14 @@ static __always_inline struct hs_conn *hs_unix_call(enum hs_front front, struct 
 	}
 	if (conn && conn->role == HS_ROLE_NOT_HTTP)
 		return 0;
+	if (conn && conn->is_unix == HS_UNIX_BEFORE_WALK && (walk = hs_unix_walk_done())) {
+		/* Met while the walk ran: whose it is can be told now. */
+		conn->is_unix = HS_UNIX;
+		if (hs_unix_is_own(front, walk, sk)) {
+			conn->role = HS_ROLE_NOT_HTTP;
+			return 0;
+		}
+	}
 	if (!conn) {
 		/* The socket capture needs it only here: a socket's storage dies with it. */
 		if (front == HS_FRONT_SOCKET)
@@ -384,8 +428,18 @@ static __always_inline struct hs_conn *hs_unix_call(enum hs_front front, struct 
 		if (!conn)
 			return 0;
 		conn->ino = ino;
-		conn->is_unix = 1;
-		hs_init_conn(conn, hs_unix_is_new(front, sk, ino));
+		walk = hs_unix_walk_done();
+		if (!walk) {
+			/* Before the walk ends nothing tells a new socket from an old one: joined. */
+			conn->is_unix = HS_UNIX_BEFORE_WALK;
+			hs_init_conn(conn, false);
+		} else if (hs_unix_is_own(front, walk, sk)) {
+			conn->role = HS_ROLE_NOT_HTTP;
+			return 0;
+		} else {
+			conn->is_unix = HS_UNIX;
+			hs_init_conn(conn, hs_unix_is_new(front, walk, sk, ino));
+		}
 	}
 	s = inbound ? &conn->in : &conn->out;
 	if (messages) {

@@ -19,6 +19,13 @@ enum hs_role {
 	HS_ROLE_NOT_HTTP,	/* not HTTP/1.x, or no longer (101 Switching Protocols, a CONNECT tunnel) */
 };
 
+/* What kind of socket a connection is on, beside TCP. */
+enum hs_unix {
+	HS_UNIX_NOT = 0,	/* TCP */
+	HS_UNIX,		/* a unix stream socket */
+	HS_UNIX_BEFORE_WALK,	/* one met before the walk of existing unix sockets ended: whose it is is still to check */
+};
+
 /* Where one direction stands between two HTTP messages. */
 enum hs_state {
 	HS_ST_START = 0,	/* at a message boundary: the next line starts a message */
@@ -73,7 +80,7 @@ struct hs_conn {
 	__u8 timing;
 	__u16 timed;		/* bit i: request i of the queue has its start time in request_ns */
 	__u8 timed_head;	/* request_ns index of the queue's first request */
-	__u8 is_unix;		/* a unix stream socket: no event marks its end */
+	__u8 is_unix;		/* enum hs_unix: a unix stream socket, on which no event marks the end */
 	__u32 ino;		/* syscall capture, unix sockets (low 32 bits): the socket's inode number, told apart from a dead socket at the same address */
 	__u32 until_close_tgid;	/* the process whose answer's body ends with the connection */
 	__u32 pad;

@@ -99,8 +99,12 @@ struct inode {
 	unsigned long i_ino;
 } __attribute__((preserve_access_index));
 
+struct unix_address;
+
 struct unix_sock {
 	struct sock sk;
+	struct unix_address *addr;	/* the bound name; an accepted socket shares its listener's */
+	struct sock *peer;
 } __attribute__((preserve_access_index));
 
 struct bpf_iter_meta;

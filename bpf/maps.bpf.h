@@ -64,11 +64,13 @@ HS_MAP struct {
 	__type(value, __u64);
 } unix_before SEC(".maps");
 
-/* How that walk went (one entry). */
+/* How that walk went (one entry; src/kernel/kernel_abi.ts UNIX_WALK mirrors it). */
 struct hs_unix_walk {
 	__u32 done;		/* the walk reached its end: a socket not in unix_before is newer than the plugin */
 	__u32 incomplete;	/* unix_before was full: no unix socket can be known to be new */
 	__u64 net;		/* the network namespace walked (the plugin's): sockets of others cannot be known to be new */
+	__u64 own_ino;		/* set by user space before the walk: the inode number of the plugin's report socket */
+	__u64 own_addr;		/* that socket's bound address (struct unix_address), which its accepted sockets share */
 };
 HS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

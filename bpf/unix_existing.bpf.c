@@ -8,7 +8,8 @@
  * was watching, so every byte it moved was seen. Sockets met before the
  * walk ends are taken as joined mid-stream, like those it lists. The walk
  * sees the plugin's network namespace only: sockets of other namespaces are
- * always taken as joined (counted, not timed).
+ * always taken as joined (counted, not timed). The walk also finds the
+ * plugin's own report socket, whose traffic is not counted (capture.h).
  */
 #include "maps.bpf.h"
 
@@ -35,6 +36,8 @@ int hs_walk_unix(struct bpf_iter__unix *ctx)
 	sock = u->sk.sk_socket;
 	if (sock && sock->file)
 		ino = sock->file->f_inode->i_ino;
+	if (ino && ino == walk->own_ino)
+		walk->own_addr = (__u64)u->addr;
 	key = (__u64)u;
 	if (bpf_map_update_elem(&unix_before, &key, &ino, BPF_ANY))
 		walk->incomplete = 1;

@@ -82,6 +82,7 @@ async function run(options: Options): Promise<void> {
     }
     probe = await KernelProbe.start(library, image, {
       capture,
+      reportSocket: options.socket,
       maxConnections: options.maxConnections,
       maxCounters: options.maxCounters,
     });

@@ -102,6 +102,8 @@ export type LossReason = (typeof LOSS_REASONS)[number];
  */
 export const UNIX_WALK_SECTION = "iter/unix";
 export const UNIX_WALK_PROGRAM = "hs_walk_unix";
+/** u32 0 -> struct hs_unix_walk; user space sets own_ino (the report socket's inode number) before the walk. */
+export const UNIX_WALK = { map: "unix_walk", keySize: 4, valueSize: 32, ownInoOffset: 16 } as const;
 export const CAPTURES = {
   socket: { sections: (section: string) => section.startsWith("tp_btf/") || section === UNIX_WALK_SECTION, describe: "socket layer (sock_recv_length, sock_send_length)" },
   syscalls: { sections: (section: string) => section.startsWith("tracepoint/") || section === UNIX_WALK_SECTION, describe: "syscall exits (fallback for kernels without the socket tracepoints)" },

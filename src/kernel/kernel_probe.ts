@@ -3,6 +3,8 @@
  * front-end of the object, and read the monotonically increasing counters
  * and the loss counters (both per CPU, summed here).
  */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { BpfMap, BpfObject, type LoadedLibrary } from "./libbpf";
 import {
   CAPTURES,
@@ -12,6 +14,7 @@ import {
   LOSS,
   LOSS_REASONS,
   SYSCALL_CONNECTIONS_MAP,
+  UNIX_WALK,
   UNIX_WALK_PROGRAM,
   type Capture,
   type LossReason,
@@ -19,6 +22,8 @@ import {
 
 export interface ProbeSizing {
   capture: Capture;
+  /** The report socket's path: HTTP on it (Scope polling the plugin) is not counted. */
+  reportSocket?: string;
   /** Connections the syscall capture keeps state for at once (the socket capture needs no table). */
   maxConnections: number;
   maxCounters: number;
@@ -59,6 +64,22 @@ export function addCounters(a: Counter, b: Counter): Counter {
   return BigInt(a) + BigInt(b);
 }
 
+/**
+ * The inode number of the listening unix socket bound to `path` in this
+ * network namespace, from /proc/net/unix (columns: Num RefCount Protocol
+ * Flags Type St Inode Path; flag 0x10000 marks a listener), or undefined.
+ */
+export function listeningUnixInode(path: string, table = readFileSync("/proc/net/unix", "utf8")): number | undefined {
+  const wanted = new Set([path, resolve(path)]);
+  for (const line of table.split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 8 || !wanted.has(fields.slice(7).join(" "))) continue;
+    if ((Number.parseInt(fields[3]!, 16) & 0x10000) === 0) continue;
+    return Number(fields[6]);
+  }
+  return undefined;
+}
+
 export class KernelProbe {
   private readonly counters: BpfMap;
   private readonly losses: BpfMap;
@@ -82,6 +103,12 @@ export class KernelProbe {
       await object.load();
       const programs = object.attachAll();
       // After the capture is attached: a unix socket the walk does not list was made while it watched.
+      const ownInode = sizing.reportSocket === undefined ? undefined : listeningUnixInode(sizing.reportSocket);
+      if (ownInode !== undefined) {
+        const walk = new Uint8Array(UNIX_WALK.valueSize);
+        new DataView(walk.buffer).setBigUint64(UNIX_WALK.ownInoOffset, BigInt(ownInode), true);
+        object.map(UNIX_WALK.map, UNIX_WALK).update(new Uint8Array(UNIX_WALK.keySize), walk);
+      }
       object.runIterator(UNIX_WALK_PROGRAM);
       return new KernelProbe(object, programs);
     } catch (error) {

@@ -39,6 +39,7 @@ function openLibbpf(path: string) {
     bpf_map__fd: { args: [P], returns: i32 },
     bpf_map__set_max_entries: { args: [P, u32], returns: i32 },
     bpf_map_delete_elem: { args: [i32, P], returns: i32 },
+    bpf_map_update_elem: { args: [i32, P, P, u64], returns: i32 },
     bpf_map_lookup_batch: { args: [i32, P, P, P, P, P, P], returns: i32 },
     bpf_map_delete_batch: { args: [i32, P, P, P], returns: i32 },
   });
@@ -234,6 +235,12 @@ export class BpfMap {
 
   delete(key: Uint8Array): boolean {
     return this.lib.bpf_map_delete_elem(this.fd, ptr(key)) === 0;
+  }
+
+  /** Writes one entry (BPF_ANY). */
+  update(key: Uint8Array, value: Uint8Array): void {
+    const rc = this.lib.bpf_map_update_elem(this.fd, ptr(key), ptr(value), 0);
+    if (rc < 0) throw new BpfError(`writing map ${this.name}: ${strerror(rc)}`, rc);
   }
 
   /** lookupAll's buffers, kept between calls: it runs every second, and a per-CPU map's values are large. */

@@ -7,7 +7,8 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { OBJECT } from "../../build";
-import { CAPTURES, COUNT_KEY, LOSS_REASONS } from "../../src/kernel/kernel_abi";
+import { CAPTURES, COUNT_KEY, LOSS_REASONS, UNIX_WALK } from "../../src/kernel/kernel_abi";
+import { listeningUnixInode } from "../../src/kernel/kernel_probe";
 
 interface BtfType {
   kind: string;
@@ -45,4 +46,18 @@ test("every program belongs to exactly one capture front-end, and each has its p
   expect(syscalls).toContain("tracepoint/syscalls/sys_exit_splice");
   // The walk of existing unix sockets is the one program both run.
   expect(socket.length + syscalls.length).toBe(sections.length + 1);
+});
+
+test("the unix walk's entry matches its BTF, and the report socket's inode is found by path among listeners only", () => {
+  const walk = btf.types.find((t) => t.kind === "STRUCT" && t.name === "hs_unix_walk");
+  expect(walk?.size).toBe(UNIX_WALK.valueSize);
+  const table = [
+    "Num       RefCount Protocol Flags    Type St Inode Path",
+    "0000000000000000: 00000003 00000000 00000000 0001 03 448573 /run/plugins/http-statistics.sock",
+    "0000000000000000: 00000002 00000000 00010000 0001 01 180295 /run/plugins/http-statistics.sock",
+    "0000000000000000: 00000002 00000000 00010000 0001 01 180296 /run/other.sock",
+    "0000000000000000: 00000002 00000000 00010000 0001 01 180297",
+  ].join("\n");
+  expect(listeningUnixInode("/run/plugins/http-statistics.sock", table)).toBe(180295);
+  expect(listeningUnixInode("/run/none.sock", table)).toBeUndefined();
 });
