@@ -11,7 +11,8 @@
  * (bench/syscall_loop.c), the same HTTP exchange by readv/writev in 1, 3
  * and 32 segments (iov-N: the cost of a segment), and nginx serving a 256-byte file and `return
  * 204` through wrk (-t1 -c32, 3 s), where both nginx's and wrk's calls are
- * parsed. Prints the median ns per run of hs_sock_recv and hs_sock_send.
+ * parsed. Prints the median ns per run of hs_sock_recv, hs_sock_send and
+ * hs_tcp_state (the close hook: a few runs per connection, not per call).
  * The statistics add ~20 ns per run of their own; they are switched on for
  * this and off again after. Not a timed test and not part of `bun run bench`:
  * the tool behind BENCHMARKS.md's "Where the nanoseconds go".
@@ -131,7 +132,7 @@ try {
 }
 if (failure) fail(failure instanceof Error ? failure.message : String(failure));
 
-console.log(`| ns per run, median of ${rounds} (recv / send) | ${LOADS.join(" | ")} |`);
+console.log(`| ns per run, median of ${rounds} (recv / send / tcp_state) | ${LOADS.join(" | ")} |`);
 console.log(`| --- |${LOADS.map(() => " ---: |").join("")}`);
 for (const object of builds) {
   const cells = LOADS.map((load) => {
