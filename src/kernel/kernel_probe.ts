@@ -101,7 +101,7 @@ export class KernelProbe {
       object.setMaxEntries(SYSCALL_CONNECTIONS_MAP, sizing.capture === "syscalls" ? sizing.maxConnections : 1);
       object.setMaxEntries("counters", sizing.maxCounters);
       await object.load();
-      const programs = object.attachAll();
+      object.attachAll();
       // After the capture is attached: a unix socket the walk does not list was made while it watched.
       const ownInode = sizing.reportSocket === undefined ? undefined : listeningUnixInode(sizing.reportSocket);
       if (ownInode !== undefined) {
@@ -110,7 +110,7 @@ export class KernelProbe {
         object.map(UNIX_WALK.map, UNIX_WALK).update(new Uint8Array(UNIX_WALK.keySize), walk);
       }
       object.runIterator(UNIX_WALK_PROGRAM);
-      return new KernelProbe(object, programs);
+      return new KernelProbe(object, object.attached);
     } catch (error) {
       object.close();
       throw error;

@@ -408,7 +408,12 @@ export class BpfObject {
     return this.links.length;
   }
 
-  /** Runs an attached iterator program once, to its end (its output, if any, is dropped). */
+  /** How many programs are attached now. */
+  get attached(): number {
+    return this.links.length;
+  }
+
+  /** Runs an attached iterator program once, to its end (its output, if any, is dropped), then detaches it. */
   runIterator(program: string): void {
     const link = this.linkByProgram.get(program);
     if (!link) throw new BpfError(`iterator ${program} is not attached`, -ENOENT);
@@ -427,6 +432,9 @@ export class BpfObject {
       }
     } finally {
       closeSync(fd);
+      this.library.symbols.bpf_link__destroy(link);
+      this.links = this.links.filter((l) => l !== link);
+      this.linkByProgram.delete(program);
     }
   }
 
