@@ -68,8 +68,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   run "${apt_get[@]}" update -qq
   run env DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# The Debian nginx and prometheus packages start servers (ports 80, 9090); the tests start their own.
-if [ "$mode" = all ] && ! $dry_run; then systemctl disable --now nginx prometheus >/dev/null 2>&1 || true; fi
+# The Debian nginx, prometheus and varnish packages start servers (ports 80, 9090, 6081); the tests start their own.
+if [ "$mode" = all ] && ! $dry_run; then systemctl disable --now nginx prometheus varnish >/dev/null 2>&1 || true; fi
 
 if ! command -v bun >/dev/null 2>&1; then
   run npm install -g --silent bun@1.4.5
