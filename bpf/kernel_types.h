@@ -67,6 +67,7 @@ struct hs_user_mmsghdr {
 
 struct sock_common {
 	unsigned short skc_family;
+	volatile unsigned char skc_state;
 } __attribute__((preserve_access_index));
 
 struct socket;

@@ -89,6 +89,14 @@ static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool in
 			hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
 			return 0;
 		}
+		/* A call may return after its socket reached TCP_CLOSE, which
+		 * deleted its entry: one made now would outlive the socket, and
+		 * the next socket at this address would inherit its state. Checked
+		 * after the insert, so that a close racing it deletes it either way. */
+		if (BPF_CORE_READ(sk, __sk_common.skc_state) == HS_TCP_CLOSE) {
+			bpf_map_delete_elem(&conns_by_sock, &key);
+			return 0;
+		}
 		struct hs_tcp_position at = {
 			.bytes_received = BPF_CORE_READ(tp, bytes_received),
 			.bytes_acked = BPF_CORE_READ(tp, bytes_acked),
