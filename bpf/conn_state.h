@@ -9,6 +9,7 @@
 #define HS_CONN_STATE_H
 
 #include "kernel_types.h"
+#include "http2_state.h"
 
 /* Who this connection's process is, learnt from the first request line it
  * receives (a server) or sends (a client). */
@@ -17,6 +18,8 @@ enum hs_role {
 	HS_ROLE_SERVER,
 	HS_ROLE_CLIENT,
 	HS_ROLE_NOT_HTTP,	/* not HTTP/1.x, or no longer (101 Switching Protocols, a CONNECT tunnel) */
+	HS_ROLE_H2_SERVER,	/* HTTP/2 (bpf/http2_parser.bpf.c), receiving the client preface */
+	HS_ROLE_H2_CLIENT,	/* HTTP/2, sending it */
 };
 
 /* Where one direction stands between two HTTP messages. */
@@ -74,9 +77,14 @@ struct hs_conn {
 	__u16 timed;		/* bit i: request i of the queue has its start time in request_ns */
 	__u8 timed_head;	/* request_ns index of the queue's first request */
 	__u8 pad[5];
-	__u64 request_ns[HS_TIMED_REQUESTS];
+	union {
+		__u64 request_ns[HS_TIMED_REQUESTS];
+		struct hs_h2_conn h2;	/* HS_ROLE_H2_*: HTTP/1.x's queue is never used */
+	};
 	struct hs_stream in;	/* bytes the process received */
 	struct hs_stream out;	/* bytes it sent */
 };
+
+_Static_assert(sizeof(struct hs_h2_conn) <= HS_TIMED_REQUESTS * sizeof(__u64), "HTTP/2 state must fit in the room it shares");
 
 #endif /* HS_CONN_STATE_H */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The HTTP/1.x message parser (interface and overview in http_parser.h). */
 #include "http_parser.h"
+#include "http2_parser.h"
 
 /* Passes per call: with HS_SCRATCH_SIZE, bounds the header bytes one call
  * parses to 64 KiB; bodies cost no pass of their own. */
@@ -881,6 +882,16 @@ __noinline int hs_next_pass(struct hs_conn *conn, struct hs_scratch *sc, struct 
 		cur->stop = HS_DROP;
 		return 1;
 	}
+	/* A connection's first bytes may open HTTP/2: from then on the frame walker has it. */
+	if (conn->role == HS_ROLE_UNKNOWN && conn->timing && !s->resync && s->state == HS_ST_START && !s->line_len) {
+		__u8 h2 = hs_h2_opening(sc, n, cur->inbound);
+
+		if (h2 != HS_ROLE_UNKNOWN) {
+			hs_h2_begin(conn, h2);
+			cur->stop = HS_DONE;
+			return 1;
+		}
+	}
 	cur->n = n;
 	cur->at = 0;
 	cur->stop = HS_GO_ON;
@@ -901,6 +912,8 @@ __noinline int hs_parse(struct hs_conn *conn, __u32 inbound, __u32 tgid, __u64 b
 
 	if (!conn || conn->role == HS_ROLE_NOT_HTTP)
 		return 0;
+	if (conn->role == HS_ROLE_H2_SERVER || conn->role == HS_ROLE_H2_CLIENT)
+		return hs_h2_parse(conn, inbound, tgid, buf, len);
 	s = inbound ? &conn->in : &conn->out;
 	sc = bpf_map_lookup_elem(&scratch, &zero);
 	if (!sc)
@@ -914,5 +927,8 @@ __noinline int hs_parse(struct hs_conn *conn, __u32 inbound, __u32 tgid, __u64 b
 		hs_count_loss(HS_LOSS_PARSE_BUDGET);
 		hs_lose_place(conn, s);
 	}
+	/* Handed over to HTTP/2 in this call: the walker takes the rest. */
+	if (conn->role == HS_ROLE_H2_SERVER || conn->role == HS_ROLE_H2_CLIENT)
+		return hs_h2_parse(conn, inbound, tgid, buf + cur.pos, len - cur.pos);
 	return 0;
 }

@@ -17,7 +17,7 @@
 /* Counter slots of this connection's process side. */
 static __always_inline __u32 hs_side(struct hs_conn *c)
 {
-	return c->role == HS_ROLE_CLIENT ? HS_CLIENT_SIDE : 0;
+	return c->role == HS_ROLE_CLIENT || c->role == HS_ROLE_H2_CLIENT ? HS_CLIENT_SIDE : 0;
 }
 
 /* A request's start time joins the queue, if the connection is timed and has room. Before queue_len grows. */

@@ -1,0 +1,228 @@
+/**
+ * HTTP/2 with prior knowledge (h2c): requests and responses by :status,
+ * counted in the kernel on both sides, exactly, under 100 concurrent
+ * streams per connection. Real servers (nghttpd, nginx `http2`) and real
+ * clients (h2load, nghttp, curl --http2-prior-knowledge); the clients' own
+ * reports are the truth. Runs under both captures (syscall_capture.test.ts).
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { LOSS_REASONS } from "../../src/kernel/kernel_abi";
+import { lossKey } from "../../src/outputs/report";
+import { afterNextTick, startPlugin, type RunningPlugin } from "../support/plugin";
+import { startNginx, waitForPort, type RunningServer } from "../support/servers";
+import { processSeries, sideCounts } from "../support/metrics_text";
+import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, reportedLoss, type Totals } from "./harness";
+
+setDefaultTimeout(90_000);
+
+const table = new AccuracyTable("http2");
+let plugin: RunningPlugin;
+let docs: string;
+
+/** A port nothing listens on now (the kernel's pick for port 0). */
+async function freePort(): Promise<number> {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+}
+
+interface Nghttpd {
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function startNghttpd(): Promise<Nghttpd> {
+  const port = await freePort();
+  const proc: Subprocess = Bun.spawn(["nghttpd", "--no-tls", "-d", docs, String(port)], { stdout: "ignore", stderr: "inherit" });
+  await waitForPort(port);
+  return {
+    port,
+    pid: proc.pid,
+    async stop() {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    },
+  };
+}
+
+async function run(argv: string[]): Promise<{ pid: number; out: string }> {
+  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}: ${err}`);
+  return { pid: proc.pid, out };
+}
+
+type Side = "server" | "client";
+interface Counts {
+  requests: number;
+  codes: Record<number, number>;
+}
+
+async function countsOf(pid: number, side: Side): Promise<Counts> {
+  return sideCounts(await processSeries(plugin, pid), side);
+}
+
+function minus(after: Counts, before: Counts): Counts {
+  const codes: Record<number, number> = {};
+  for (const [code, n] of Object.entries(after.codes)) {
+    const d = n - (before.codes[Number(code)] ?? 0);
+    if (d) codes[Number(code)] = d;
+  }
+  return { requests: after.requests - before.requests, codes };
+}
+
+/** Waits until the process's side has counted `requests` requests and every response, then one more tick for any excess. */
+async function settle(pid: number, side: Side, before: Counts, expected: Counts): Promise<Counts> {
+  const want = expected.requests + Object.values(expected.codes).reduce((a, b) => a + b, 0);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const now = minus(await countsOf(pid, side), before);
+    const have = now.requests + Object.values(now.codes).reduce((a, b) => a + b, 0);
+    if (have >= want || Date.now() > deadline) break;
+    await Bun.sleep(100);
+  }
+  await afterNextTick();
+  return minus(await countsOf(pid, side), before);
+}
+
+function totalsOf(c: Counts): Totals {
+  const plan: Record<number, number> = { ...c.codes };
+  const t = expectedTotals(plan);
+  // expectedTotals assumes one request per response; keep the measured requests.
+  t.http_requests_per_second = c.requests;
+  return t;
+}
+
+const ZERO: Counts = { requests: 0, codes: {} };
+let lostBefore = 0;
+
+/** h2load's own tally: "requests: N total, ... S succeeded" and "status codes: a 2xx, b 3xx, c 4xx, d 5xx". */
+function h2loadTally(out: string): { done: number; classes: number[] } {
+  const done = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(out)?.[1]);
+  const m = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+  if (!m || Number.isNaN(done)) throw new Error(`unexpected h2load output:\n${out}`);
+  return { done, classes: m.slice(1).map(Number) };
+}
+
+beforeAll(async () => {
+  docs = mkdtempSync(join(tmpdir(), "hs-h2-"));
+  writeFileSync(join(docs, "index.html"), "<h1>hello over h2c</h1>\n");
+  // Larger than any read: its DATA frames split across calls, and frame headers with them.
+  writeFileSync(join(docs, "big.bin"), Buffer.alloc(200_000, 0x5a));
+  plugin = await startPlugin({ args: ACCURACY_WINDOW });
+  lostBefore = reportedLoss(await plugin.report(), plugin.hostId, lossKey("h2_lost"));
+}, 30_000);
+
+afterAll(async () => {
+  table.flush();
+  await plugin?.stop();
+}, 30_000);
+
+describe("h2c with prior knowledge", () => {
+  let nghttpd: Nghttpd;
+  beforeAll(async () => {
+    nghttpd = await startNghttpd();
+  });
+  afterAll(async () => {
+    await nghttpd?.stop();
+  });
+
+  test("nghttpd and h2load, 100 concurrent streams per connection: every request and status, both sides", async () => {
+    const serverBefore = await countsOf(nghttpd.pid, "server");
+    const base = `http://127.0.0.1:${nghttpd.port}`;
+    const ok = await run(["h2load", "-n", "1000", "-c", "2", "-m", "100", `${base}/index.html`]);
+    const missing = await run(["h2load", "-n", "400", "-c", "1", "-m", "100", `${base}/missing`]);
+    const big = await run(["h2load", "-n", "40", "-c", "1", "-m", "20", `${base}/big.bin`]);
+    expect(h2loadTally(ok.out)).toEqual({ done: 1000, classes: [1000, 0, 0, 0] });
+    expect(h2loadTally(missing.out)).toEqual({ done: 400, classes: [0, 0, 400, 0] });
+    expect(h2loadTally(big.out)).toEqual({ done: 40, classes: [40, 0, 0, 0] });
+    const server = await settle(nghttpd.pid, "server", serverBefore, { requests: 1440, codes: { 200: 1040, 404: 400 } });
+    const clients = [
+      [ok.pid, { requests: 1000, codes: { 200: 1000 } }],
+      [missing.pid, { requests: 400, codes: { 404: 400 } }],
+      [big.pid, { requests: 40, codes: { 200: 40 } }],
+    ] as const;
+    table.add({ case: "h2load -m 100, server side", server: "nghttpd", client: "h2load", syscalls: "read / writev", sent: totalsOf({ requests: 1440, codes: { 200: 1040, 404: 400 } }), counted: totalsOf(server) });
+    expect(server).toEqual({ requests: 1440, codes: { 200: 1040, 404: 400 } });
+    for (const [pid, expected] of clients) {
+      const client = await settle(pid, "client", ZERO, expected);
+      table.add({ case: "h2load -m 100, client side", server: "nghttpd", client: "h2load", syscalls: "sendto / recvfrom", sent: totalsOf(expected), counted: totalsOf(client) });
+      expect(client).toEqual(expected);
+      expect(await countsOf(pid, "server")).toEqual(ZERO);
+    }
+  });
+
+  test("nghttp: many requests on one connection; curl --http2-prior-knowledge: one each", async () => {
+    const serverBefore = await countsOf(nghttpd.pid, "server");
+    const base = `http://127.0.0.1:${nghttpd.port}`;
+    // Distinct URIs: nghttp fetches a repeated one once.
+    const urls = [...Array.from({ length: 12 }, (_, i) => `${base}/index.html?${i}`), ...Array.from({ length: 5 }, (_, i) => `${base}/nope?${i}`), `${base}/big.bin`];
+    const nghttp = await run(["nghttp", "-n", ...urls]);
+    const curlCodes: number[] = [];
+    const curlPids: number[] = [];
+    for (const path of ["/index.html", "/nope", "/index.html"]) {
+      const curl = await run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--http2-prior-knowledge", `${base}${path}`]);
+      curlCodes.push(Number(curl.out));
+      curlPids.push(curl.pid);
+    }
+    expect(curlCodes).toEqual([200, 404, 200]);
+    const expectedServer = { requests: 21, codes: { 200: 15, 404: 6 } };
+    const server = await settle(nghttpd.pid, "server", serverBefore, expectedServer);
+    table.add({ case: "nghttp + curl, server side", server: "nghttpd", client: "nghttp, curl", syscalls: "read / writev", sent: totalsOf(expectedServer), counted: totalsOf(server) });
+    expect(server).toEqual(expectedServer);
+    const nghttpExpected = { requests: 18, codes: { 200: 13, 404: 5 } };
+    const nghttpCounted = await settle(nghttp.pid, "client", ZERO, nghttpExpected);
+    table.add({ case: "nghttp, 18 streams on one connection", server: "nghttpd", client: "nghttp", syscalls: "sendto / recvfrom", sent: totalsOf(nghttpExpected), counted: totalsOf(nghttpCounted) });
+    expect(nghttpCounted).toEqual(nghttpExpected);
+    for (const [i, pid] of curlPids.entries()) {
+      const expected = { requests: 1, codes: { [curlCodes[i]!]: 1 } };
+      expect(await settle(pid, "client", ZERO, expected)).toEqual(expected);
+    }
+  });
+});
+
+describe("nginx http2 (h2c prior knowledge)", () => {
+  let nginx: RunningServer;
+  // Codes outside HPACK's static table come as literals; 204 and 304 are static.
+  const PLAN: Record<number, number> = { 200: 3, 201: 2, 204: 1, 302: 1, 304: 1, 404: 2, 418: 2, 503: 2 };
+  beforeAll(async () => {
+    const port = await freePort();
+    nginx = await startNginx({ port, workers: 1, http2: true });
+  });
+  afterAll(async () => {
+    await nginx?.stop();
+  });
+
+  test("literal and static :status codes, server side (nginx) and client side (nghttp, curl)", async () => {
+    const worker = nginx.servingPids[0]!;
+    const before = await countsOf(worker, "server");
+    const base = `http://127.0.0.1:${nginx.port}`;
+    const urls = Object.entries(PLAN).flatMap(([code, n]) => Array.from({ length: n }, (_, i) => `${base}/status/${code}?${i}`));
+    const nghttp = await run(["nghttp", "-n", ...urls]);
+    const curl = await run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--http2-prior-knowledge", `${base}/status/418`]);
+    expect(curl.out).toBe("418");
+    const total = urls.length + 1;
+    const expectedServer = { requests: total, codes: { ...PLAN, 418: PLAN[418]! + 1 } };
+    const server = await settle(worker, "server", before, expectedServer);
+    table.add({ case: "nginx http2, literal statuses, server side", server: "nginx", client: "nghttp, curl", syscalls: "recv / writev", sent: totalsOf(expectedServer), counted: totalsOf(server) });
+    expect(server).toEqual(expectedServer);
+    const expectedClient = { requests: urls.length, codes: PLAN };
+    const client = await settle(nghttp.pid, "client", ZERO, expectedClient);
+    table.add({ case: "nginx http2, literal statuses, client side", server: "nginx", client: "nghttp", syscalls: "sendto / recvfrom", sent: totalsOf(expectedClient), counted: totalsOf(client) });
+    expect(client).toEqual(expectedClient);
+    expect(await settle(curl.pid, "client", ZERO, { requests: 1, codes: { 418: 1 } })).toEqual({ requests: 1, codes: { 418: 1 } });
+  });
+});
+
+test("no HTTP/2 connection lost its place", async () => {
+  const report = await plugin.report();
+  const lost = reportedLoss(report, plugin.hostId, lossKey("h2_lost")) - lostBefore;
+  if (lost) process.stderr.write(`losses: ${JSON.stringify(Object.fromEntries(LOSS_REASONS.map((r) => [r, reportedLoss(report, plugin.hostId, lossKey(r))])))}\n`);
+  expect(lost).toBe(0);
+});
