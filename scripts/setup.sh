@@ -47,6 +47,8 @@ test_packages=(
   prometheus                       # scrapes --listen in the tests; its promtool checks /metrics
   tmux                             # the terminal `http-statistics top` is tested in
   python3-gunicorn                 # the JSON API `bun run bench --only=service` measures (runs under /usr/bin/python3)
+  nghttp2-server nghttp2-client    # h2c server (nghttpd) and clients (h2load, nghttp) of the HTTP/2 tests
+  python3-h2                       # the reference HPACK decoder the HTTP/2 fuzz compares with (/usr/bin/python3)
 )
 packages=("${build_packages[@]}")
 [ "$mode" = all ] && packages+=("${test_packages[@]}")
