@@ -550,7 +550,9 @@ static __always_inline int hs_h2_settings(struct hs_conn *c, struct hs_h2_dir *d
 	return 0;
 }
 
-/* The client preface, checked byte by byte; a mismatch at its very first byte means the connection is no HTTP/2 at all. */
+/* The client preface, checked byte by byte. A mismatch before "PRI " is
+ * whole means the connection is no HTTP/2 at all (a server's SETTINGS
+ * came first from something else); after it, the connection lost its place. */
 static __always_inline int hs_h2_preface(struct hs_conn *c, struct hs_h2_dir *d, struct hs_scratch *sc,
 					 struct hs_h2_cursor *cur)
 {
@@ -566,7 +568,7 @@ static __always_inline int hs_h2_preface(struct hs_conn *c, struct hs_h2_dir *d,
 		if (at >= HS_H2_PREFACE_LEN)
 			break;
 		if (hs_h2_byte(sc, cur, k) != (__u8)preface[at]) {
-			if (at)
+			if (at >= 4)
 				return hs_h2_lose(c, d);
 			c->role = HS_ROLE_NOT_HTTP;
 			return 1;

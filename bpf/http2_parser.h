@@ -55,8 +55,13 @@ static __always_inline __u8 hs_h2_opening(struct hs_scratch *sc, __u32 n, bool i
 	return HS_ROLE_UNKNOWN;
 }
 
-/* The connection is HTTP/2 from here: its requests' direction must begin with the preface. */
-static __always_inline void hs_h2_begin(struct hs_conn *conn, __u8 role)
+/* "TP/2.0\r": the rest of the preface's first line (without its LF), little-endian. */
+#define HS_H2_PREFACE_LINE_REST 0x0d302e322f5054ULL
+#define HS_H2_PREFACE_LINE 15
+
+/* The connection is HTTP/2 from here: its requests' direction must go on
+ * with the preface, `seen` bytes of which went by already. */
+static __always_inline void hs_h2_begin(struct hs_conn *conn, __u8 role, __u32 seen)
 {
 	struct hs_h2_dir *requests = role == HS_ROLE_H2_SERVER ? &conn->h2.in : &conn->h2.out;
 
@@ -65,7 +70,7 @@ static __always_inline void hs_h2_begin(struct hs_conn *conn, __u8 role)
 	conn->h2.in.max_frame = HS_H2_DEFAULT_MAX_FRAME;
 	conn->h2.out.max_frame = HS_H2_DEFAULT_MAX_FRAME;
 	requests->step = HS_H2_PREFACE;
-	requests->fixed_left = HS_H2_PREFACE_LEN;
+	requests->fixed_left = HS_H2_PREFACE_LEN - seen;
 }
 
 #endif /* HS_HTTP2_PARSER_H */

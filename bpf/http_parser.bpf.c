@@ -148,6 +148,13 @@ static __always_inline __u32 hs_method_len(__u64 w)
 	return 0;
 }
 
+/* "PRI * HTTP/2.0" CR: the first line of HTTP/2's client preface. */
+static __always_inline bool hs_h2_preface_line(struct hs_line *l)
+{
+	return l->len == HS_H2_PREFACE_LINE && l->h[0] == HS_H2_PREFACE_WORD0 &&
+	       (l->h[1] & HS_MASK(7)) == HS_H2_PREFACE_LINE_REST;
+}
+
 /* "METHOD SP target SP HTTP/1.x [CR]" with nothing odd in the target: the method's length, else 0. */
 static __always_inline __u32 hs_request_line(struct hs_line *l)
 {
@@ -260,7 +267,11 @@ static __always_inline int hs_start_line(struct hs_parse *p, struct hs_line *l)
 			hs_set_role(p, p->inbound ? HS_ROLE_SERVER : HS_ROLE_CLIENT);
 		else if (c->tries && (status = hs_status_line(l)))
 			hs_set_role(p, p->inbound ? HS_ROLE_CLIENT : HS_ROLE_SERVER);
-		else
+		else if (hs_h2_preface_line(l)) {
+			/* HTTP/2's preface, in pieces too small to tell at once: the frame walker goes on after its first line. */
+			hs_h2_begin(c, p->inbound ? HS_ROLE_H2_SERVER : HS_ROLE_H2_CLIENT, HS_H2_PREFACE_LINE + 1);
+			return HS_DONE;
+		} else
 			return hs_fail(p);
 	}
 	if (p->inbound == (c->role == HS_ROLE_SERVER)) {
@@ -686,7 +697,8 @@ static __always_inline bool hs_may_start(struct hs_stream *s)
 	if (s->line_len < 8)
 		return true;
 	return hs_method_len(h0) || (h0 & HS_MASK(7)) == (HS_W4('H', 'T', 'T', 'P') | HS_B('/', 4) |
-							  HS_B('1', 5) | HS_B('.', 6));
+							  HS_B('1', 5) | HS_B('.', 6)) ||
+	       (h0 == HS_H2_PREFACE_WORD0 && s->line_len <= HS_H2_PREFACE_LINE);
 }
 
 /* Where one call's parse stands, in scalars only, so that global functions can share it. */
@@ -887,7 +899,7 @@ __noinline int hs_next_pass(struct hs_conn *conn, struct hs_scratch *sc, struct 
 		__u8 h2 = hs_h2_opening(sc, n, cur->inbound);
 
 		if (h2 != HS_ROLE_UNKNOWN) {
-			hs_h2_begin(conn, h2);
+			hs_h2_begin(conn, h2, 0);
 			cur->stop = HS_DONE;
 			return 1;
 		}
