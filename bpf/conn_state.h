@@ -48,8 +48,13 @@ enum hs_state {
 /* One direction of a connection. */
 struct hs_stream {
 	__u64 body_left;	/* bytes still to skip in HS_ST_BODY / HS_ST_CHUNK_DATA */
-	__u64 head[HS_CARRY_HEAD / 8];	/* first bytes of the line carried from earlier calls */
-	__u64 tail[HS_CARRY_TAIL / 8];	/* its last bytes, the newest in the high byte of tail[1] */
+	union {
+		struct {
+			__u64 head[HS_CARRY_HEAD / 8];	/* first bytes of the line carried from earlier calls */
+			__u64 tail[HS_CARRY_TAIL / 8];	/* its last bytes, the newest in the high byte of tail[1] */
+		};
+		struct hs_h2_timed h2_timed;	/* HS_ROLE_H2_*: carries no line */
+	};
 	__u32 line_len;		/* bytes of that line so far (0: no line is carried) */
 	__u32 next_seq;		/* TCP sequence number the next call must start at */
 	__u16 status;		/* status code of the response whose headers are being read */
@@ -86,5 +91,6 @@ struct hs_conn {
 };
 
 _Static_assert(sizeof(struct hs_h2_conn) <= HS_TIMED_REQUESTS * sizeof(__u64), "HTTP/2 state must fit in the room it shares");
+_Static_assert(sizeof(struct hs_h2_timed) <= HS_CARRY_HEAD + HS_CARRY_TAIL, "HTTP/2 start times must fit in the room they share");
 
 #endif /* HS_CONN_STATE_H */

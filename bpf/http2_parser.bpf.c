@@ -20,6 +20,7 @@ enum hs_h2_type {
 	HS_H2_T_CONTINUATION,
 };
 #define HS_H2_F_ACK 0x01
+#define HS_H2_F_END_STREAM 0x01
 #define HS_H2_F_END_HEADERS 0x04
 #define HS_H2_F_PADDED 0x08
 #define HS_H2_F_PRIORITY 0x20
@@ -94,6 +95,79 @@ static __always_inline __u8 hs_h2_byte(struct hs_scratch *sc, struct hs_h2_curso
 static __always_inline __u64 hs_min(__u64 a, __u64 b)
 {
 	return a < b ? a : b;
+}
+
+/* Slot i (of 2 * HS_H2_TIMED) of the connection's stream start times: the first half in one direction's room, the rest in the other's. */
+static __always_inline struct hs_h2_timed *hs_h2_timed_of(struct hs_conn *c, __u32 i)
+{
+	return i < HS_H2_TIMED ? &c->in.h2_timed : &c->out.h2_timed;
+}
+
+/* The slot timing a stream (stream 0: a free slot), or -1. */
+static __always_inline int hs_h2_slot(struct hs_conn *c, __u32 stream)
+{
+	__u32 i;
+
+#pragma unroll
+	for (i = 0; i < 2 * HS_H2_TIMED; i++)
+		if ((hs_h2_timed_of(c, i)->stream[i % HS_H2_TIMED] & ~HS_H2_ANSWERED) == stream)
+			return i;
+	return -1;
+}
+
+/* A request: its stream is timed from now if a slot is free (else its answer counts as untimed). */
+static __always_inline void hs_h2_timing_start(struct hs_conn *c, __u32 stream)
+{
+	int i = hs_h2_slot(c, 0);
+	struct hs_h2_timed *t;
+
+	if (i < 0)
+		return;
+	t = hs_h2_timed_of(c, i);
+	t->stream[i % HS_H2_TIMED] = stream;
+	t->started_ns[i % HS_H2_TIMED] = bpf_ktime_get_ns();
+}
+
+/* A final status was counted: its answer's end will be timed, or it is untimed now. */
+static __always_inline void hs_h2_timing_answered(struct hs_conn *c, __u32 stream)
+{
+	int i = hs_h2_slot(c, stream);
+
+	if (i < 0) {
+		hs_count_loss(HS_LOSS_UNTIMED);
+		return;
+	}
+	hs_h2_timed_of(c, i)->stream[i % HS_H2_TIMED] |= HS_H2_ANSWERED;
+}
+
+/* The stream is over (its answer's END_STREAM, or a reset): record its duration if it was answered and timed, free its slot. */
+static __always_inline void hs_h2_timing_end(struct hs_conn *c, __u32 stream, bool reset)
+{
+	int i = hs_h2_slot(c, stream);
+	struct hs_h2_timed *t;
+	__u32 answered;
+
+	if (i < 0 || !stream)
+		return;
+	t = hs_h2_timed_of(c, i);
+	answered = t->stream[i % HS_H2_TIMED] & HS_H2_ANSWERED;
+	t->stream[i % HS_H2_TIMED] = 0;
+	if (!answered)
+		return;
+	/* Counted with a status, and its end will never come. */
+	if (reset)
+		hs_count_loss(HS_LOSS_UNTIMED);
+	else
+		hs_record_duration(hs_side(c), t->started_ns[i % HS_H2_TIMED]);
+}
+
+/* A frame's last byte is in: if it ends its stream's answer (END_STREAM, after the block's last fragment), the answer is over. */
+static __always_inline void hs_h2_frame_done(struct hs_conn *c, struct hs_h2_dir *d)
+{
+	if (!d->ends || (d->block & HS_H2_BLOCK_OPEN) || d->step == HS_H2_LOST)
+		return;
+	d->ends = 0;
+	hs_h2_timing_end(c, d->stream, false);
 }
 
 /* What a field taken from the table at index i says (i >= 1). */
@@ -228,7 +302,7 @@ static __always_inline void hs_h2_field(struct hs_conn *c, struct hs_h2_dir *d, 
 	if (status < 200)
 		return;
 	hs_add(cur->tgid, hs_side(c) + status, 0);
-	hs_count_loss(HS_LOSS_UNTIMED);
+	hs_h2_timing_answered(c, d->stream);
 }
 
 /* The string being read is over. */
@@ -368,6 +442,8 @@ static __always_inline int hs_h2_fragment_walked(struct hs_conn *c, struct hs_h2
 		d->block = 0;
 	}
 	d->step = d->frame_left ? HS_H2_SKIP : HS_H2_FRAME;
+	if (d->step == HS_H2_FRAME)
+		hs_h2_frame_done(c, d);
 	return 0;
 }
 
@@ -412,10 +488,18 @@ static __always_inline int hs_h2_frame(struct hs_conn *c, struct hs_h2_dir *d, s
 	d->pad_len = 0;
 	d->fixed_left = 0;
 	d->step = len ? HS_H2_SKIP : HS_H2_FRAME;
+	/* An answer's END_STREAM on a HEADERS holds until its last CONTINUATION. */
+	if (type != HS_H2_T_CONTINUATION)
+		d->ends = 0;
 	switch (type) {
 	case HS_H2_T_DATA:
 		if (!stream)
 			return hs_h2_lose(c, d);
+		if (!requests) {
+			d->stream = stream;
+			d->ends = flags & HS_H2_F_END_STREAM;
+			break;
+		}
 		return 0;
 	case HS_H2_T_HEADERS:
 	case HS_H2_T_PUSH_PROMISE:
@@ -428,10 +512,12 @@ static __always_inline int hs_h2_frame(struct hs_conn *c, struct hs_h2_dir *d, s
 			if ((stream & 1) && stream > d->stream) {
 				d->stream = stream;
 				hs_add(cur->tgid, hs_side(c) + HS_REQUEST_SLOT, 0);
+				hs_h2_timing_start(c, stream);
 			}
 			return 0;
 		}
 		d->stream = stream;
+		d->ends = type == HS_H2_T_HEADERS && (flags & HS_H2_F_END_STREAM);
 		if (type == HS_H2_T_HEADERS && (stream & 1))
 			d->block |= HS_H2_BLOCK_ANSWER;
 		fixed = type == HS_H2_T_PUSH_PROMISE ? 4 : flags & HS_H2_F_PRIORITY ? 5 : 0;
@@ -459,6 +545,7 @@ static __always_inline int hs_h2_frame(struct hs_conn *c, struct hs_h2_dir *d, s
 	case HS_H2_T_RST_STREAM:
 		if (len != 4 || !stream)
 			return hs_h2_lose(c, d);
+		hs_h2_timing_end(c, stream, true);
 		return 0;
 	case HS_H2_T_SETTINGS:
 		if (stream || (flags & HS_H2_F_ACK ? len : len % HS_H2_SETTINGS_ENTRY))
@@ -482,8 +569,12 @@ static __always_inline int hs_h2_frame(struct hs_conn *c, struct hs_h2_dir *d, s
 		/* Extension frames are ignored, as the protocol asks. */
 		return 0;
 	}
-	/* A block fragment may be empty. */
-	return d->step == HS_H2_BLOCK ? hs_h2_fragment_walked(c, d) : 0;
+	/* A block fragment may be empty, a DATA frame too. */
+	if (d->step == HS_H2_BLOCK)
+		return hs_h2_fragment_walked(c, d);
+	if (d->step == HS_H2_FRAME)
+		hs_h2_frame_done(c, d);
+	return 0;
 }
 
 /* The next frame header: whole from scratch, or a byte at a time across calls. */
@@ -597,8 +688,10 @@ __noinline int hs_h2_step(struct hs_conn *conn, struct hs_scratch *sc, struct hs
 		n = hs_min(d->frame_left, cur->len - cur->pos);
 		cur->pos += n;
 		d->frame_left -= n;
-		if (!d->frame_left)
+		if (!d->frame_left) {
 			d->step = HS_H2_FRAME;
+			hs_h2_frame_done(conn, d);
+		}
 		return 0;
 	case HS_H2_FRAME:
 		return hs_h2_frame_header(conn, d, sc, cur);

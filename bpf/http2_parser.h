@@ -66,6 +66,8 @@ static __always_inline void hs_h2_begin(struct hs_conn *conn, __u8 role, __u32 s
 	struct hs_h2_dir *requests = role == HS_ROLE_H2_SERVER ? &conn->h2.in : &conn->h2.out;
 
 	__builtin_memset(&conn->h2, 0, sizeof(conn->h2));
+	__builtin_memset(&conn->in.h2_timed, 0, sizeof(conn->in.h2_timed));
+	__builtin_memset(&conn->out.h2_timed, 0, sizeof(conn->out.h2_timed));
 	conn->role = role;
 	conn->h2.in.max_frame = HS_H2_DEFAULT_MAX_FRAME;
 	conn->h2.out.max_frame = HS_H2_DEFAULT_MAX_FRAME;

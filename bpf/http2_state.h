@@ -43,6 +43,18 @@ enum hs_hpack_what {
 	HS_HW_VALUE,
 };
 
+/* Streams timed per connection: HS_H2_TIMED in each direction's struct hs_stream (see conn_state.h). */
+#define HS_H2_TIMED 4
+/* stream[i]'s high bit: its final status was counted, its end will be timed. */
+#define HS_H2_ANSWERED 0x80000000u
+
+/* Start times of client streams awaiting the end of their answer, in room
+ * an HTTP/1.x stream uses to carry a line and HTTP/2 never does. */
+struct hs_h2_timed {
+	__u32 stream[HS_H2_TIMED];	/* 0: free */
+	__u64 started_ns[HS_H2_TIMED];	/* when the call carrying the stream's first HEADERS returned */
+};
+
 /* A dynamic table entry's tag, or a field's: what it says about a response. */
 #define HS_H2_TAG_UNKNOWN 0		/* its name is unknown (it came from an entry we never saw) */
 #define HS_H2_TAG_OTHER 1		/* any field but :status */
@@ -79,6 +91,7 @@ struct hs_h2_dir {
 	__u8 block;		/* HS_H2_BLOCK_* */
 	__u8 newest;		/* tags index of the newest insertion, modulo HS_H2_TABLE */
 	__u8 valid;		/* insertions remembered (at most HS_H2_TABLE) */
+	__u8 ends;		/* answers: the current frame ends its stream (END_STREAM), once its last byte is in */
 };
 
 struct hs_h2_conn {

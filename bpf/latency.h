@@ -53,6 +53,8 @@ static __always_inline void hs_timing_pop(struct hs_conn *c, struct hs_stream *a
 
 /* Global (latency.bpf.c): verified once, not at each of the places an answer can end. */
 int hs_record_answer(struct hs_conn *c, __u32 answer_inbound);
+/* The same for an answer whose request started at `started` (HTTP/2 keeps its start times per stream). */
+int hs_record_duration(__u32 side, __u64 started);
 
 /* The answer's last byte moved in this call: if it was timed, its request took until now. */
 static __always_inline void hs_answer_done(struct hs_conn *c, struct hs_stream *answer)

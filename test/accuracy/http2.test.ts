@@ -14,7 +14,7 @@ import { LOSS_REASONS } from "../../src/kernel/kernel_abi";
 import { lossKey } from "../../src/outputs/report";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
 import { startNginx, waitForPort, type RunningServer } from "../support/servers";
-import { processSeries, sideCounts } from "../support/metrics_text";
+import { processSeries, sideCounts, timedCount, timedSum } from "../support/metrics_text";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, reportedLoss, type Totals } from "./harness";
 
 setDefaultTimeout(90_000);
@@ -159,6 +159,28 @@ describe("h2c with prior knowledge", () => {
       expect(await countsOf(pid, "server")).toEqual(ZERO);
     }
     await expectNoHttp2Loss(lossesBefore);
+  });
+
+  test("durations per stream: one stream at a time all timed; 100 at once, the first 8 of each connection timed", async () => {
+    const serverBefore = await processSeries(plugin, nghttpd.pid);
+    const base = `http://127.0.0.1:${nghttpd.port}`;
+    const serial = await run(["h2load", "-n", "300", "-c", "1", "-m", "1", `${base}/index.html`]);
+    const burst = await run(["h2load", "-n", "1000", "-c", "1", "-m", "100", `${base}/big.bin`]);
+    expect(h2loadTally(serial.out).done).toBe(300);
+    expect(h2loadTally(burst.out).done).toBe(1000);
+    await settle(burst.pid, "client", ZERO, { requests: 1000, codes: { 200: 1000 } });
+    const serialSeries = await processSeries(plugin, serial.pid);
+    const burstSeries = await processSeries(plugin, burst.pid);
+    const server = await processSeries(plugin, nghttpd.pid);
+    // Each answer is timed from its request's HEADERS to its END_STREAM: well under a second here.
+    expect(timedCount(serialSeries, "client")).toBe(300);
+    expect(timedSum(serialSeries, "client") / 300).toBeLessThan(1);
+    expect(timedCount(server, "server") - timedCount(serverBefore, "server")).toBeGreaterThanOrEqual(300);
+    // 100 streams at once on a connection that keeps 8 start times: at least 8 are timed, the rest untimed.
+    const burstTimed = timedCount(burstSeries, "client");
+    expect(burstTimed).toBeGreaterThanOrEqual(8);
+    expect(burstTimed).toBeLessThan(1000);
+    expect(sideCounts(burstSeries, "client")).toEqual({ requests: 1000, codes: { 200: 1000 } });
   });
 
   test("nghttp: many requests on one connection; curl --http2-prior-knowledge: one each", async () => {
