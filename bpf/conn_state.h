@@ -39,6 +39,7 @@ enum hs_state {
 #define HS_F_TE		0x04	/* it has a Transfer-Encoding */
 #define HS_F_UPGRADE	0x08	/* a request asking for another protocol */
 #define HS_F_CONNECT	0x10	/* a CONNECT request */
+#define HS_F_H2C	0x20	/* its Upgrade asks for HTTP/2 in cleartext (h2c) */
 
 /* Bytes of a line split across calls that classifying it needs: its start
  * (method, header name, short values) and its end (the HTTP version). */

@@ -75,4 +75,16 @@ static __always_inline void hs_h2_begin(struct hs_conn *conn, __u8 role, __u32 s
 	requests->fixed_left = HS_H2_PREFACE_LEN - seen;
 }
 
+/* After `Upgrade: h2c` and its 101: stream 1 is the request sent in HTTP/1.1
+ * (counted then), and the client's preface comes next. Its answer is untimed:
+ * its start time was HTTP/1.x's. */
+static __always_inline void hs_h2_upgraded(struct hs_conn *conn)
+{
+	struct hs_h2_dir *requests = conn->role == HS_ROLE_H2_SERVER ? &conn->h2.in : &conn->h2.out;
+
+	requests->stream = 1;
+	conn->in.state = HS_ST_START;
+	conn->out.state = HS_ST_START;
+}
+
 #endif /* HS_HTTP2_PARSER_H */

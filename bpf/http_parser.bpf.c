@@ -430,8 +430,13 @@ static __always_inline int hs_header(struct hs_parse *p, struct hs_line *l)
 		return HS_GO_ON;
 	}
 	if (l->len >= 8 &&
-	    (h0 | HS_LC8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':')) == HS_W8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':'))
+	    (h0 | HS_LC8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':')) == HS_W8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':')) {
 		s->flags |= HS_F_UPGRADE;
+		/* "Upgrade: h2c", alone: the answer's 101 hands the connection to HTTP/2. */
+		if (l->len == 12 + hs_has_cr(l) &&
+		    ((h1 & HS_MASK(4)) | HS_L('h', 1) | HS_L('c', 3)) == (HS_B(' ', 0) | HS_B('h', 1) | HS_B('2', 2) | HS_B('c', 3)))
+			s->flags |= HS_F_H2C;
+	}
 	return HS_GO_ON;
 }
 
@@ -447,7 +452,7 @@ static __always_inline int hs_request_headers_done(struct hs_parse *p)
 	hs_count(p, HS_REQUEST_SLOT);
 	if (s->flags & (HS_F_UPGRADE | HS_F_CONNECT)) {
 		/* What follows may be another protocol: wait for the answer. */
-		p->conn->tunnel = s->flags & (HS_F_UPGRADE | HS_F_CONNECT);
+		p->conn->tunnel = s->flags & (HS_F_UPGRADE | HS_F_CONNECT | HS_F_H2C);
 		s->state = HS_ST_PAUSED;
 		return HS_DONE;
 	}
@@ -480,6 +485,12 @@ static __always_inline int hs_response_headers_done(struct hs_parse *p)
 	if (status == 101) {
 		/* The connection now carries another protocol: the exchange ends with this head. */
 		hs_answer_done(c, s);
+		if (c->tunnel & HS_F_H2C) {
+			/* HTTP/2 from the next byte: the upgraded request, already counted, is stream 1 and its answer comes as one. */
+			hs_h2_begin(c, c->role == HS_ROLE_SERVER ? HS_ROLE_H2_SERVER : HS_ROLE_H2_CLIENT, 0);
+			hs_h2_upgraded(c);
+			return HS_DONE;
+		}
 		c->role = HS_ROLE_NOT_HTTP;
 		return HS_DONE;
 	}

@@ -308,6 +308,54 @@ describe("Node http2: statuses outside HPACK's static table, repeated on one con
   });
 });
 
+describe("Upgrade: h2c: the request sent in HTTP/1.1 is stream 1, answered in HTTP/2", () => {
+  let server: { proc: Subprocess<"ignore", "pipe", "inherit">; port: number };
+  beforeAll(async () => {
+    const proc = Bun.spawn(["/usr/bin/python3", join(FIXTURES, "h2c_upgrade_server.py")], { stdout: "pipe", stderr: "inherit" });
+    const reader = proc.stdout.getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the h2c upgrade server exited before listening");
+      text += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    server = { proc, port: Number(text.trim()) };
+  });
+  afterAll(async () => {
+    server?.proc.kill("SIGTERM");
+    await server?.proc.exited;
+  });
+
+  test("curl --http2 and nghttp -u: the 101 and the HTTP/2 answers, both sides", async () => {
+    const lossesBefore = await lossTotals();
+    const before = await countsOf(server.proc.pid, "server");
+    const base = `http://127.0.0.1:${server.port}`;
+    const curls: { pid: number; code: number }[] = [];
+    for (const code of [418, 201, 200]) {
+      const curl = await run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{http_version}", "--http2", `${base}/status/${code}`]);
+      expect(curl.out).toBe(`${code} 2`);
+      curls.push({ pid: curl.pid, code });
+    }
+    // nghttp upgrades with its first request, then opens the others as HTTP/2 streams.
+    const nghttp = await run(["nghttp", "-nu", `${base}/status/302?0`, `${base}/status/503?1`, `${base}/status/302?2`]);
+    // Each upgrade is one request with two answers: the 101, then the final status on stream 1.
+    const expectedServer: Counts = { requests: 6, codes: { 101: 4, 418: 1, 201: 1, 200: 1, 302: 2, 503: 1 } };
+    const counted = await settle(server.proc.pid, "server", before, expectedServer);
+    table.add({ case: "Upgrade: h2c, server side", server: "python h2", client: "curl --http2, nghttp -u", syscalls: "recv / sendall", sent: totalsOf(expectedServer), counted: totalsOf(counted) });
+    expect(counted).toEqual(expectedServer);
+    for (const { pid, code } of curls) {
+      const expected: Counts = { requests: 1, codes: { 101: 1, [code]: 1 } };
+      expect(await settle(pid, "client", ZERO, expected)).toEqual(expected);
+    }
+    const nghttpExpected: Counts = { requests: 3, codes: { 101: 1, 302: 2, 503: 1 } };
+    const nghttpCounted = await settle(nghttp.pid, "client", ZERO, nghttpExpected);
+    table.add({ case: "Upgrade: h2c, client side", server: "python h2", client: "nghttp -u", syscalls: "writev / read", sent: totalsOf(nghttpExpected), counted: totalsOf(nghttpCounted) });
+    expect(nghttpCounted).toEqual(nghttpExpected);
+    await expectNoHttp2Loss(lossesBefore);
+  });
+});
+
 /** No HTTP/2 loss since `before` (the counters are the machine's: only this file runs HTTP/2 here). */
 async function expectNoHttp2Loss(before: Record<string, number>): Promise<void> {
   const now = await lossTotals();
