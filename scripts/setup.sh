@@ -48,7 +48,8 @@ test_packages=(
   tmux                             # the terminal `http-statistics top` is tested in
   python3-gunicorn                 # the JSON API `bun run bench --only=service` measures (runs under /usr/bin/python3)
   nghttp2-server nghttp2-client    # h2c server (nghttpd) and clients (h2load, nghttp) of the HTTP/2 tests
-  python3-h2                       # the reference HPACK decoder the HTTP/2 fuzz compares with (/usr/bin/python3)
+  python3-h2                       # the reference HPACK decoder of the HTTP/2 fuzz, the h2c Upgrade server (/usr/bin/python3)
+  python3-grpcio                   # gRPC server and client of the HTTP/2 tests (/usr/bin/python3)
 )
 packages=("${build_packages[@]}")
 [ "$mode" = all ] && packages+=("${test_packages[@]}")
