@@ -9,7 +9,8 @@
  * beside TCP), iov (readv/writev in 1, 3 and 32 segments: the cost per extra
  * segment), e2e (nginx + wrk), agent (CPU and RSS at 10k req/s), report
  * (/report at 100..10,000 processes), startup, service (a Python JSON API
- * under gunicorn: what a typical service pays).
+ * under gunicorn: what a typical service pays), h2c (nghttpd + h2load, 100
+ * concurrent HTTP/2 streams per connection).
  * Variants (bench/lib/variants.ts) run interleaved (A B C A B C ...) and
  * figures are medians, since the machines this runs on are shared and
  * noisy. `previous` is the product at --baseline (default: the commit
@@ -20,6 +21,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { buildBinary, buildBpf } from "../build";
 import { agentTable, benchAgent } from "./agent";
 import { benchEndToEnd, e2eTables } from "./e2e";
+import { benchH2c, h2cTables } from "./h2c";
 import { describeMachine, OUT_DIR, REPO, round, table } from "./lib/common";
 import { buildPrevious, DEFAULT_BASELINE } from "./lib/previous";
 import {
@@ -40,7 +42,7 @@ import { benchStartup, startupTable } from "./startup";
 import { benchSyscalls, IOV_MODES, syscallTables, UNIX_MODES } from "./syscalls";
 import { targetsTable } from "./targets";
 
-const ALL = ["syscalls", "unix", "iov", "e2e", "service", "agent", "report", "startup"] as const;
+const ALL = ["syscalls", "unix", "iov", "e2e", "service", "h2c", "agent", "report", "startup"] as const;
 type Bench = (typeof ALL)[number];
 
 function fail(message: string): never {
@@ -209,6 +211,15 @@ if (options.only.includes("service")) {
   const s = await orFail(benchService({ rounds, seconds: options.quick ? 3 : 8, connections: 8, pacedRate: 300, variants: serviceVariants, log }));
   results.service = s;
   sections.push(`### What a typical service pays\n\n${serviceTables(s)}`);
+  publish();
+}
+if (options.only.includes("h2c")) {
+  // HTTP/2 against nothing, the floor (empty programs) and the product.
+  const h2cVariants = options.chosenVariants ? withoutFloorSyscalls : (["none", "floor", "plugin"] as VariantName[]).filter((v) => variants.includes(v));
+  log(`h2c: nghttpd + h2load under ${h2cVariants.join(" / ")}`);
+  const s = await orFail(benchH2c({ rounds, requests: options.quick ? 100_000 : 400_000, streams: 100, variants: h2cVariants, log }));
+  results.h2c = s;
+  sections.push(`### HTTP/2 (h2c) end to end\n\n${h2cTables(s)}`);
   publish();
 }
 if (options.only.includes("agent")) {

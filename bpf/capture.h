@@ -312,6 +312,17 @@ static __always_inline struct hs_conn *hs_tcp_call(enum hs_front front, struct s
 		conn = hs_conn_create(front, sk);
 		if (!conn)
 			return 0;
+		if (front == HS_FRONT_SYSCALL && BPF_CORE_READ(sk, __sk_common.skc_state) == HS_TCP_CLOSE) {
+			/* A call may return after its socket reached TCP_CLOSE, which
+			 * deleted its entry: one made now would outlive the socket, and
+			 * the next socket at this address would inherit its state.
+			 * Checked after the insert, so that a close racing it deletes
+			 * it either way. */
+			__u64 key = (__u64)sk;
+
+			bpf_map_delete_elem(&conns_by_sock, &key);
+			return 0;
+		}
 		hs_tcp_first_call(front, conn, tp, inbound, ret);
 	}
 	s = inbound ? &conn->in : &conn->out;

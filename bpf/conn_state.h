@@ -9,6 +9,7 @@
 #define HS_CONN_STATE_H
 
 #include "kernel_types.h"
+#include "http2_state.h"
 
 /* Who this connection's process is, learnt from the first request line it
  * receives (a server) or sends (a client). */
@@ -17,6 +18,8 @@ enum hs_role {
 	HS_ROLE_SERVER,
 	HS_ROLE_CLIENT,
 	HS_ROLE_NOT_HTTP,	/* not HTTP/1.x, or no longer (101 Switching Protocols, a CONNECT tunnel) */
+	HS_ROLE_H2_SERVER,	/* HTTP/2 (bpf/http2_parser.bpf.c), receiving the client preface */
+	HS_ROLE_H2_CLIENT,	/* HTTP/2, sending it */
 };
 
 /* What kind of socket a connection is on, beside TCP. */
@@ -43,6 +46,7 @@ enum hs_state {
 #define HS_F_TE		0x04	/* it has a Transfer-Encoding */
 #define HS_F_UPGRADE	0x08	/* a request asking for another protocol */
 #define HS_F_CONNECT	0x10	/* a CONNECT request */
+#define HS_F_H2C	0x20	/* its Upgrade asks for HTTP/2 in cleartext (h2c) */
 
 /* Bytes of a line split across calls that classifying it needs: its start
  * (method, header name, short values) and its end (the HTTP version). */
@@ -52,8 +56,13 @@ enum hs_state {
 /* One direction of a connection. */
 struct hs_stream {
 	__u64 body_left;	/* bytes still to skip in HS_ST_BODY / HS_ST_CHUNK_DATA */
-	__u64 head[HS_CARRY_HEAD / 8];	/* first bytes of the line carried from earlier calls */
-	__u64 tail[HS_CARRY_TAIL / 8];	/* its last bytes, the newest in the high byte of tail[1] */
+	union {
+		struct {
+			__u64 head[HS_CARRY_HEAD / 8];	/* first bytes of the line carried from earlier calls */
+			__u64 tail[HS_CARRY_TAIL / 8];	/* its last bytes, the newest in the high byte of tail[1] */
+		};
+		struct hs_h2_timed h2_timed;	/* HS_ROLE_H2_*: carries no line */
+	};
 	__u32 line_len;		/* bytes of that line so far (0: no line is carried) */
 	__u32 next_seq;		/* TCP sequence number the next call must start at */
 	__u16 status;		/* status code of the response whose headers are being read */
@@ -84,9 +93,15 @@ struct hs_conn {
 	__u32 ino;		/* syscall capture, unix sockets (low 32 bits): the socket's inode number, told apart from a dead socket at the same address */
 	__u32 until_close_tgid;	/* the process whose answer's body ends with the connection */
 	__u32 pad;
-	__u64 request_ns[HS_TIMED_REQUESTS];
+	union {
+		__u64 request_ns[HS_TIMED_REQUESTS];
+		struct hs_h2_conn h2;	/* HS_ROLE_H2_*: HTTP/1.x's queue is never used */
+	};
 	struct hs_stream in;	/* bytes the process received */
 	struct hs_stream out;	/* bytes it sent */
 };
+
+_Static_assert(sizeof(struct hs_h2_conn) <= HS_TIMED_REQUESTS * sizeof(__u64), "HTTP/2 state must fit in the room it shares");
+_Static_assert(sizeof(struct hs_h2_timed) <= HS_CARRY_HEAD + HS_CARRY_TAIL, "HTTP/2 start times must fit in the room they share");
 
 #endif /* HS_CONN_STATE_H */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The HTTP/1.x message parser (interface and overview in http_parser.h). */
 #include "http_parser.h"
+#include "http2_parser.h"
 
 /* Passes per call: with HS_SCRATCH_SIZE, bounds the header bytes one call
  * parses to 64 KiB; bodies cost no pass of their own. */
@@ -147,6 +148,13 @@ static __always_inline __u32 hs_method_len(__u64 w)
 	return 0;
 }
 
+/* "PRI * HTTP/2.0" CR: the first line of HTTP/2's client preface. */
+static __always_inline bool hs_h2_preface_line(struct hs_line *l)
+{
+	return l->len == HS_H2_PREFACE_LINE && l->h[0] == HS_H2_PREFACE_WORD0 &&
+	       (l->h[1] & HS_MASK(7)) == HS_H2_PREFACE_LINE_REST;
+}
+
 /* "METHOD SP target SP HTTP/1.x [CR]" with nothing odd in the target: the method's length, else 0. */
 static __always_inline __u32 hs_request_line(struct hs_line *l)
 {
@@ -259,7 +267,11 @@ static __always_inline int hs_start_line(struct hs_parse *p, struct hs_line *l)
 			hs_set_role(p, p->inbound ? HS_ROLE_SERVER : HS_ROLE_CLIENT);
 		else if (c->tries && (status = hs_status_line(l)))
 			hs_set_role(p, p->inbound ? HS_ROLE_CLIENT : HS_ROLE_SERVER);
-		else
+		else if (hs_h2_preface_line(l)) {
+			/* HTTP/2's preface, in pieces too small to tell at once: the frame walker goes on after its first line. */
+			hs_h2_begin(c, p->inbound ? HS_ROLE_H2_SERVER : HS_ROLE_H2_CLIENT, HS_H2_PREFACE_LINE + 1);
+			return HS_DONE;
+		} else
 			return hs_fail(p);
 	}
 	if (p->inbound == (c->role == HS_ROLE_SERVER)) {
@@ -418,8 +430,13 @@ static __always_inline int hs_header(struct hs_parse *p, struct hs_line *l)
 		return HS_GO_ON;
 	}
 	if (l->len >= 8 &&
-	    (h0 | HS_LC8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':')) == HS_W8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':'))
+	    (h0 | HS_LC8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':')) == HS_W8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':')) {
 		s->flags |= HS_F_UPGRADE;
+		/* "Upgrade: h2c", alone: the answer's 101 hands the connection to HTTP/2. */
+		if (l->len == 12 + hs_has_cr(l) &&
+		    ((h1 & HS_MASK(4)) | HS_L('h', 1) | HS_L('c', 3)) == (HS_B(' ', 0) | HS_B('h', 1) | HS_B('2', 2) | HS_B('c', 3)))
+			s->flags |= HS_F_H2C;
+	}
 	return HS_GO_ON;
 }
 
@@ -435,7 +452,7 @@ static __always_inline int hs_request_headers_done(struct hs_parse *p)
 	hs_count(p, HS_REQUEST_SLOT);
 	if (s->flags & (HS_F_UPGRADE | HS_F_CONNECT)) {
 		/* What follows may be another protocol: wait for the answer. */
-		p->conn->tunnel = s->flags & (HS_F_UPGRADE | HS_F_CONNECT);
+		p->conn->tunnel = s->flags & (HS_F_UPGRADE | HS_F_CONNECT | HS_F_H2C);
 		s->state = HS_ST_PAUSED;
 		return HS_DONE;
 	}
@@ -468,6 +485,12 @@ static __always_inline int hs_response_headers_done(struct hs_parse *p)
 	if (status == 101) {
 		/* The connection now carries another protocol: the exchange ends with this head. */
 		hs_answer_done(c, s);
+		if (c->tunnel & HS_F_H2C) {
+			/* HTTP/2 from the next byte: the upgraded request, already counted, is stream 1 and its answer comes as one. */
+			hs_h2_begin(c, c->role == HS_ROLE_SERVER ? HS_ROLE_H2_SERVER : HS_ROLE_H2_CLIENT, 0);
+			hs_h2_upgraded(c);
+			return HS_DONE;
+		}
 		c->role = HS_ROLE_NOT_HTTP;
 		return HS_DONE;
 	}
@@ -689,7 +712,8 @@ static __always_inline bool hs_may_start(struct hs_stream *s)
 	if (s->line_len < 8)
 		return true;
 	return hs_method_len(h0) || (h0 & HS_MASK(7)) == (HS_W4('H', 'T', 'T', 'P') | HS_B('/', 4) |
-							  HS_B('1', 5) | HS_B('.', 6));
+							  HS_B('1', 5) | HS_B('.', 6)) ||
+	       (h0 == HS_H2_PREFACE_WORD0 && s->line_len <= HS_H2_PREFACE_LINE);
 }
 
 /* Where one call's parse stands, in scalars only, so that global functions can share it. */
@@ -885,6 +909,16 @@ __noinline int hs_next_pass(struct hs_conn *conn, struct hs_scratch *sc, struct 
 		cur->stop = HS_DROP;
 		return 1;
 	}
+	/* A connection's first bytes may open HTTP/2: from then on the frame walker has it. */
+	if (conn->role == HS_ROLE_UNKNOWN && conn->timing && !s->resync && s->state == HS_ST_START && !s->line_len) {
+		__u8 h2 = hs_h2_opening(sc, n, cur->inbound);
+
+		if (h2 != HS_ROLE_UNKNOWN) {
+			hs_h2_begin(conn, h2, 0);
+			cur->stop = HS_DONE;
+			return 1;
+		}
+	}
 	cur->n = n;
 	cur->at = 0;
 	cur->stop = HS_GO_ON;
@@ -905,6 +939,8 @@ __noinline int hs_parse(struct hs_conn *conn, __u32 inbound, __u32 tgid, __u64 b
 
 	if (!conn || conn->role == HS_ROLE_NOT_HTTP)
 		return 0;
+	if (conn->role == HS_ROLE_H2_SERVER || conn->role == HS_ROLE_H2_CLIENT)
+		return hs_h2_parse(conn, inbound, tgid, buf, len);
 	s = inbound ? &conn->in : &conn->out;
 	sc = bpf_map_lookup_elem(&scratch, &zero);
 	if (!sc)
@@ -918,5 +954,8 @@ __noinline int hs_parse(struct hs_conn *conn, __u32 inbound, __u32 tgid, __u64 b
 		hs_count_loss(HS_LOSS_PARSE_BUDGET);
 		hs_lose_place(conn, s);
 	}
+	/* Handed over to HTTP/2 in this call: the walker takes the rest. */
+	if (conn->role == HS_ROLE_H2_SERVER || conn->role == HS_ROLE_H2_CLIENT)
+		return hs_h2_parse(conn, inbound, tgid, buf + cur.pos, len - cur.pos);
 	return 0;
 }

@@ -74,6 +74,7 @@ typedef struct {
 struct sock_common {
 	unsigned short skc_family;
 	possible_net_t skc_net;
+	volatile unsigned char skc_state;
 } __attribute__((preserve_access_index));
 
 struct socket;

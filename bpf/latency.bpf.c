@@ -20,6 +20,14 @@ static __always_inline __u32 hs_latency_bucket(__u64 ns)
 	return HS_LATENCY_BUCKETS - 1;
 }
 
+__noinline int hs_record_duration(__u32 side, __u64 started)
+{
+	__u64 ns = bpf_ktime_get_ns() - started;
+
+	hs_add(bpf_get_current_pid_tgid() >> 32, side + HS_LATENCY_SLOT + hs_latency_bucket(ns), ns);
+	return 0;
+}
+
 __noinline int hs_record_answer(struct hs_conn *c, __u32 answer_inbound, __u32 tgid)
 {
 	struct hs_stream *answer;

@@ -17,7 +17,7 @@
 /* Counter slots of this connection's process side. */
 static __always_inline __u32 hs_side(struct hs_conn *c)
 {
-	return c->role == HS_ROLE_CLIENT ? HS_CLIENT_SIDE : 0;
+	return c->role == HS_ROLE_CLIENT || c->role == HS_ROLE_H2_CLIENT ? HS_CLIENT_SIDE : 0;
 }
 
 /* A request's start time joins the queue, if the connection is timed and has room. Before queue_len grows. */
@@ -54,6 +54,8 @@ static __always_inline void hs_timing_pop(struct hs_conn *c, struct hs_stream *a
 /* Global (latency.bpf.c): verified once, not at each of the places an answer can end.
  * tgid: the process the duration counts for, 0 for the current one. */
 int hs_record_answer(struct hs_conn *c, __u32 answer_inbound, __u32 tgid);
+/* The same for an answer whose request started at `started` (HTTP/2 keeps its start times per stream). */
+int hs_record_duration(__u32 side, __u64 started);
 
 /* The answer's last byte moved in this call: if it was timed, its request took until now. */
 static __always_inline void hs_answer_done(struct hs_conn *c, struct hs_stream *answer)

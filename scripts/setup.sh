@@ -49,6 +49,9 @@ test_packages=(
   python3-gunicorn                 # the JSON API `bun run bench --only=service` measures, and a WSGI server on a unix socket behind nginx in the tests (both under /usr/bin/python3)
   uwsgi-core uwsgi-plugin-python3  # uwsgi --http-socket, whose response bodies end with the connection
   varnish                          # a reverse proxy that writes HTTP in many writev segments
+  nghttp2-server nghttp2-client    # h2c server (nghttpd) and clients (h2load, nghttp) of the HTTP/2 tests
+  python3-h2                       # the reference HPACK decoder of the HTTP/2 fuzz, the h2c Upgrade server (/usr/bin/python3)
+  python3-grpcio                   # gRPC server and client of the HTTP/2 tests (/usr/bin/python3)
 )
 packages=("${build_packages[@]}")
 [ "$mode" = all ] && packages+=("${test_packages[@]}")

@@ -13,7 +13,7 @@ export const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, ""
 export const OUT_DIR = `${REPO}/build/bench`;
 
 /** Loopback ports this suite may use (the project's range for benchmarks). */
-export const PORTS = { nginx: 18401, syscalls: 18410, startup: 18420, agent: 18430, service: 18440 } as const;
+export const PORTS = { nginx: 18401, syscalls: 18410, startup: 18420, agent: 18430, service: 18440, h2c: 18450 } as const;
 
 export function median(values: number[]): number {
   if (values.length === 0) return NaN;

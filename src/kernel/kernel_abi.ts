@@ -91,6 +91,8 @@ export const LOSS_REASONS = [
   "unknown_call",
   "unreadable",
   "untimed",
+  "h2_lost",
+  "h2_dynamic_table",
 ] as const;
 export type LossReason = (typeof LOSS_REASONS)[number];
 

@@ -171,6 +171,8 @@ export const LOSS_LABELS: Record<string, string> = {
   unknown_call: "unknown syscall",
   unreadable: "file bytes unseen",
   untimed: "response not timed",
+  h2_lost: "HTTP/2 place lost",
+  h2_dynamic_table: "HTTP/2 unknown entry",
 };
 
 export const LOSSES_TOTAL_KEY = "http_statistics_not_counted";

@@ -47,6 +47,8 @@ export interface NginxOptions {
   ipv6?: boolean;
   /** A reverse proxy: every request goes to this loopback port, over kept-alive HTTP/1.1 connections. */
   proxyTo?: number;
+  /** Cleartext HTTP/2 with prior knowledge (h2c) on the port instead of HTTP/1.x. */
+  http2?: boolean;
 }
 
 /** nginx's return takes a literal code, so one exact location per code. */
@@ -57,7 +59,8 @@ const STATUS_LOCATIONS = Array.from({ length: 400 }, (_, i) => i + 200)
 export async function startNginx(options: NginxOptions): Promise<RunningServer> {
   const dir = mkdtempSync(join(tmpdir(), "hs-nginx-"));
   writeFileSync(join(dir, "index.html"), "<h1>hello from nginx</h1>\n");
-  const listen = `listen 127.0.0.1:${options.port};${options.ipv6 ? ` listen [::1]:${options.port};` : ""}`;
+  const h2 = options.http2 ? " http2" : "";
+  const listen = `listen 127.0.0.1:${options.port}${h2};${options.ipv6 ? ` listen [::1]:${options.port}${h2};` : ""}`;
   const upstream = options.proxyTo ? `upstream backend { server 127.0.0.1:${options.proxyTo}; keepalive 4; }` : "";
   const locations = options.proxyTo
     ? `location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }`

@@ -1,0 +1,758 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The HTTP/2 frame walker and HPACK reader (interface and overview in http2_parser.h). */
+#include "http2_parser.h"
+
+/* Steps per call: a frame costs one or two, a header field two to four. */
+#define HS_H2_STEPS 4096
+#define HS_H2_MAX_FRAME_LIMIT 16777215
+
+/* Frame types and flags (RFC 9113, section 6). */
+enum hs_h2_type {
+	HS_H2_T_DATA = 0,
+	HS_H2_T_HEADERS,
+	HS_H2_T_PRIORITY,
+	HS_H2_T_RST_STREAM,
+	HS_H2_T_SETTINGS,
+	HS_H2_T_PUSH_PROMISE,
+	HS_H2_T_PING,
+	HS_H2_T_GOAWAY,
+	HS_H2_T_WINDOW_UPDATE,
+	HS_H2_T_CONTINUATION,
+};
+#define HS_H2_F_ACK 0x01
+#define HS_H2_F_END_STREAM 0x01
+#define HS_H2_F_END_HEADERS 0x04
+#define HS_H2_F_PADDED 0x08
+#define HS_H2_F_PRIORITY 0x20
+#define HS_H2_SETTINGS_MAX_FRAME_SIZE 5
+#define HS_H2_SETTINGS_ENTRY 6
+
+/* Tag kinds, as name_kind keeps them. */
+#define HS_H2_KIND_UNKNOWN 0
+#define HS_H2_KIND_OTHER 1
+#define HS_H2_KIND_STATUS 2
+#define HS_H2_KIND_MASK 0x7f
+
+/* huff: the string is Huffman-coded; its first bytes are collected. */
+#define HS_H2_HUFFMAN 0x01
+#define HS_H2_COLLECT 0x02
+
+/* ":status" as collected (little-endian), plain and Huffman-coded (RFC 7541, appendix B). */
+#define HS_H2_STATUS_NAME 0x7375746174733aULL
+#define HS_H2_STATUS_NAME_LEN 7
+#define HS_H2_STATUS_HUFFMAN 0xa3368d84b8ULL
+#define HS_H2_STATUS_HUFFMAN_LEN 5
+
+/* HPACK's static table holds :status at indexes 8 to 14. */
+#define HS_HPACK_STATIC 61
+
+/* Where one call's walk stands. Scratch holds win_len bytes of the call from offset win. */
+struct hs_h2_cursor {
+	__u64 buf;
+	__u64 len;
+	__u64 pos;
+	__u64 win;
+	__u32 win_len;
+	__u32 tgid;
+	__u8 inbound;
+};
+
+/* This direction lost its place: count it once, and never count on it again. */
+static __always_inline int hs_h2_lose(struct hs_conn *c, struct hs_h2_dir *d)
+{
+	hs_count_loss(HS_LOSS_H2_LOST);
+	d->step = HS_H2_LOST;
+	c->timing = 0;
+	return 1;
+}
+
+/* Bytes of the call from pos on that scratch holds, copying the next ones
+ * when it holds none; 0 when user memory cannot be read. */
+static __always_inline __u32 hs_h2_window(struct hs_scratch *sc, struct hs_h2_cursor *cur)
+{
+	__u64 off = cur->pos - cur->win, n;
+
+	if (cur->pos >= cur->win && off < cur->win_len)
+		return cur->win_len - off;
+	n = cur->len - cur->pos;
+	if (n > HS_SCRATCH_SIZE)
+		n = HS_SCRATCH_SIZE;
+	if (!n || bpf_probe_read_user(&sc->data[HS_SCRATCH_FRONT], n, (void *)(cur->buf + cur->pos))) {
+		hs_count_loss(HS_LOSS_READ_FAULT);
+		return 0;
+	}
+	cur->win = cur->pos;
+	cur->win_len = n;
+	return n;
+}
+
+/* Byte k after pos (k below what hs_h2_window returned). */
+static __always_inline __u8 hs_h2_byte(struct hs_scratch *sc, struct hs_h2_cursor *cur, __u32 k)
+{
+	return sc->data[(HS_SCRATCH_FRONT + (cur->pos - cur->win) + k) & HS_SCRATCH_MASK];
+}
+
+static __always_inline __u64 hs_min(__u64 a, __u64 b)
+{
+	return a < b ? a : b;
+}
+
+/* Slot i (of 2 * HS_H2_TIMED) of the connection's stream start times: the first half in one direction's room, the rest in the other's. */
+static __always_inline struct hs_h2_timed *hs_h2_timed_of(struct hs_conn *c, __u32 i)
+{
+	return i < HS_H2_TIMED ? &c->in.h2_timed : &c->out.h2_timed;
+}
+
+/* The slot timing a stream (stream 0: a free slot), or -1. */
+static __always_inline int hs_h2_slot(struct hs_conn *c, __u32 stream)
+{
+	__u32 i;
+
+#pragma unroll
+	for (i = 0; i < 2 * HS_H2_TIMED; i++)
+		if ((hs_h2_timed_of(c, i)->stream[i % HS_H2_TIMED] & ~HS_H2_ANSWERED) == stream)
+			return i;
+	return -1;
+}
+
+/* A request: its stream is timed from now if a slot is free (else its answer counts as untimed). */
+static __always_inline void hs_h2_timing_start(struct hs_conn *c, __u32 stream)
+{
+	int i = hs_h2_slot(c, 0);
+	struct hs_h2_timed *t;
+
+	if (i < 0)
+		return;
+	t = hs_h2_timed_of(c, i);
+	t->stream[i % HS_H2_TIMED] = stream;
+	t->started_ns[i % HS_H2_TIMED] = bpf_ktime_get_ns();
+}
+
+/* A final status was counted: its answer's end will be timed, or it is untimed now. */
+static __always_inline void hs_h2_timing_answered(struct hs_conn *c, __u32 stream)
+{
+	int i = hs_h2_slot(c, stream);
+
+	if (i < 0) {
+		hs_count_loss(HS_LOSS_UNTIMED);
+		return;
+	}
+	hs_h2_timed_of(c, i)->stream[i % HS_H2_TIMED] |= HS_H2_ANSWERED;
+}
+
+/* The stream is over (its answer's END_STREAM, or a reset): record its duration if it was answered and timed, free its slot. */
+static __always_inline void hs_h2_timing_end(struct hs_conn *c, __u32 stream, bool reset)
+{
+	int i = hs_h2_slot(c, stream);
+	struct hs_h2_timed *t;
+	__u32 answered;
+
+	if (i < 0 || !stream)
+		return;
+	t = hs_h2_timed_of(c, i);
+	answered = t->stream[i % HS_H2_TIMED] & HS_H2_ANSWERED;
+	t->stream[i % HS_H2_TIMED] = 0;
+	if (!answered)
+		return;
+	/* Counted with a status, and its end will never come. */
+	if (reset)
+		hs_count_loss(HS_LOSS_UNTIMED);
+	else
+		hs_record_duration(hs_side(c), t->started_ns[i % HS_H2_TIMED]);
+}
+
+/* A frame's last byte is in: if it ends its stream's answer (END_STREAM, after the block's last fragment), the answer is over. */
+static __always_inline void hs_h2_frame_done(struct hs_conn *c, struct hs_h2_dir *d)
+{
+	if (!d->ends || (d->block & HS_H2_BLOCK_OPEN) || d->step == HS_H2_LOST)
+		return;
+	d->ends = 0;
+	hs_h2_timing_end(c, d->stream, false);
+}
+
+/* What a field taken from the table at index i says (i >= 1). */
+static __always_inline __u16 hs_hpack_tag(struct hs_h2_dir *d, __u32 i)
+{
+	__u32 k;
+
+	switch (i) {
+	case 8: return HS_H2_TAG_STATUS | 200;
+	case 9: return HS_H2_TAG_STATUS | 204;
+	case 10: return HS_H2_TAG_STATUS | 206;
+	case 11: return HS_H2_TAG_STATUS | 304;
+	case 12: return HS_H2_TAG_STATUS | 400;
+	case 13: return HS_H2_TAG_STATUS | 404;
+	case 14: return HS_H2_TAG_STATUS | 500;
+	}
+	if (i <= HS_HPACK_STATIC)
+		return HS_H2_TAG_OTHER;
+	/* The dynamic table counts from its newest entry. */
+	k = i - HS_HPACK_STATIC - 1;
+	if (k >= d->valid)
+		return HS_H2_TAG_UNKNOWN;
+	return d->tags[(d->newest - k) & (HS_H2_TABLE - 1)];
+}
+
+static __always_inline __u8 hs_hpack_kind(__u16 tag)
+{
+	if (tag & HS_H2_TAG_STATUS)
+		return HS_H2_KIND_STATUS;
+	return tag == HS_H2_TAG_UNKNOWN ? HS_H2_KIND_UNKNOWN : HS_H2_KIND_OTHER;
+}
+
+/* A literal with incremental indexing entered the sender's dynamic table. */
+static __always_inline void hs_hpack_insert(struct hs_h2_dir *d, __u16 tag)
+{
+	d->newest = (d->newest + 1) & (HS_H2_TABLE - 1);
+	d->tags[d->newest & (HS_H2_TABLE - 1)] = tag;
+	if (d->valid < HS_H2_TABLE)
+		d->valid++;
+}
+
+/* One Huffman-coded digit (RFC 7541, appendix B: '0'-'2' take 5 bits,
+ * '3'-'9' take 6) from the top of the `bits` low bits of v; -1 if none. */
+static __always_inline int hs_huffman_digit(__u32 v, __u32 *bits)
+{
+	__u32 c;
+
+	if (*bits < 5)
+		return -1;
+	c = (v >> (*bits - 5)) & 0x1f;
+	if (c <= 2) {
+		*bits -= 5;
+		return c;
+	}
+	if (*bits < 6)
+		return -1;
+	c = (v >> (*bits - 6)) & 0x3f;
+	if (c < 0x19 || c > 0x1f)
+		return -1;
+	*bits -= 6;
+	return c - 0x19 + 3;
+}
+
+/* A status value string as collected: its three digits, or 0. */
+static __always_inline __u32 hs_hpack_status(struct hs_h2_dir *d)
+{
+	__u64 c = d->collected;
+	__u32 len = d->collected_len, v, bits, status = 0, i;
+	int digit;
+
+	if (!(d->huff & HS_H2_HUFFMAN)) {
+		if (len != 3)
+			return 0;
+#pragma unroll
+		for (i = 0; i < 3; i++) {
+			digit = (__u8)(c >> (8 * i)) - '0';
+			if (digit < 0 || digit > 9)
+				return 0;
+			status = status * 10 + digit;
+		}
+		return status;
+	}
+	/* Three digits take 15 to 18 bits: two or three bytes, the code's first bit the first byte's top one. */
+	if (len == 2)
+		v = ((c & 0xff) << 8) | ((c >> 8) & 0xff);
+	else if (len == 3)
+		v = ((c & 0xff) << 16) | (c & 0xff00) | ((c >> 16) & 0xff);
+	else
+		return 0;
+	bits = 8 * len;
+#pragma unroll
+	for (i = 0; i < 3; i++) {
+		digit = hs_huffman_digit(v, &bits);
+		if (digit < 0)
+			return 0;
+		status = status * 10 + digit;
+	}
+	/* What is left is padding: fewer than 8 bits, all ones. */
+	if (bits >= 8 || (v & ((1U << bits) - 1)) != (1U << bits) - 1)
+		return 0;
+	return status;
+}
+
+static __always_inline bool hs_hpack_is_status_name(struct hs_h2_dir *d)
+{
+	if (d->huff & HS_H2_HUFFMAN)
+		return d->collected_len == HS_H2_STATUS_HUFFMAN_LEN && d->collected == HS_H2_STATUS_HUFFMAN;
+	return d->collected_len == HS_H2_STATUS_NAME_LEN && d->collected == HS_H2_STATUS_NAME;
+}
+
+/* A field of a block that may be a response: its first field says. */
+static __always_inline void hs_h2_field(struct hs_conn *c, struct hs_h2_dir *d, struct hs_h2_cursor *cur, __u16 tag)
+{
+	__u32 status;
+
+	if (!(d->block & HS_H2_BLOCK_ANSWER))
+		return;
+	d->block &= ~HS_H2_BLOCK_ANSWER;
+	if (tag == HS_H2_TAG_UNKNOWN) {
+		hs_count_loss(HS_LOSS_H2_DYNAMIC_TABLE);
+		return;
+	}
+	/* Anything but :status first: trailers. */
+	if (!(tag & HS_H2_TAG_STATUS))
+		return;
+	status = tag & HS_H2_TAG_VALUE;
+	if (status < HS_STATUS_MIN || status > HS_STATUS_MAX) {
+		hs_h2_lose(c, d);
+		return;
+	}
+	/* An interim answer (1xx): the final one is still to come. */
+	if (status < 200)
+		return;
+	hs_add(cur->tgid, hs_side(c) + status, 0);
+	hs_h2_timing_answered(c, d->stream);
+}
+
+/* The string being read is over. */
+static __always_inline void hs_hpack_string_done(struct hs_conn *c, struct hs_h2_dir *d, struct hs_h2_cursor *cur)
+{
+	__u8 kind = d->name_kind & HS_H2_KIND_MASK;
+	__u16 tag;
+
+	if (d->what == HS_HW_NAME) {
+		kind = hs_hpack_is_status_name(d) ? HS_H2_KIND_STATUS : HS_H2_KIND_OTHER;
+		d->name_kind = (d->name_kind & HS_H2_INSERT) | kind;
+		d->what = HS_HW_VALUE_LEN;
+		d->hp = HS_HP_STRLEN;
+		return;
+	}
+	if (kind == HS_H2_KIND_STATUS)
+		tag = HS_H2_TAG_STATUS | hs_hpack_status(d);
+	else
+		tag = kind == HS_H2_KIND_OTHER ? HS_H2_TAG_OTHER : HS_H2_TAG_UNKNOWN;
+	if (d->name_kind & HS_H2_INSERT)
+		hs_hpack_insert(d, tag);
+	d->hp = HS_HP_FIELD;
+	hs_h2_field(c, d, cur, tag);
+}
+
+/* The integer being read is `value`: act on what it was. */
+static __always_inline void hs_hpack_int_done(struct hs_conn *c, struct hs_h2_dir *d, struct hs_h2_cursor *cur, __u32 value)
+{
+	switch (d->what) {
+	case HS_HW_INDEX:
+		if (!value) {
+			hs_h2_lose(c, d);
+			return;
+		}
+		d->hp = HS_HP_FIELD;
+		hs_h2_field(c, d, cur, hs_hpack_tag(d, value));
+		return;
+	case HS_HW_SIZE:
+		/* Emptied: everything inserted before is gone. */
+		if (!value)
+			d->valid = 0;
+		d->hp = HS_HP_FIELD;
+		return;
+	case HS_HW_NAME_INDEX:
+		d->hp = HS_HP_STRLEN;
+		if (!value) {
+			d->what = HS_HW_NAME_LEN;
+			return;
+		}
+		d->name_kind = (d->name_kind & HS_H2_INSERT) | hs_hpack_kind(hs_hpack_tag(d, value));
+		d->what = HS_HW_VALUE_LEN;
+		return;
+	}
+	/* A string's length: its bytes follow. Short names and :status values are kept. */
+	d->what = d->what == HS_HW_NAME_LEN ? HS_HW_NAME : HS_HW_VALUE;
+	d->hp = HS_HP_STR;
+	d->int_value = value;
+	d->collected = 0;
+	d->collected_len = 0;
+	if (value <= 8 && (d->what == HS_HW_NAME || (d->name_kind & HS_H2_KIND_MASK) == HS_H2_KIND_STATUS))
+		d->huff |= HS_H2_COLLECT;
+	if (!value)
+		hs_hpack_string_done(c, d, cur);
+}
+
+/* An integer whose prefix holds `value` of at most `max`: the max means more bytes follow. */
+static __always_inline void hs_hpack_int_start(struct hs_conn *c, struct hs_h2_dir *d, struct hs_h2_cursor *cur,
+					       __u32 value, __u32 max)
+{
+	if (value < max) {
+		hs_hpack_int_done(c, d, cur, value);
+		return;
+	}
+	d->int_value = value;
+	d->int_shift = 0;
+	d->hp = HS_HP_INT;
+}
+
+/* One byte of a header block that is not string data (RFC 7541, sections 5 and 6). */
+static __always_inline void hs_hpack_byte(struct hs_conn *c, struct hs_h2_dir *d, struct hs_h2_cursor *cur, __u8 b)
+{
+	switch (d->hp) {
+	case HS_HP_FIELD:
+		if (b & 0x80) {
+			d->what = HS_HW_INDEX;
+			hs_hpack_int_start(c, d, cur, b & 0x7f, 0x7f);
+		} else if (b & 0x40) {
+			d->what = HS_HW_NAME_INDEX;
+			d->name_kind = HS_H2_INSERT;
+			hs_hpack_int_start(c, d, cur, b & 0x3f, 0x3f);
+		} else if (b & 0x20) {
+			d->what = HS_HW_SIZE;
+			hs_hpack_int_start(c, d, cur, b & 0x1f, 0x1f);
+		} else {
+			/* without indexing, or never indexed */
+			d->what = HS_HW_NAME_INDEX;
+			d->name_kind = 0;
+			hs_hpack_int_start(c, d, cur, b & 0x0f, 0x0f);
+		}
+		return;
+	case HS_HP_STRLEN:
+		d->huff = b & 0x80 ? HS_H2_HUFFMAN : 0;
+		hs_hpack_int_start(c, d, cur, b & 0x7f, 0x7f);
+		return;
+	case HS_HP_INT:
+		d->int_value += (__u32)(b & 0x7f) << (d->int_shift & 31);
+		if (!(b & 0x80)) {
+			hs_hpack_int_done(c, d, cur, d->int_value);
+			return;
+		}
+		d->int_shift += 7;
+		/* Four continuation bytes are 2^28: more than any block can hold. */
+		if (d->int_shift > 21)
+			hs_h2_lose(c, d);
+		return;
+	case HS_HP_STR:
+		/* A kept string's byte. */
+		d->collected |= (__u64)b << (8 * (d->collected_len & 7));
+		d->collected_len++;
+		if (!--d->int_value)
+			hs_hpack_string_done(c, d, cur);
+		return;
+	}
+}
+
+/* After some of a block fragment was walked: at the fragment's end, go on to its padding or the next frame. */
+static __always_inline int hs_h2_fragment_walked(struct hs_conn *c, struct hs_h2_dir *d)
+{
+	if (d->step == HS_H2_LOST)
+		return 1;
+	if (d->frame_left > d->pad_len)
+		return 0;
+	if (!(d->block & HS_H2_BLOCK_OPEN)) {
+		/* END_HEADERS: a field may not run past the block. */
+		if (d->hp != HS_HP_FIELD)
+			return hs_h2_lose(c, d);
+		d->block = 0;
+	}
+	d->step = d->frame_left ? HS_H2_SKIP : HS_H2_FRAME;
+	if (d->step == HS_H2_FRAME)
+		hs_h2_frame_done(c, d);
+	return 0;
+}
+
+/* Header block bytes: string data passed (or kept) in one go, anything else a byte a step. */
+static __always_inline int hs_h2_block(struct hs_conn *c, struct hs_h2_dir *d, struct hs_scratch *sc,
+				       struct hs_h2_cursor *cur)
+{
+	__u64 fragment = d->frame_left - d->pad_len, n;
+
+	if (d->hp == HS_HP_STR && !(d->huff & HS_H2_COLLECT)) {
+		n = hs_min(hs_min(d->int_value, fragment), cur->len - cur->pos);
+		cur->pos += n;
+		d->frame_left -= n;
+		d->int_value -= n;
+		if (!d->int_value)
+			hs_hpack_string_done(c, d, cur);
+		return hs_h2_fragment_walked(c, d);
+	}
+	if (!hs_h2_window(sc, cur))
+		return hs_h2_lose(c, d);
+	hs_hpack_byte(c, d, cur, hs_h2_byte(sc, cur, 0));
+	cur->pos++;
+	d->frame_left--;
+	return hs_h2_fragment_walked(c, d);
+}
+
+/* A complete frame header: check it can be one, count a request, and choose how to walk the payload. */
+static __always_inline int hs_h2_frame(struct hs_conn *c, struct hs_h2_dir *d, struct hs_h2_cursor *cur, __u8 *b)
+{
+	__u32 len = (b[0] << 16) | (b[1] << 8) | b[2], stream, fixed;
+	__u8 type = b[3], flags = b[4];
+	bool requests = cur->inbound == (c->role == HS_ROLE_H2_SERVER);
+
+	stream = ((__u32)(b[5] & 0x7f) << 24) | (b[6] << 16) | (b[7] << 8) | b[8];
+	if (len > d->max_frame)
+		return hs_h2_lose(c, d);
+	/* A header block's fragments follow each other, on its stream, with nothing between. */
+	if ((d->block & HS_H2_BLOCK_OPEN) ? type != HS_H2_T_CONTINUATION || stream != d->stream : type == HS_H2_T_CONTINUATION)
+		return hs_h2_lose(c, d);
+	d->frame_left = len;
+	d->flags = flags;
+	d->pad_len = 0;
+	d->fixed_left = 0;
+	d->step = len ? HS_H2_SKIP : HS_H2_FRAME;
+	/* An answer's END_STREAM on a HEADERS holds until its last CONTINUATION. */
+	if (type != HS_H2_T_CONTINUATION)
+		d->ends = 0;
+	switch (type) {
+	case HS_H2_T_DATA:
+		if (!stream)
+			return hs_h2_lose(c, d);
+		if (!requests) {
+			d->stream = stream;
+			d->ends = flags & HS_H2_F_END_STREAM;
+			break;
+		}
+		return 0;
+	case HS_H2_T_HEADERS:
+	case HS_H2_T_PUSH_PROMISE:
+		/* Only a server promises. */
+		if (!stream || (type == HS_H2_T_PUSH_PROMISE && requests))
+			return hs_h2_lose(c, d);
+		d->block = flags & HS_H2_F_END_HEADERS ? 0 : HS_H2_BLOCK_OPEN;
+		if (requests) {
+			/* A client opens a stream with a HEADERS on an odd id above all it used; anything else is trailers. */
+			if ((stream & 1) && stream > d->stream) {
+				d->stream = stream;
+				hs_add(cur->tgid, hs_side(c) + HS_REQUEST_SLOT, 0);
+				hs_h2_timing_start(c, stream);
+			}
+			return 0;
+		}
+		d->stream = stream;
+		d->ends = type == HS_H2_T_HEADERS && (flags & HS_H2_F_END_STREAM);
+		if (type == HS_H2_T_HEADERS && (stream & 1))
+			d->block |= HS_H2_BLOCK_ANSWER;
+		fixed = type == HS_H2_T_PUSH_PROMISE ? 4 : flags & HS_H2_F_PRIORITY ? 5 : 0;
+		if (len < fixed + !!(flags & HS_H2_F_PADDED))
+			return hs_h2_lose(c, d);
+		d->fixed_left = fixed;
+		d->hp = HS_HP_FIELD;
+		if (flags & HS_H2_F_PADDED)
+			d->step = HS_H2_PAD_LENGTH;
+		else
+			d->step = fixed ? HS_H2_FIXED : HS_H2_BLOCK;
+		break;
+	case HS_H2_T_CONTINUATION:
+		d->block &= ~HS_H2_BLOCK_OPEN;
+		if (!(flags & HS_H2_F_END_HEADERS))
+			d->block |= HS_H2_BLOCK_OPEN;
+		if (requests)
+			return 0;
+		d->step = HS_H2_BLOCK;
+		break;
+	case HS_H2_T_PRIORITY:
+		if (len != 5 || !stream)
+			return hs_h2_lose(c, d);
+		return 0;
+	case HS_H2_T_RST_STREAM:
+		if (len != 4 || !stream)
+			return hs_h2_lose(c, d);
+		hs_h2_timing_end(c, stream, true);
+		return 0;
+	case HS_H2_T_SETTINGS:
+		if (stream || (flags & HS_H2_F_ACK ? len : len % HS_H2_SETTINGS_ENTRY))
+			return hs_h2_lose(c, d);
+		if (len)
+			d->step = HS_H2_SETTINGS;
+		return 0;
+	case HS_H2_T_PING:
+		if (len != 8 || stream)
+			return hs_h2_lose(c, d);
+		return 0;
+	case HS_H2_T_GOAWAY:
+		if (len < 8 || stream)
+			return hs_h2_lose(c, d);
+		return 0;
+	case HS_H2_T_WINDOW_UPDATE:
+		if (len != 4)
+			return hs_h2_lose(c, d);
+		return 0;
+	default:
+		/* Extension frames are ignored, as the protocol asks. */
+		return 0;
+	}
+	/* A block fragment may be empty, a DATA frame too. */
+	if (d->step == HS_H2_BLOCK)
+		return hs_h2_fragment_walked(c, d);
+	if (d->step == HS_H2_FRAME)
+		hs_h2_frame_done(c, d);
+	return 0;
+}
+
+/* The next frame header: whole from scratch, or a byte at a time across calls. */
+static __always_inline int hs_h2_frame_header(struct hs_conn *c, struct hs_h2_dir *d, struct hs_scratch *sc,
+					      struct hs_h2_cursor *cur)
+{
+	__u32 avail = hs_h2_window(sc, cur), k, have;
+	__u8 b[9];
+
+	if (!avail)
+		return hs_h2_lose(c, d);
+	if (!d->hdr_have && avail >= sizeof(b)) {
+#pragma unroll
+		for (k = 0; k < sizeof(b); k++)
+			b[k] = hs_h2_byte(sc, cur, k);
+		cur->pos += sizeof(b);
+		return hs_h2_frame(c, d, cur, b);
+	}
+	for (k = 0; k < sizeof(b); k++) {
+		have = d->hdr_have;
+		if (k >= avail || have >= sizeof(b))
+			break;
+		d->hdr[have] = hs_h2_byte(sc, cur, k);
+		d->hdr_have = have + 1;
+	}
+	cur->pos += k;
+	if (d->hdr_have < sizeof(b))
+		return 0;
+	d->hdr_have = 0;
+	__builtin_memcpy(b, d->hdr, sizeof(b));
+	return hs_h2_frame(c, d, cur, b);
+}
+
+/* SETTINGS entries, 6 bytes each: SETTINGS_MAX_FRAME_SIZE raises what the other direction may carry. */
+static __always_inline int hs_h2_settings(struct hs_conn *c, struct hs_h2_dir *d, struct hs_h2_dir *other,
+					  struct hs_scratch *sc, struct hs_h2_cursor *cur)
+{
+	__u32 avail = hs_h2_window(sc, cur), k, have, value;
+
+	if (!avail)
+		return hs_h2_lose(c, d);
+	for (k = 0; k < HS_H2_SETTINGS_ENTRY; k++) {
+		have = d->hdr_have;
+		if (k >= avail || have >= HS_H2_SETTINGS_ENTRY)
+			break;
+		d->hdr[have] = hs_h2_byte(sc, cur, k);
+		d->hdr_have = have + 1;
+	}
+	cur->pos += k;
+	d->frame_left -= k;
+	if (d->hdr_have < HS_H2_SETTINGS_ENTRY)
+		return 0;
+	d->hdr_have = 0;
+	if (!d->frame_left)
+		d->step = HS_H2_FRAME;
+	if (((d->hdr[0] << 8) | d->hdr[1]) != HS_H2_SETTINGS_MAX_FRAME_SIZE)
+		return 0;
+	value = ((__u32)d->hdr[2] << 24) | (d->hdr[3] << 16) | (d->hdr[4] << 8) | d->hdr[5];
+	if (value < HS_H2_DEFAULT_MAX_FRAME || value > HS_H2_MAX_FRAME_LIMIT)
+		return hs_h2_lose(c, d);
+	/* The largest ever announced: frames sent before it arrived were smaller anyway. */
+	if (value > other->max_frame)
+		other->max_frame = value;
+	return 0;
+}
+
+/* The client preface, checked byte by byte. A mismatch before "PRI " is
+ * whole means the connection is no HTTP/2 at all (a server's SETTINGS
+ * came first from something else); after it, the connection lost its place. */
+static __always_inline int hs_h2_preface(struct hs_conn *c, struct hs_h2_dir *d, struct hs_scratch *sc,
+					 struct hs_h2_cursor *cur)
+{
+	static const char preface[HS_H2_PREFACE_LEN] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+	__u32 avail = hs_h2_window(sc, cur), k, at;
+
+	if (!avail)
+		return hs_h2_lose(c, d);
+	for (k = 0; k < HS_H2_PREFACE_LEN; k++) {
+		if (k >= avail || !d->fixed_left)
+			break;
+		at = HS_H2_PREFACE_LEN - d->fixed_left;
+		if (at >= HS_H2_PREFACE_LEN)
+			break;
+		if (hs_h2_byte(sc, cur, k) != (__u8)preface[at]) {
+			if (at >= 4)
+				return hs_h2_lose(c, d);
+			c->role = HS_ROLE_NOT_HTTP;
+			return 1;
+		}
+		d->fixed_left--;
+	}
+	cur->pos += k;
+	if (!d->fixed_left)
+		d->step = HS_H2_FRAME;
+	return 0;
+}
+
+/* One step of the walk. Returns 1 when the call is over. Global: verified once. */
+__noinline int hs_h2_step(struct hs_conn *conn, struct hs_scratch *sc, struct hs_h2_cursor *cur)
+{
+	struct hs_h2_dir *d, *other;
+	__u64 n;
+	__u8 b;
+
+	if (!conn || !sc || !cur || cur->pos >= cur->len)
+		return 1;
+	d = cur->inbound ? &conn->h2.in : &conn->h2.out;
+	other = cur->inbound ? &conn->h2.out : &conn->h2.in;
+	switch (d->step) {
+	case HS_H2_SKIP:
+		n = hs_min(d->frame_left, cur->len - cur->pos);
+		cur->pos += n;
+		d->frame_left -= n;
+		if (!d->frame_left) {
+			d->step = HS_H2_FRAME;
+			hs_h2_frame_done(conn, d);
+		}
+		return 0;
+	case HS_H2_FRAME:
+		return hs_h2_frame_header(conn, d, sc, cur);
+	case HS_H2_BLOCK:
+		return hs_h2_block(conn, d, sc, cur);
+	case HS_H2_PAD_LENGTH:
+		if (!hs_h2_window(sc, cur))
+			return hs_h2_lose(conn, d);
+		b = hs_h2_byte(sc, cur, 0);
+		cur->pos++;
+		d->frame_left--;
+		if (b > d->frame_left - d->fixed_left)
+			return hs_h2_lose(conn, d);
+		d->pad_len = b;
+		d->step = d->fixed_left ? HS_H2_FIXED : HS_H2_BLOCK;
+		return d->step == HS_H2_BLOCK ? hs_h2_fragment_walked(conn, d) : 0;
+	case HS_H2_FIXED:
+		n = hs_min(d->fixed_left, cur->len - cur->pos);
+		cur->pos += n;
+		d->frame_left -= n;
+		d->fixed_left -= n;
+		if (d->fixed_left)
+			return 0;
+		d->step = HS_H2_BLOCK;
+		return hs_h2_fragment_walked(conn, d);
+	case HS_H2_SETTINGS:
+		return hs_h2_settings(conn, d, other, sc, cur);
+	case HS_H2_PREFACE:
+		return hs_h2_preface(conn, d, sc, cur);
+	}
+	return 1;
+}
+
+__noinline int hs_h2_parse(struct hs_conn *conn, __u32 inbound, __u32 tgid, __u64 buf, __u64 len)
+{
+	struct hs_h2_cursor cur = { .buf = buf, .len = len, .tgid = tgid, .inbound = inbound };
+	struct hs_scratch *sc;
+	struct hs_h2_dir *d;
+	struct hs_stream *s;
+	__u32 zero = 0, i;
+
+	if (!conn || (conn->role != HS_ROLE_H2_SERVER && conn->role != HS_ROLE_H2_CLIENT))
+		return 0;
+	d = inbound ? &conn->h2.in : &conn->h2.out;
+	s = inbound ? &conn->in : &conn->out;
+	if (d->step == HS_H2_LOST)
+		return 0;
+	/* Bytes went by that we did not see (capture.h counted why): frames can no longer be found. */
+	if (s->resync) {
+		hs_h2_lose(conn, d);
+		return 0;
+	}
+	sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (!sc)
+		return 0;
+	for (i = 0; i < HS_H2_STEPS; i++)
+		if (hs_h2_step(conn, sc, &cur))
+			break;
+	if (cur.pos < len && d->step != HS_H2_LOST && conn->role != HS_ROLE_NOT_HTTP) {
+		hs_count_loss(HS_LOSS_PARSE_BUDGET);
+		hs_h2_lose(conn, d);
+	}
+	return 0;
+}
