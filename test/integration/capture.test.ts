@@ -35,7 +35,7 @@ test("the default capture sits on the two socket tracepoints and the TCP state c
     // The walk of existing unix sockets ran once at start and is detached.
     expect(await plugin.stderr()).toContain("capture: socket layer (sock_recv_length, sock_send_length), 3 programs attached");
   });
-});
+}, 30_000);
 
 test("--capture=syscalls sits on the data syscalls' exits, the socket state changes and io_uring completions only", async () => {
   await withPlugin(["--capture=syscalls"], async (plugin) => {
@@ -46,4 +46,4 @@ test("--capture=syscalls sits on the data syscalls' exits, the socket state chan
     await plugin.stop();
     expect(await plugin.stderr()).toContain("capture: syscall exits");
   });
-});
+}, 30_000);
