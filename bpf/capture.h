@@ -11,6 +11,7 @@
 #define HS_CAPTURE_H
 
 #include "http_parser.h"
+#include "tls.h"
 #include <bpf/bpf_core_read.h>
 
 /* Views a kernel object as another BTF type, read-only. The verifier
@@ -304,8 +305,10 @@ static __always_inline struct hs_conn *hs_tcp_call(enum hs_front front, struct s
 	struct hs_conn *conn = hs_conn_lookup(front, sk);
 	struct hs_stream *s;
 
-	if (conn && conn->role == HS_ROLE_NOT_HTTP)
+	if (conn && conn->role == HS_ROLE_NOT_HTTP) {
+		hs_tls_socket_event(conn);
 		return 0;
+	}
 	if (!conn) {
 		if (front == HS_FRONT_SYSCALL && !hs_is_inet(front, sk))
 			return 0;

@@ -29,6 +29,19 @@ enum hs_unix {
 	HS_UNIX_BEFORE_WALK,	/* one met before the walk of existing unix sockets ended: whose it is is still to check */
 };
 
+/* A TCP connection whose first bytes were a TLS handshake is not parsed
+ * itself: its plaintext comes from the TLS library's calls (tls.h). */
+enum hs_tls {
+	HS_TLS_NONE = 0,
+	HS_TLS_UNDECODED,	/* no hooked library call has moved its bytes yet */
+	HS_TLS_DECODED,		/* its bytes moved inside a hooked call, or its process decodes memory-BIO sessions */
+	HS_TLS_COUNTED,		/* closed undecoded: its loss is counted */
+};
+
+/* A TLS record header's first two bytes: content type handshake, major version 3 (SSL 3.0 to TLS 1.3). */
+#define HS_TLS_RECORD_HANDSHAKE 0x16
+#define HS_TLS_MAJOR 0x03
+
 /* Where one direction stands between two HTTP messages. */
 enum hs_state {
 	HS_ST_START = 0,	/* at a message boundary: the next line starts a message */
@@ -92,7 +105,8 @@ struct hs_conn {
 	__u8 is_unix;		/* enum hs_unix: a unix stream socket, on which no event marks the end */
 	__u32 ino;		/* syscall capture, unix sockets (low 32 bits): the socket's inode number, told apart from a dead socket at the same address */
 	__u32 until_close_tgid;	/* the process whose answer's body ends with the connection */
-	__u32 pad;
+	__u8 tls;		/* enum hs_tls: what became of a connection that began with a TLS handshake */
+	__u8 pad[3];
 	union {
 		__u64 request_ns[HS_TIMED_REQUESTS];
 		struct hs_h2_conn h2;	/* HS_ROLE_H2_*: HTTP/1.x's queue is never used */

@@ -909,6 +909,14 @@ __noinline int hs_next_pass(struct hs_conn *conn, struct hs_scratch *sc, struct 
 		cur->stop = HS_DROP;
 		return 1;
 	}
+	/* A connection seen from its first byte that opens with a TLS handshake
+	 * record carries ciphertext: its plaintext comes from the TLS hooks. */
+	if (conn->role == HS_ROLE_UNKNOWN && conn->timing && !cur->pos && !s->line_len && n >= 2 &&
+	    sc->data[HS_SCRATCH_FRONT] == HS_TLS_RECORD_HANDSHAKE && sc->data[HS_SCRATCH_FRONT + 1] == HS_TLS_MAJOR) {
+		conn->tls = HS_TLS_UNDECODED;
+		conn->role = HS_ROLE_NOT_HTTP;
+		return 1;
+	}
 	/* A connection's first bytes may open HTTP/2: from then on the frame walker has it. */
 	if (conn->role == HS_ROLE_UNKNOWN && conn->timing && !s->resync && s->state == HS_ST_START && !s->line_len) {
 		__u8 h2 = hs_h2_opening(sc, n, cur->inbound);

@@ -61,6 +61,7 @@ enum hs_loss {
 	HS_LOSS_UNTIMED,		/* a response counted without a duration: too many requests awaited answers, or its body ends with the connection */
 	HS_LOSS_H2_LOST,		/* an HTTP/2 connection lost its place (bytes not HTTP/2, a frame that cannot be, bytes unseen): nothing more on it counts */
 	HS_LOSS_H2_DYNAMIC_TABLE,	/* an HTTP/2 header block began with a dynamic-table entry we do not remember: a response's status, if it was one, not counted */
+	HS_LOSS_TLS_UNDECODED,		/* a TCP connection that began with a TLS handshake closed without a hooked TLS library call decoding any of it */
 	HS_LOSS_MAX,
 };
 

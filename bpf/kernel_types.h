@@ -158,6 +158,8 @@ struct pt_regs {
 	unsigned long si;
 	unsigned long di;
 	unsigned long orig_ax;
+	unsigned long cx;	/* a uprobe's fourth argument */
+	unsigned long ax;	/* a uretprobe's return value */
 } __attribute__((preserve_access_index));
 
 /* x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl, a stable ABI). */

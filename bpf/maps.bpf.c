@@ -2,5 +2,6 @@
 /* The one definition of every shared map (see maps.bpf.h). */
 #define HS_DEFINE_MAPS
 #include "maps.bpf.h"
+#include "tls.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

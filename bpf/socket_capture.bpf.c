@@ -69,7 +69,8 @@ int BPF_PROG(hs_sock_send, struct sock *sk, int ret, int flags)
 	return hs_socket_event(sk, ret, flags, false);
 }
 
-/* A few times per TCP connection: its end, for answers whose body runs until it (capture.h). */
+/* A few times per TCP connection: its end, for answers whose body runs until it (capture.h),
+ * and for a TLS connection no hooked call decoded (tls.h). */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(hs_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
 {
@@ -78,7 +79,11 @@ int BPF_PROG(hs_tcp_state, const struct sock *sk, const int oldstate, const int 
 	if (sk->sk_protocol != HS_IPPROTO_TCP)
 		return 0;
 	conn = bpf_sk_storage_get(&conns, (struct sock *)sk, 0, 0);
-	if (conn && conn->role != HS_ROLE_NOT_HTTP)
+	if (!conn)
+		return 0;
+	if (conn->role != HS_ROLE_NOT_HTTP)
 		hs_tcp_state_change(conn, oldstate, newstate);
+	else if (newstate == HS_TCP_CLOSE)
+		hs_tls_closed(conn);
 	return 0;
 }

@@ -224,7 +224,8 @@ int hs_io_uring_complete(struct hs_io_uring_complete *ctx)
 	return 0;
 }
 
-/* A TCP connection's end: answers whose body runs until it (capture.h), and its state's retirement. */
+/* A TCP connection's end: answers whose body runs until it (capture.h), a TLS connection
+ * no hooked call decoded (tls.h), and its state's retirement. */
 SEC("tracepoint/sock/inet_sock_set_state")
 int hs_sock_state(struct hs_inet_sock_set_state *ctx)
 {
@@ -235,7 +236,9 @@ int hs_sock_state(struct hs_inet_sock_set_state *ctx)
 		return 0;
 	if (conn->role != HS_ROLE_NOT_HTTP)
 		hs_tcp_state_change(conn, ctx->oldstate, ctx->newstate);
-	if (ctx->newstate == HS_TCP_CLOSE)
+	if (ctx->newstate == HS_TCP_CLOSE) {
+		hs_tls_closed(conn);
 		bpf_map_delete_elem(&conns_by_sock, &sk);
+	}
 	return 0;
 }

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * HTTPS from the TLS library's plaintext. tls_capture.bpf.c probes the
+ * library's read and write calls and parses their plaintext per TLS
+ * session (one SSL object of one process): one stream for the parser,
+ * whatever moves its ciphertext, so memory-BIO runtimes count the same as
+ * sockets. The ciphertext's own TCP connection is never parsed (the parser
+ * sets it aside at its handshake record); the socket hooks only tell
+ * whether a hooked call ever moved its bytes, and a connection closed
+ * without one is the named loss tls_undecoded.
+ */
+#ifndef HS_TLS_H
+#define HS_TLS_H
+
+#include "maps.bpf.h"
+
+/* One TLS session: an SSL object of a process. */
+struct hs_tls_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 ssl;
+};
+
+/* A read or write call in progress on a thread, from its entry to its return. */
+struct hs_tls_call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 done;		/* where the library stores the bytes it moved (a size_t) */
+	__u8 inbound;
+	__u8 socket_moved;	/* a socket hook fired inside the call */
+};
+
+/* Parser state per TLS session, created at SSL_clear (SSL_new calls it)
+ * and replaced when the object is cleared for another connection; stale
+ * entries of exited processes are swept from user space. 65,536 sessions. */
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, struct hs_tls_key);
+	__type(value, struct hs_conn);
+} tls_sessions SEC(".maps");
+
+/* The call each thread is inside, by pid_tgid; LRU: a thread that dies inside a call leaves no slot taken for good. 16,384 threads. */
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct hs_tls_call);
+} tls_calls SEC(".maps");
+
+/* Processes that wrote TLS plaintext through a call that moved no socket
+ * bytes (memory BIOs: Python asyncio, Node): their TLS connections are
+ * decoded by session, not by socket. 4,096 processes. */
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} tls_bio_processes SEC(".maps");
+
+/* A socket event on a connection that began with a TLS handshake (the
+ * capture's early exit for connections that are not HTTP). */
+static __always_inline void hs_tls_socket_event(struct hs_conn *conn)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct hs_tls_call *call;
+
+	if (conn->tls == HS_TLS_NONE || conn->tls == HS_TLS_COUNTED)
+		return;
+	call = bpf_map_lookup_elem(&tls_calls, &id);
+	if (call) {
+		call->socket_moved = 1;
+		conn->tls = HS_TLS_DECODED;
+		return;
+	}
+	if (conn->tls == HS_TLS_UNDECODED && bpf_map_lookup_elem(&tls_bio_processes, &tgid))
+		conn->tls = HS_TLS_DECODED;
+}
+
+/* The connection closed: one that began with TLS and was never decoded is a loss, once. */
+static __always_inline void hs_tls_closed(struct hs_conn *conn)
+{
+	if (conn->tls != HS_TLS_UNDECODED)
+		return;
+	conn->tls = HS_TLS_COUNTED;
+	hs_count_loss(HS_LOSS_TLS_UNDECODED);
+}
+
+#endif /* HS_TLS_H */

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Probes on a TLS library's plaintext calls (overview in tls.h). User
+ * space (src/tls/) attaches them once per library file, for every process
+ * that maps it.
+ *
+ * OpenSSL: SSL_read and SSL_read_ex both call one internal function with
+ * (ssl, buf, num, &readbytes), SSL_write and SSL_write_ex another with
+ * (ssl, buf, num, &written), and SSL_peek neither. Probing those two
+ * (entry and return) covers all four calls at the price of two, and
+ * their first instruction is a push, which the kernel emulates, where the
+ * exported functions begin with an instruction it must single-step. The
+ * plaintext is parsed at the return, once the library says how many bytes
+ * moved: a call that moved nothing (WANT_READ, WANT_WRITE, errors) parses
+ * nothing, a partial write parses what was written, and the retry of a
+ * failed write is parsed once, when it succeeds.
+ */
+#include "capture.h"
+#include "tls.h"
+
+static __always_inline int hs_tls_enter(__u64 ssl, __u64 buf, __u64 done, bool inbound)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct hs_tls_call call = { .ssl = ssl, .buf = buf, .done = done, .inbound = inbound };
+
+	bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int hs_tls_return(int ret)
+{
+	__u64 id = bpf_get_current_pid_tgid(), moved = 0;
+	struct hs_tls_key key = { .tgid = id >> 32 };
+	struct hs_tls_call *found, call;
+	struct hs_stream *s;
+	struct hs_conn *conn;
+	__u8 yes = 1;
+
+	found = bpf_map_lookup_elem(&tls_calls, &id);
+	if (!found)
+		return 0;
+	call = *found;
+	bpf_map_delete_elem(&tls_calls, &id);
+	if (ret <= 0)
+		return 0;
+	if (bpf_probe_read_user(&moved, sizeof(moved), (void *)call.done)) {
+		hs_count_loss(HS_LOSS_READ_FAULT);
+		return 0;
+	}
+	if (!moved)
+		return 0;
+	/* Plaintext written without a socket write inside: the session writes into memory. */
+	if (!call.inbound && !call.socket_moved && !bpf_map_lookup_elem(&tls_bio_processes, &key.tgid))
+		bpf_map_update_elem(&tls_bio_processes, &key.tgid, &yes, BPF_ANY);
+	key.ssl = call.ssl;
+	conn = bpf_map_lookup_elem(&tls_sessions, &key);
+	if (!conn) {
+		/* A session that predates the plugin: joined mid-stream. */
+		if (bpf_map_update_elem(&tls_sessions, &key, &hs_zero_conn, BPF_NOEXIST) ||
+		    !(conn = bpf_map_lookup_elem(&tls_sessions, &key))) {
+			hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
+			return 0;
+		}
+		hs_init_conn(conn, false);
+	}
+	if (conn->role == HS_ROLE_NOT_HTTP)
+		return 0;
+	s = call.inbound ? &conn->in : &conn->out;
+	if (hs_skip_body(conn, s, moved))
+		return 0;
+	hs_parse(conn, call.inbound, key.tgid, call.buf, moved);
+	return 0;
+}
+
+SEC("uprobe")
+int hs_openssl_read_enter(struct pt_regs *ctx)
+{
+	/* (ssl, buf, num, &readbytes): rdi, rsi, rdx, rcx */
+	return hs_tls_enter(ctx->di, ctx->si, ctx->cx, true);
+}
+
+SEC("uretprobe")
+int hs_openssl_read_return(struct pt_regs *ctx)
+{
+	return hs_tls_return((int)ctx->ax);
+}
+
+SEC("uprobe")
+int hs_openssl_write_enter(struct pt_regs *ctx)
+{
+	/* (ssl, buf, num, &written) */
+	return hs_tls_enter(ctx->di, ctx->si, ctx->cx, false);
+}
+
+SEC("uretprobe")
+int hs_openssl_write_return(struct pt_regs *ctx)
+{
+	return hs_tls_return((int)ctx->ax);
+}
+
+/* SSL_clear(ssl): SSL_new calls it, and so does an application that reuses
+ * the object for another connection. Either way a new session starts at
+ * the first byte of its stream. */
+SEC("uprobe")
+int hs_openssl_clear(struct pt_regs *ctx)
+{
+	struct hs_tls_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = ctx->di };
+	struct hs_conn *conn;
+
+	if (bpf_map_update_elem(&tls_sessions, &key, &hs_zero_conn, BPF_ANY) ||
+	    !(conn = bpf_map_lookup_elem(&tls_sessions, &key))) {
+		hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
+		return 0;
+	}
+	hs_init_conn(conn, true);
+	return 0;
+}
