@@ -7,3 +7,7 @@ declare module "*.bpf.o" {
   const path: string;
   export default path;
 }
+declare module "*.wasm" {
+  const path: string;
+  export default path;
+}

@@ -22,6 +22,7 @@ import { buildReport, buildReportSteps, summarizeTick, type TickSummary } from "
 import { serveMetrics, serveReports, SocketError } from "./outputs/server";
 import { runInSteps } from "./pipeline/steps";
 import { runTop } from "./outputs/top";
+import { TlsHooks } from "./tls/tls_hooks";
 import { existsSync, readFileSync } from "node:fs";
 import { VERSION } from "./version";
 
@@ -91,6 +92,9 @@ async function run(options: Options): Promise<void> {
     throw error;
   }
   undoOnStop(() => probe.close());
+  const tls = new TlsHooks(probe, log);
+  tls.attachHostLibraries();
+  tls.scanProcesses();
   const collector = new RateCollector(() => probe.readCounters(), options.windowSeconds);
   collector.prime();
   const listening = options.listen ? `; GET /metrics also on ${options.listen.hostname.includes(":") ? `[${options.listen.hostname}]` : options.listen.hostname}:${options.listen.port}` : "";
@@ -122,6 +126,8 @@ async function run(options: Options): Promise<void> {
   const housekeeping = (now: number) => {
     const gone = collector.idlePids().filter((pid) => !existsSync(`/proc/${pid}`));
     probe.forgetProcesses(gone);
+    probe.forgetTlsProcesses((tgid) => existsSync(`/proc/${tgid}`));
+    tls.scanProcesses();
     collector.forget(gone);
     containers.forget(gone);
     totals.retire(gone, now);

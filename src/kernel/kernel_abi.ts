@@ -93,6 +93,7 @@ export const LOSS_REASONS = [
   "untimed",
   "h2_lost",
   "h2_dynamic_table",
+  "tls_undecoded",
 ] as const;
 export type LossReason = (typeof LOSS_REASONS)[number];
 
@@ -107,9 +108,20 @@ export const UNIX_WALK_PROGRAM = "hs_walk_unix";
 /** u32 0 -> struct hs_unix_walk; user space sets own_ino (the report socket's inode number) before the walk. */
 export const UNIX_WALK = { map: "unix_walk", keySize: 4, valueSize: 32, ownInoOffset: 16 } as const;
 export const CAPTURES = {
-  socket: { sections: (section: string) => section.startsWith("tp_btf/") || section === UNIX_WALK_SECTION, describe: "socket layer (sock_recv_length, sock_send_length)" },
-  syscalls: { sections: (section: string) => section.startsWith("tracepoint/") || section === UNIX_WALK_SECTION, describe: "syscall exits (fallback for kernels without the socket tracepoints)" },
+  socket: { sections: (section: string) => section.startsWith("tp_btf/") || section === UNIX_WALK_SECTION || isTlsSection(section), describe: "socket layer (sock_recv_length, sock_send_length)" },
+  syscalls: { sections: (section: string) => section.startsWith("tracepoint/") || section === UNIX_WALK_SECTION || isTlsSection(section), describe: "syscall exits (fallback for kernels without the socket tracepoints)" },
 } as const;
+
+/** The TLS library probes (bpf/tls_capture.bpf.c): loaded with either capture, attached per library file by src/tls/. */
+export function isTlsSection(section: string): boolean {
+  return section === "uprobe" || section === "uretprobe";
+}
+
+/** The TLS map user space sweeps of exited processes: struct hs_tls_key { u32 tgid; u32 pad; u64 ssl; } -> struct hs_conn. */
+export const TLS_SESSIONS_MAP = "tls_sessions";
+export const TLS_SESSION_KEY_SIZE = 16;
+/** u32 tgid -> u8: processes whose TLS sessions write into memory (bpf/tls.h). */
+export const TLS_BIO_PROCESSES_MAP = "tls_bio_processes";
 export type Capture = keyof typeof CAPTURES;
 /** The map the syscall capture keeps connections in; the socket capture keeps them in the sockets. */
 export const SYSCALL_CONNECTIONS_MAP = "conns_by_sock";

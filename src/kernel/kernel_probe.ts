@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { BpfMap, BpfObject, type LoadedLibrary } from "./libbpf";
+import { BpfMap, BpfObject, type LoadedLibrary, type UprobeLink } from "./libbpf";
 import {
   CAPTURES,
   CLIENT_SIDE,
@@ -13,9 +13,12 @@ import {
   LATENCY_SUM_SLOT,
   LOSS,
   LOSS_REASONS,
+  isTlsSection,
   SYSCALL_CONNECTIONS_MAP,
   UNIX_WALK,
   UNIX_WALK_PROGRAM,
+  TLS_BIO_PROCESSES_MAP,
+  TLS_SESSIONS_MAP,
   type Capture,
   type LossReason,
 } from "./kernel_abi";
@@ -101,7 +104,8 @@ export class KernelProbe {
       object.setMaxEntries(SYSCALL_CONNECTIONS_MAP, sizing.capture === "syscalls" ? sizing.maxConnections : 1);
       object.setMaxEntries("counters", sizing.maxCounters);
       await object.load();
-      object.attachAll();
+      // The TLS probes are attached per library file, as src/tls/ finds them.
+      object.attachAll(isTlsSection);
       // After the capture is attached: a unix socket the walk does not list was made while it watched.
       const ownInode = sizing.reportSocket === undefined ? undefined : listeningUnixInode(sizing.reportSocket);
       if (ownInode !== undefined) {
@@ -163,6 +167,25 @@ export class KernelProbe {
     const packed = new Uint8Array(doomed.length * COUNT_KEY.keySize);
     doomed.forEach((index, i) => packed.set(keys.subarray(index * COUNT_KEY.keySize, (index + 1) * COUNT_KEY.keySize), i * COUNT_KEY.keySize));
     this.counters.deleteMany(packed, doomed.length);
+  }
+
+  /** Attaches one TLS probe program to a library file (see BpfObject.attachUprobe). */
+  attachUprobe(name: string, path: string, offset: number, retprobe: boolean): UprobeLink {
+    return this.object.attachUprobe(name, path, offset, retprobe);
+  }
+
+  /** Drops the TLS state of processes that are gone: sessions never freed, and their memory-BIO mark. */
+  forgetTlsProcesses(alive: (tgid: number) => boolean): void {
+    for (const name of [TLS_SESSIONS_MAP, TLS_BIO_PROCESSES_MAP]) {
+      const map = this.object.declaredMap(name);
+      const { keys, count } = map.lookupAll();
+      const view = new DataView(keys.buffer, keys.byteOffset);
+      const doomed: number[] = [];
+      for (let i = 0; i < count; i++) if (!alive(view.getUint32(i * map.keySize, true))) doomed.push(i);
+      const packed = new Uint8Array(doomed.length * map.keySize);
+      doomed.forEach((index, i) => packed.set(keys.subarray(index * map.keySize, (index + 1) * map.keySize), i * map.keySize));
+      map.deleteMany(packed, doomed.length);
+    }
   }
 
   close(): void {

@@ -33,11 +33,14 @@ function openLibbpf(path: string) {
     bpf_program__set_autoload: { args: [P, bool], returns: i32 },
     libbpf_num_possible_cpus: { args: [], returns: i32 },
     bpf_program__attach: { args: [P], returns: P },
+    bpf_program__attach_uprobe_opts: { args: [P, i32, cstring, u64, P], returns: P },
     bpf_link__destroy: { args: [P], returns: i32 },
     bpf_link__fd: { args: [P], returns: i32 },
     bpf_iter_create: { args: [i32], returns: i32 },
     bpf_map__fd: { args: [P], returns: i32 },
     bpf_map__set_max_entries: { args: [P, u32], returns: i32 },
+    bpf_map__key_size: { args: [P], returns: u32 },
+    bpf_map__value_size: { args: [P], returns: u32 },
     bpf_map_delete_elem: { args: [i32, P], returns: i32 },
     bpf_map_update_elem: { args: [i32, P, P, u64], returns: i32 },
     bpf_map_lookup_batch: { args: [i32, P, P, P, P, P, P], returns: i32 },
@@ -313,6 +316,11 @@ function grow(buffer: Uint8Array, size: number): Uint8Array<ArrayBuffer> {
   return bigger;
 }
 
+/** An attached uprobe; destroy() detaches it. */
+export interface UprobeLink {
+  destroy(): void;
+}
+
 export interface MapLayout {
   keySize: number;
   valueSize: number;
@@ -390,13 +398,13 @@ export class BpfObject {
     }
   }
 
-  /** Attaches every loaded program by its section name; returns how many. */
-  attachAll(): number {
+  /** Attaches every loaded program by its section name, but those `later` names (attached on demand); returns how many. */
+  attachAll(later: (section: string) => boolean = () => false): number {
     const lib = this.library.symbols;
     let prog: Pointer | null = null;
     while ((prog = asPointer(lib.bpf_object__next_program(this.handle, prog)))) {
       const name = String(lib.bpf_program__name(prog));
-      if (this.unloaded.has(name)) continue;
+      if (this.unloaded.has(name) || later(String(lib.bpf_program__section_name(prog)))) continue;
       const link = asPointer(lib.bpf_program__attach(prog));
       if (!link) {
         const code = -errno();
@@ -438,10 +446,47 @@ export class BpfObject {
     }
   }
 
+  /**
+   * Attaches program `name` as a uprobe (or a uretprobe) at byte `offset`
+   * of the file at `path`, in every process that maps that file (pid -1).
+   * The kernel holds the probe on the file's inode; it lives as long as the
+   * returned link (a perf event descriptor), so nothing outlives us.
+   */
+  attachUprobe(name: string, path: string, offset: number, retprobe: boolean): UprobeLink {
+    const lib = this.library.symbols;
+    const prog = asPointer(lib.bpf_object__find_program_by_name(this.handle, Buffer.from(`${name}\0`)));
+    if (!prog) throw new BpfError(`the eBPF object has no program ${name}`, -ENOENT);
+    // struct bpf_uprobe_opts as libbpf 1.1 lays it out: sz, ref_ctr_offset, bpf_cookie, retprobe, func_name.
+    const opts = new BigUint64Array(5);
+    opts[0] = BigInt(opts.byteLength);
+    opts[3] = retprobe ? 1n : 0n;
+    const link = asPointer(lib.bpf_program__attach_uprobe_opts(prog, -1, Buffer.from(`${path}\0`), offset, ptr(opts)));
+    if (!link) {
+      const code = -errno();
+      throw new BpfError(`cannot attach ${name} to ${path}+0x${offset.toString(16)}: ${strerror(code)}`, code, this.library.drainLog());
+    }
+    this.links.push(link);
+    return { destroy: () => this.destroyLink(link) };
+  }
+
+  private destroyLink(link: Pointer): void {
+    const at = this.links.indexOf(link);
+    if (at < 0) return;
+    this.links.splice(at, 1);
+    this.library.symbols.bpf_link__destroy(link);
+  }
+
   map(name: string, layout: MapLayout): BpfMap {
     const fd = this.library.symbols.bpf_map__fd(this.mapHandle(name));
     if (fd < 0) throw new BpfError(`map ${name} is not loaded`, fd);
     return new BpfMap(this.library.symbols, name, fd, layout.keySize, layout.valueSize);
+  }
+
+  /** A map with the key and value sizes its declaration gives (for maps user space only sweeps). */
+  declaredMap(name: string): BpfMap {
+    const handle = this.mapHandle(name);
+    const lib = this.library.symbols;
+    return this.map(name, { keySize: lib.bpf_map__key_size(handle), valueSize: lib.bpf_map__value_size(handle) });
   }
 
   /** A per-CPU map: each lookup yields one value per possible CPU, each padded to 8 bytes. */

@@ -173,6 +173,7 @@ export const LOSS_LABELS: Record<string, string> = {
   untimed: "response not timed",
   h2_lost: "HTTP/2 place lost",
   h2_dynamic_table: "HTTP/2 unknown entry",
+  tls_undecoded: "TLS not decoded",
 };
 
 export const LOSSES_TOTAL_KEY = "http_statistics_not_counted";

@@ -1,0 +1,42 @@
+/**
+ * Instruction decoding for probe placement, with a real x86-64 decoder
+ * (iced-x86): where instructions begin and what a call targets is never
+ * guessed from byte patterns.
+ */
+import { iced } from "./iced";
+
+export interface DecodedCall {
+  /** Address of the call instruction. */
+  at: number;
+  /** Address it calls. */
+  target: number;
+}
+
+/**
+ * The direct calls of a function's code, in address order, from `address`
+ * to the end of `code` (the function's bytes), stopping at the first
+ * return or unconditional jump, past which the bytes may be another path.
+ */
+export function directCalls(code: Uint8Array, address: number, untilFlowEnds = true): DecodedCall[] {
+  const { Decoder, DecoderOptions, FlowControl, OpKind } = iced();
+  const decoder = new Decoder(64, code, DecoderOptions.None);
+  decoder.ip = BigInt(address);
+  const calls: DecodedCall[] = [];
+  try {
+    while (decoder.canDecode) {
+      const instruction = decoder.decode();
+      try {
+        const flow = instruction.flowControl;
+        if (instruction.isInvalid) break;
+        if (flow === FlowControl.Call && instruction.op0Kind === OpKind.NearBranch64)
+          calls.push({ at: Number(instruction.ip), target: Number(instruction.nearBranchTarget) });
+        if (untilFlowEnds && (flow === FlowControl.Return || flow === FlowControl.UnconditionalBranch || flow === FlowControl.IndirectBranch)) break;
+      } finally {
+        instruction.free();
+      }
+    }
+  } finally {
+    decoder.free();
+  }
+  return calls;
+}
