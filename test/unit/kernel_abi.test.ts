@@ -7,7 +7,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { OBJECT } from "../../build";
-import { CAPTURES, COUNT_KEY, LOSS_REASONS, UNIX_WALK } from "../../src/kernel/kernel_abi";
+import { CAPTURES, COUNT_KEY, isTlsSection, LOSS_REASONS, UNIX_WALK } from "../../src/kernel/kernel_abi";
 import { listeningUnixInode } from "../../src/kernel/kernel_probe";
 
 interface BtfType {
@@ -60,4 +60,13 @@ test("the unix walk's entry matches its BTF, and the report socket's inode is fo
   ].join("\n");
   expect(listeningUnixInode("/run/plugins/http-statistics.sock", table)).toBe(180295);
   expect(listeningUnixInode("/run/none.sock", table)).toBeUndefined();
+});
+
+test("the TLS probes load with either capture, and are attached by src/tls/ rather than by section", () => {
+  const sections = [...Bun.spawnSync(["llvm-readelf", "-S", OBJECT]).stdout.toString().matchAll(/ (uprobe|uretprobe) /g)].map((m) => m[1]!);
+  expect(new Set(sections)).toEqual(new Set(["uprobe", "uretprobe"]));
+  for (const section of sections) {
+    expect(isTlsSection(section)).toBe(true);
+    expect(CAPTURES.socket.sections(section) && CAPTURES.syscalls.sections(section)).toBe(true);
+  }
 });

@@ -1,0 +1,245 @@
+/**
+ * HTTPS counted from the TLS library's plaintext: real servers and clients
+ * on OpenSSL (nginx, curl, Python's ssl module under Debian's python3),
+ * counted exactly on both sides with their durations; and an HTTPS server
+ * on GnuTLS, which is not decoded: each of its connections is one
+ * tls_undecoded loss, and nothing is counted for it.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { lossKey } from "../../src/outputs/report";
+import { afterNextTick, REPO, startPlugin, type RunningPlugin } from "../support/plugin";
+import { childrenOf, waitForPort } from "../support/servers";
+import { processSeries, sideCounts, timedCount, timedSum } from "../support/metrics_text";
+import { histogram, planPaths } from "./clients";
+import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, reportedLoss } from "./harness";
+
+setDefaultTimeout(60_000);
+
+const table = new AccuracyTable("tls");
+const PLAN = { 200: 6, 201: 2, 204: 1, 404: 3, 500: 1, 503: 2 };
+const PLAN_TOTAL = Object.values(PLAN).reduce((a, b) => a + b, 0);
+const PYTHON = "/usr/bin/python3"; // Debian's, linked with Debian's libssl (the python3 first on PATH may not be)
+const FIXTURES = join(REPO, "test", "fixtures");
+const dir = mkdtempSync(join(tmpdir(), "hs-tls-"));
+const cert = join(dir, "cert.pem");
+const key = join(dir, "key.pem");
+
+let plugin: RunningPlugin;
+const stops: Array<() => Promise<unknown>> = [];
+/** A Python HTTPS client started before the plugin: it maps libssl only once it is given its paths. */
+let earlyClient: Subprocess<"pipe", "pipe", "pipe">;
+let python: { port: number; pid: number };
+
+async function freePort(): Promise<number> {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+}
+
+function run(argv: string[], stdin?: string): Promise<{ pid: number; out: string }> {
+  const proc = Bun.spawn(argv, { stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin), stdout: "pipe", stderr: "pipe" });
+  return Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]).then(([out, err, code]) => {
+    if (code !== 0) throw new Error(`${argv[0]} exited ${code}: ${err}`);
+    return { pid: proc.pid, out };
+  });
+}
+
+const codesOf = (out: string) => out.trim().split(/\s+/).filter(Boolean).map(Number);
+
+/** curl: every path over one kept-alive connection, the status of each on its own line. */
+const curl = (base: string, paths: string[], extra: string[] = []) =>
+  run(["curl", "-sk", ...extra, "-w", "%{http_code}\\n", ...paths.flatMap((p) => ["-o", "/dev/null", base + p])]);
+
+async function startNginxTls(): Promise<{ port: number; worker: number }> {
+  const port = await freePort();
+  const statuses = Object.keys(PLAN)
+    .map((code) => `location = /status/${code} { return ${code} "status ${code}\\n"; }`)
+    .join("\n    ");
+  writeFileSync(
+    join(dir, "nginx.conf"),
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${cert};
+    ssl_certificate_key ${key};
+    location = /upload { client_max_body_size 10m; client_body_buffer_size 10m; return 201 "stored\\n"; }
+    ${statuses}
+  }
+}
+`,
+  );
+  const proc = Bun.spawn(["nginx", "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { stdout: "ignore", stderr: "inherit" });
+  stops.push(async () => {
+    proc.kill("SIGTERM");
+    await proc.exited;
+  });
+  await waitForPort(port);
+  let workers: number[] = [];
+  for (let i = 0; i < 100 && workers.length === 0; i++) {
+    workers = childrenOf(proc.pid);
+    await Bun.sleep(20);
+  }
+  return { port, worker: workers[0]! };
+}
+
+async function startDaemon(argv: string[], port: number): Promise<number> {
+  const proc = Bun.spawn(argv, { stdout: "ignore", stderr: "pipe" });
+  stops.push(async () => {
+    proc.kill("SIGTERM");
+    await proc.exited;
+  });
+  await waitForPort(port);
+  return proc.pid;
+}
+
+/** One side's counts of a process, as the plugin's metrics give them. */
+async function side(pid: number, which: "server" | "client") {
+  const series = await processSeries(plugin, pid);
+  return { ...sideCounts(series, which), timed: timedCount(series, which), seconds: timedSum(series, which) };
+}
+
+beforeAll(async () => {
+  const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"]);
+  if (made.exitCode !== 0) throw new Error(`openssl req failed: ${made.stderr}`);
+  const pythonPort = await freePort();
+  python = { port: pythonPort, pid: await startDaemon([PYTHON, join(FIXTURES, "python_tls_server.py"), String(pythonPort), cert, key], pythonPort) };
+  earlyClient = Bun.spawn([PYTHON, join(FIXTURES, "python_tls_client.py"), String(pythonPort)], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  plugin = await startPlugin({ args: ACCURACY_WINDOW });
+}, 30_000);
+
+afterAll(async () => {
+  table.flush();
+  earlyClient?.kill();
+  for (const stop of stops.reverse()) await stop();
+  await plugin?.stop();
+}, 30_000);
+
+describe("HTTPS on OpenSSL, counted exactly on both sides", () => {
+  test("nginx (ssl) and curl, one kept-alive connection", async () => {
+    const nginx = await startNginxTls();
+    const base = `https://127.0.0.1:${nginx.port}`;
+    const client = await curl(base, planPaths(PLAN));
+    expect(histogram(codesOf(client.out))).toEqual(PLAN);
+    await afterNextTick();
+    const server = await side(nginx.worker, "server");
+    const sent = await side(client.pid, "client");
+    table.add({ case: "nginx ssl, curl keep-alive", server: "nginx", client: "curl", syscalls: "SSL_read / SSL_write", sent: expectedTotals(PLAN), counted: expectedTotals(server.codes) });
+    expect({ requests: server.requests, codes: server.codes }).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
+    expect(server.timed).toBe(PLAN_TOTAL);
+    expect({ requests: sent.requests, codes: sent.codes }).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
+    expect(sent.timed).toBe(PLAN_TOTAL);
+    // A server is no client, and the ciphertext under it was never taken for HTTP.
+    expect((await side(nginx.worker, "client")).requests).toBe(0);
+
+    // A large request body over TLS (many records, many reads), then more requests on the same connection.
+    const body = join(dir, "body.bin");
+    writeFileSync(body, Buffer.alloc(3 << 20, "x"));
+    const upload = await curl(base, ["/upload", "/upload"], ["-X", "POST", "--data-binary", `@${body}`]);
+    expect(codesOf(upload.out)).toEqual([201, 201]);
+    await afterNextTick();
+    // curl asks to continue before a body this large, and nginx says 100 first: an interim response each.
+    const after = await side(nginx.worker, "server");
+    expect([after.codes[100], after.codes[201]]).toEqual([2, PLAN[201] + 2]);
+    expect((await side(upload.pid, "client")).codes).toEqual({ 100: 2, 201: 2 });
+  });
+
+  test("Python's ssl module: http.server and http.client, with a known delay", async () => {
+    const paths = [...planPaths(PLAN), "/delay/300", "/delay/300"];
+    const client = await run([PYTHON, join(FIXTURES, "python_tls_client.py"), String(python.port)], paths.join("\n"));
+    expect(histogram(codesOf(client.out))).toEqual({ ...PLAN, 200: PLAN[200] + 2 });
+    await afterNextTick();
+    const expected = { requests: PLAN_TOTAL + 2, codes: { ...PLAN, 200: PLAN[200] + 2 } };
+    const server = await side(python.pid, "server");
+    const sent = await side(client.pid, "client");
+    table.add({ case: "python ssl server and client", server: "python3 http.server", client: "python3 http.client", syscalls: "SSL_read_ex / SSL_write_ex", sent: expectedTotals(expected.codes), counted: expectedTotals(server.codes) });
+    expect({ requests: server.requests, codes: server.codes }).toEqual(expected);
+    expect({ requests: sent.requests, codes: sent.codes }).toEqual(expected);
+    expect(server.timed).toBe(expected.requests);
+    expect(sent.timed).toBe(expected.requests);
+    // Exactly the two delayed requests took between 300 ms and 500 ms, on both sides.
+    for (const which of ["server", "client"] as const) {
+      const series = await processSeries(plugin, which === "server" ? python.pid : client.pid);
+      const bucket = (le: string) => series.get(`http_statistics_${which === "client" ? "client_" : ""}request_duration_seconds_bucket{le=${le}}`);
+      expect([bucket("0.25"), bucket("0.5")]).toEqual([expected.requests - 2, expected.requests]);
+    }
+  });
+
+  test("a process that maps libssl only after the plugin started", async () => {
+    earlyClient.stdin.write(planPaths(PLAN).join("\n"));
+    earlyClient.stdin.end();
+    const [out, code] = await Promise.all([new Response(earlyClient.stdout).text(), earlyClient.exited]);
+    expect(code).toBe(0);
+    expect(histogram(codesOf(out))).toEqual(PLAN);
+    await afterNextTick();
+    const sent = await side(earlyClient.pid, "client");
+    expect({ requests: sent.requests, codes: sent.codes }).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
+  });
+});
+
+describe("HTTPS on a TLS library that is not decoded", () => {
+  test("gnutls-serv --http: one tls_undecoded loss per connection, nothing counted for it", async () => {
+    const port = await freePort();
+    const pid = await startDaemon(["gnutls-serv", "--http", "--port", String(port), "--x509certfile", cert, "--x509keyfile", key], port);
+    const lossId = lossKey("tls_undecoded");
+    await afterNextTick();
+    const before = reportedLoss(await plugin.report(), plugin.hostId, lossId);
+    const connections = 5;
+    const clients: number[] = [];
+    for (let i = 0; i < connections; i++) {
+      const { pid: client, out } = await curl(`https://127.0.0.1:${port}`, ["/"]);
+      expect(codesOf(out)).toEqual([200]);
+      clients.push(client);
+    }
+    // Counted when each connection closes: wait for gnutls-serv to close them.
+    let lost = 0;
+    for (let i = 0; i < 20 && lost < connections; i++) {
+      await afterNextTick();
+      lost = reportedLoss(await plugin.report(), plugin.hostId, lossId) - before;
+    }
+    await afterNextTick();
+    lost = reportedLoss(await plugin.report(), plugin.hostId, lossId) - before;
+    table.add({ case: "gnutls-serv, 5 connections (named loss)", server: "gnutls-serv", client: "curl", syscalls: "-", sent: {}, counted: {} });
+    expect(lost).toBe(connections);
+    expect((await side(pid, "server")).requests).toBe(0);
+    // curl's side is OpenSSL: decoded, exact.
+    for (const client of clients) expect(sideCounts(await processSeries(plugin, client), "client")).toEqual({ requests: 1, codes: { 200: 1 } });
+  });
+});
+
+describe("the plugin's TLS probes", () => {
+  /** Our TLS programs still loaded in the kernel (names are cut to 15 characters). */
+  const ourTlsPrograms = () =>
+    (JSON.parse(Bun.spawnSync(["bpftool", "prog", "list", "-j"]).stdout.toString()) as Array<{ name?: string }>).filter((p) => p.name?.startsWith("hs_openssl_")).length;
+
+  async function gone(): Promise<number> {
+    let left = ourTlsPrograms();
+    for (let i = 0; i < 50 && left > 0; i++) {
+      await Bun.sleep(100);
+      left = ourTlsPrograms();
+    }
+    return left;
+  }
+
+  test("it says which library it decodes; nothing of them stays after SIGTERM or SIGKILL", async () => {
+    expect(ourTlsPrograms()).toBeGreaterThan(0);
+    expect(await plugin.stop("SIGTERM")).toBe(0);
+    expect(await plugin.stderr()).toMatch(/TLS: decoding OpenSSL 3 plaintext from \S*libssl\.so\.3 /);
+    expect(await gone()).toBe(0);
+    const killed = await startPlugin();
+    expect(ourTlsPrograms()).toBeGreaterThan(0);
+    await killed.stop("SIGKILL");
+    expect(await gone()).toBe(0);
+  });
+});
