@@ -25,7 +25,7 @@ struct hs_tls_key {
 struct hs_tls_call {
 	__u64 ssl;
 	__u64 buf;
-	__u64 done;		/* where the library stores the bytes it moved (a size_t) */
+	__u64 done;		/* where the library stores the bytes it moved (a size_t); 0: the return value says */
 	__u8 inbound;
 	__u8 socket_moved;	/* a socket hook fired inside the call */
 };

@@ -43,7 +43,9 @@ static __always_inline int hs_tls_return(int ret)
 	bpf_map_delete_elem(&tls_calls, &id);
 	if (ret <= 0)
 		return 0;
-	if (bpf_probe_read_user(&moved, sizeof(moved), (void *)call.done)) {
+	if (!call.done)
+		moved = ret;
+	else if (bpf_probe_read_user(&moved, sizeof(moved), (void *)call.done)) {
 		hs_count_loss(HS_LOSS_READ_FAULT);
 		return 0;
 	}
@@ -72,28 +74,36 @@ static __always_inline int hs_tls_return(int ret)
 	return 0;
 }
 
+/* (ssl, buf, num, &done) -> 1 or more once *done bytes moved: the internal
+ * read and write functions, and SSL_read_ex / SSL_write_ex themselves. */
 SEC("uprobe")
-int hs_openssl_read_enter(struct pt_regs *ctx)
+int hs_openssl_read_ex(struct pt_regs *ctx)
 {
-	/* (ssl, buf, num, &readbytes): rdi, rsi, rdx, rcx */
 	return hs_tls_enter(ctx->di, ctx->si, ctx->cx, true);
 }
 
-SEC("uretprobe")
-int hs_openssl_read_return(struct pt_regs *ctx)
-{
-	return hs_tls_return((int)ctx->ax);
-}
-
 SEC("uprobe")
-int hs_openssl_write_enter(struct pt_regs *ctx)
+int hs_openssl_write_ex(struct pt_regs *ctx)
 {
-	/* (ssl, buf, num, &written) */
 	return hs_tls_enter(ctx->di, ctx->si, ctx->cx, false);
 }
 
+/* SSL_read / SSL_write (ssl, buf, num) -> the bytes moved: where they are probed themselves. */
+SEC("uprobe")
+int hs_openssl_read(struct pt_regs *ctx)
+{
+	return hs_tls_enter(ctx->di, ctx->si, 0, true);
+}
+
+SEC("uprobe")
+int hs_openssl_write(struct pt_regs *ctx)
+{
+	return hs_tls_enter(ctx->di, ctx->si, 0, false);
+}
+
+/* The return of any of them. */
 SEC("uretprobe")
-int hs_openssl_write_return(struct pt_regs *ctx)
+int hs_openssl_return(struct pt_regs *ctx)
 {
 	return hs_tls_return((int)ctx->ax);
 }

@@ -94,7 +94,8 @@ async function run(options: Options): Promise<void> {
   undoOnStop(() => probe.close());
   const tls = new TlsHooks(probe, log);
   tls.attachHostLibraries();
-  tls.scanProcesses();
+  // Reading the executables of every process takes a while the first time: once the socket serves.
+  setTimeout(() => tls.scanProcesses(), 0);
   const collector = new RateCollector(() => probe.readCounters(), options.windowSeconds);
   collector.prime();
   const listening = options.listen ? `; GET /metrics also on ${options.listen.hostname.includes(":") ? `[${options.listen.hostname}]` : options.listen.hostname}:${options.listen.port}` : "";

@@ -2,20 +2,21 @@
  * Where to probe an OpenSSL library (libssl.so.3, libssl.so.1.1) or an
  * executable that carries OpenSSL and exports its symbols.
  *
- * SSL_read_ex and SSL_write_ex each begin by calling the internal function
- * that SSL_read and SSL_write call too, with (ssl, buf, num, &done); the
- * probes go there (see bpf/tls_capture.bpf.c for why). That function is
- * found by decoding SSL_read_ex's code, and accepted only if SSL_read
- * calls the same one; SSL_peek calls another and is never counted.
+ * Where SSL_read_ex and SSL_write_ex begin by calling the internal
+ * function that SSL_read and SSL_write call too, with (ssl, buf, num,
+ * &done), the probes go there (see bpf/tls_capture.bpf.c for why). That
+ * function is found by decoding SSL_read_ex's code, and accepted only if
+ * SSL_read calls the same one; SSL_peek calls another and is never
+ * counted. Elsewhere the four exported calls are probed.
  */
 import { ElfError, type ElfFile } from "./elf";
-import { directCalls } from "./x86";
+import { directCalls, wrappedCall } from "./x86";
 
+/** Where each probe program goes, as file offsets. */
 export interface OpensslProbes {
-  /** File offsets of the internal read and write functions, and of SSL_clear. */
-  read: number;
-  write: number;
-  clear: number;
+  /** "internal": the shared read and write functions; "exported": the four calls themselves. */
+  placement: "internal" | "exported";
+  probes: Array<{ program: string; offset: number; retprobe: boolean }>;
 }
 
 /** Whether a file exports what we probe (a cheap test before decoding). */
@@ -23,25 +24,50 @@ export function exportsOpenssl(elf: ElfFile): boolean {
   return ["SSL_read_ex", "SSL_write_ex", "SSL_read", "SSL_write", "SSL_clear"].every((name) => elf.symbol(name));
 }
 
-/** The internal function `exported` calls first, checked to be what `plain` calls too. */
-function sharedInternal(elf: ElfFile, exported: string, plain: string): number {
-  const ex = elf.symbol(exported);
-  const other = elf.symbol(plain);
-  if (!ex || !other) throw new ElfError(`no ${!ex ? exported : plain}`);
-  const first = directCalls(elf.code(ex.address, ex.size || 64), ex.address)[0];
-  if (!first) throw new ElfError(`${exported} calls no function directly`);
-  const fromPlain = directCalls(elf.code(other.address, other.size || 256), other.address, false);
-  if (!fromPlain.some((call) => call.target === first.target))
-    throw new ElfError(`${plain} does not call the function ${exported} calls (0x${first.target.toString(16)})`);
-  return first.target;
+function symbol(elf: ElfFile, name: string) {
+  const found = elf.symbol(name);
+  if (!found) throw new ElfError(`no ${name}`);
+  return found;
 }
 
+/** The internal function `exported` is a thin wrapper of, checked to be what `plain` calls too; else undefined. */
+function sharedInternal(elf: ElfFile, exported: string, plain: string): number | undefined {
+  const ex = symbol(elf, exported);
+  const other = symbol(elf, plain);
+  const target = wrappedCall(elf.code(ex.address, ex.size || 64), ex.address);
+  if (target === undefined) return undefined;
+  const fromPlain = directCalls(elf.code(other.address, other.size || 256), other.address, false);
+  return fromPlain.some((call) => call.target === target) ? target : undefined;
+}
+
+/** An entry probe and its return probe on one function. */
+const both = (enter: string, offset: number) => [
+  // The return probe first: a call whose entry fired then always fires its return.
+  { program: "hs_openssl_return", offset, retprobe: true },
+  { program: enter, offset, retprobe: false },
+];
+
+/**
+ * The internal functions where SSL_read_ex and SSL_write_ex are thin
+ * wrappers of them (Debian's libssl); otherwise, where the compiler
+ * inlined them (Node's OpenSSL), the four exported calls, SSL_read and
+ * SSL_write returning the count themselves.
+ */
 export function opensslProbes(elf: ElfFile): OpensslProbes {
-  const clear = elf.symbol("SSL_clear");
-  if (!clear) throw new ElfError("no SSL_clear");
+  const clear = { program: "hs_openssl_clear", offset: elf.fileOffset(symbol(elf, "SSL_clear").address), retprobe: false };
+  const read = sharedInternal(elf, "SSL_read_ex", "SSL_read");
+  const write = sharedInternal(elf, "SSL_write_ex", "SSL_write");
+  if (read !== undefined && write !== undefined && read !== write)
+    return { placement: "internal", probes: [...both("hs_openssl_read_ex", elf.fileOffset(read)), ...both("hs_openssl_write_ex", elf.fileOffset(write)), clear] };
+  const at = (name: string) => elf.fileOffset(symbol(elf, name).address);
   return {
-    read: elf.fileOffset(sharedInternal(elf, "SSL_read_ex", "SSL_read")),
-    write: elf.fileOffset(sharedInternal(elf, "SSL_write_ex", "SSL_write")),
-    clear: elf.fileOffset(clear.address),
+    placement: "exported",
+    probes: [
+      ...both("hs_openssl_read_ex", at("SSL_read_ex")),
+      ...both("hs_openssl_write_ex", at("SSL_write_ex")),
+      ...both("hs_openssl_read", at("SSL_read")),
+      ...both("hs_openssl_write", at("SSL_write")),
+      clear,
+    ],
   };
 }

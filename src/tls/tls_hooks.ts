@@ -6,7 +6,7 @@
  * libssl is attached at start; other copies (a container's, reached
  * through /proc/<pid>/root) are found by scanning the processes' maps.
  */
-import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import type { UprobeLink } from "../kernel/libbpf";
 import { ElfError, ElfFile } from "./elf";
 import { exportsOpenssl, opensslProbes } from "./openssl";
@@ -20,6 +20,9 @@ export interface UprobeTarget {
 const OPENSSL_LIBRARY = /\/libssl\.so(\.[0-9.]+)?$/;
 /** Where the host's own libssl lives on Debian and most distributions. */
 const HOST_LIBRARY_DIRS = ["/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"];
+
+/** Executables larger than this are not read to look for OpenSSL inside (browsers, mostly). */
+const MAX_EXECUTABLE_BYTES = 512 << 20;
 
 export interface HookedLibrary {
   /** "OpenSSL 3" etc., from the file's name. */
@@ -54,6 +57,8 @@ function commOf(pid: string): string {
 export class TlsHooks {
   /** Library files by inode: their links once attached, or why they could not be. */
   private readonly files = new Map<string, UprobeLink[] | "refused">();
+  /** Executables already read that carry no OpenSSL, by inode. */
+  private readonly plainExecutables = new Set<string>();
   readonly hooked: HookedLibrary[] = [];
 
   constructor(
@@ -99,6 +104,7 @@ export class TlsHooks {
       } catch {
         continue; // exited, or a kernel thread
       }
+      this.checkExecutable(pid);
       for (const line of maps.split("\n")) {
         const path = line.slice(line.indexOf("/"));
         if (!line.includes("/") || !OPENSSL_LIBRARY.test(path)) continue;
@@ -107,30 +113,51 @@ export class TlsHooks {
     }
   }
 
-  private attach(path: string, foundIn: string, shownPath = path): void {
+  /** A process's executable that carries OpenSSL and exports its calls (Node's official builds do). */
+  private checkExecutable(pid: string): void {
+    let path: string;
+    try {
+      path = `/proc/${pid}/root${readlinkSync(`/proc/${pid}/exe`)}`;
+    } catch {
+      return; // a kernel thread, or gone
+    }
+    const inode = inodeOf(path);
+    if (!inode || this.files.has(inode) || this.plainExecutables.has(inode)) return;
+    let elf: ElfFile;
+    try {
+      if (statSync(path).size > MAX_EXECUTABLE_BYTES) throw new ElfError("too large to read");
+      elf = ElfFile.open(path);
+    } catch {
+      this.plainExecutables.add(inode);
+      return;
+    }
+    if (!exportsOpenssl(elf)) {
+      this.plainExecutables.add(inode);
+      return;
+    }
+    this.attach(path, `${commOf(pid)}[${pid}]`, readlinkSync(`/proc/${pid}/exe`), elf, "OpenSSL (inside the executable)");
+  }
+
+  private attach(path: string, foundIn: string, shownPath = path, opened?: ElfFile, library = libraryName(shownPath)): void {
     const inode = inodeOf(path);
     if (!inode || this.files.has(inode)) return;
     let elf: ElfFile;
     try {
-      elf = ElfFile.open(path);
+      elf = opened ?? ElfFile.open(path);
       if (!exportsOpenssl(elf)) throw new ElfError("it does not export SSL_read_ex, SSL_write_ex and SSL_clear");
-      const probes = opensslProbes(elf);
+      const { placement, probes } = opensslProbes(elf);
       const links: UprobeLink[] = [];
       try {
-        // Each return probe before its entry probe: a call whose entry fired then always fires its return.
-        links.push(this.target.attachUprobe("hs_openssl_read_return", path, probes.read, true));
-        links.push(this.target.attachUprobe("hs_openssl_read_enter", path, probes.read, false));
-        links.push(this.target.attachUprobe("hs_openssl_write_return", path, probes.write, true));
-        links.push(this.target.attachUprobe("hs_openssl_write_enter", path, probes.write, false));
-        links.push(this.target.attachUprobe("hs_openssl_clear", path, probes.clear, false));
+        for (const probe of probes) links.push(this.target.attachUprobe(probe.program, path, probe.offset, probe.retprobe));
       } catch (error) {
         for (const link of links) link.destroy();
         throw error;
       }
       this.files.set(inode, links);
-      const hooked = { library: libraryName(shownPath), path: shownPath, foundIn };
+      const hooked = { library, path: shownPath, foundIn };
       this.hooked.push(hooked);
-      this.log(`TLS: decoding ${hooked.library} plaintext from ${path === shownPath ? path : `${shownPath} as ${foundIn} maps it`} (every process mapping that file)`);
+      const where = placement === "internal" ? "its internal read and write functions" : "SSL_read, SSL_write and their _ex variants";
+      this.log(`TLS: decoding ${hooked.library} plaintext from ${path === shownPath ? path : `${shownPath} as ${foundIn} maps it`} (every process mapping that file; probes on ${where})`);
     } catch (error) {
       this.files.set(inode, "refused");
       const reason = error instanceof Error ? error.message : String(error);

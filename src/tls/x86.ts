@@ -40,3 +40,29 @@ export function directCalls(code: Uint8Array, address: number, untilFlowEnds = t
   }
   return calls;
 }
+
+/**
+ * The function a thin wrapper calls: a direct call among its first
+ * `within` instructions with no branch before it, else undefined.
+ */
+export function wrappedCall(code: Uint8Array, address: number, within = 4): number | undefined {
+  const { Decoder, DecoderOptions, FlowControl, OpKind } = iced();
+  const decoder = new Decoder(64, code, DecoderOptions.None);
+  decoder.ip = BigInt(address);
+  try {
+    for (let i = 0; i < within && decoder.canDecode; i++) {
+      const instruction = decoder.decode();
+      try {
+        if (instruction.isInvalid) return undefined;
+        const flow = instruction.flowControl;
+        if (flow === FlowControl.Call && instruction.op0Kind === OpKind.NearBranch64) return Number(instruction.nearBranchTarget);
+        if (flow !== FlowControl.Next) return undefined;
+      } finally {
+        instruction.free();
+      }
+    }
+    return undefined;
+  } finally {
+    decoder.free();
+  }
+}
