@@ -188,6 +188,23 @@ describe("HTTPS on OpenSSL, counted exactly on both sides", () => {
   });
 });
 
+describe("HTTPS on OpenSSL inside an executable", () => {
+  test("Node's https server (the node binary's own OpenSSL, memory BIOs) and curl", async () => {
+    const port = await freePort();
+    const pid = await startDaemon(["node", join(FIXTURES, "node_tls_server.mjs"), String(port), cert, key], port);
+    // Found by the plugin's scan of processes, every few seconds.
+    for (let i = 0; i < 100 && !/TLS: decoding OpenSSL \(inside the executable\)/.test(plugin.logSoFar()); i++) await Bun.sleep(100);
+    expect(plugin.logSoFar()).toMatch(/TLS: decoding OpenSSL \(inside the executable\) plaintext from \S*node/);
+    const client = await curl(`https://127.0.0.1:${port}`, planPaths(PLAN));
+    expect(histogram(codesOf(client.out))).toEqual(PLAN);
+    await afterNextTick();
+    const server = await side(pid, "server");
+    table.add({ case: "node https, curl keep-alive", server: "node https", client: "curl", syscalls: "SSL_read / SSL_write (memory BIO)", sent: expectedTotals(PLAN), counted: expectedTotals(server.codes) });
+    expect({ requests: server.requests, codes: server.codes }).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
+    expect(server.timed).toBe(PLAN_TOTAL);
+  });
+});
+
 describe("HTTPS on a TLS library that is not decoded", () => {
   test("gnutls-serv --http: one tls_undecoded loss per connection, nothing counted for it", async () => {
     const port = await freePort();

@@ -42,6 +42,8 @@ export interface RunningPlugin {
   fetch(path: string, init?: RequestInit): Promise<Response>;
   stop(signal?: NodeJS.Signals): Promise<number>;
   stderr(): Promise<string>;
+  /** What the plugin has written to stderr so far, while it runs. */
+  logSoFar(): string;
 }
 
 export interface StartOptions {
@@ -94,7 +96,12 @@ export async function startPlugin(options: StartOptions = {}): Promise<RunningPl
     await Bun.sleep(10);
   }
   const startupMs = performance.now() - started;
-  let stderrText: Promise<string> | undefined;
+  let logged = "";
+  const stderrText = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) logged += decoder.decode(chunk, { stream: true });
+    return logged;
+  })();
   const report = async (path = "/report?api_version=1&probe_id=7e57") => {
     const res = await call(path);
     if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
@@ -113,9 +120,9 @@ export async function startPlugin(options: StartOptions = {}): Promise<RunningPl
       return await proc.exited;
     },
     stderr() {
-      stderrText ??= new Response(proc.stderr).text();
       return stderrText;
     },
+    logSoFar: () => logged,
   };
 }
 
