@@ -26,8 +26,10 @@ struct hs_tls_call {
 	__u64 ssl;
 	__u64 buf;
 	__u64 done;		/* where the library stores the bytes it moved (a size_t); 0: the return value says */
+	__u8 inside;		/* between the call's entry and its return */
 	__u8 inbound;
 	__u8 socket_moved;	/* a socket hook fired inside the call */
+	__u8 bio_marked;	/* this thread's process is in tls_bio_processes already */
 };
 
 /* Parser state per TLS session, created at SSL_clear (SSL_new calls it)
@@ -41,11 +43,13 @@ HS_MAP struct {
 	__type(value, struct hs_conn);
 } tls_sessions SEC(".maps");
 
-/* The call each thread is inside, by pid_tgid; LRU: a thread that dies inside a call leaves no slot taken for good. 16,384 threads. */
+/* The call each thread is inside: task-local storage, freed with the
+ * thread, found without hashing (a hash map here cost more than the rest
+ * of the programs together). */
 HS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct hs_tls_call);
 } tls_calls SEC(".maps");
 
@@ -63,14 +67,13 @@ HS_MAP struct {
  * capture's early exit for connections that are not HTTP). */
 static __always_inline void hs_tls_socket_event(struct hs_conn *conn)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct hs_tls_call *call;
 
 	if (conn->tls == HS_TLS_NONE || conn->tls == HS_TLS_COUNTED)
 		return;
-	call = bpf_map_lookup_elem(&tls_calls, &id);
-	if (call) {
+	call = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
+	if (call && call->inside) {
 		call->socket_moved = 1;
 		conn->tls = HS_TLS_DECODED;
 		return;

@@ -20,10 +20,19 @@
 
 static __always_inline int hs_tls_enter(__u64 ssl, __u64 buf, __u64 done, bool inbound)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct hs_tls_call call = { .ssl = ssl, .buf = buf, .done = done, .inbound = inbound };
+	struct hs_tls_call *call = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0,
+							BPF_LOCAL_STORAGE_GET_F_CREATE);
 
-	bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY);
+	if (!call) {
+		hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
+		return 0;
+	}
+	call->ssl = ssl;
+	call->buf = buf;
+	call->done = done;
+	call->inbound = inbound;
+	call->socket_moved = 0;
+	call->inside = 1;
 	return 0;
 }
 
@@ -36,11 +45,16 @@ static __always_inline int hs_tls_return(int ret)
 	struct hs_conn *conn;
 	__u8 yes = 1;
 
-	found = bpf_map_lookup_elem(&tls_calls, &id);
-	if (!found)
+	found = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
+	if (!found || !found->inside)
 		return 0;
 	call = *found;
-	bpf_map_delete_elem(&tls_calls, &id);
+	found->inside = 0;
+	/* Plaintext written without a socket write inside: the session writes into memory. */
+	if (ret > 0 && !call.inbound && !call.socket_moved && !call.bio_marked) {
+		bpf_map_update_elem(&tls_bio_processes, &key.tgid, &yes, BPF_ANY);
+		found->bio_marked = 1;
+	}
 	if (ret <= 0)
 		return 0;
 	if (!call.done)
@@ -51,9 +65,6 @@ static __always_inline int hs_tls_return(int ret)
 	}
 	if (!moved)
 		return 0;
-	/* Plaintext written without a socket write inside: the session writes into memory. */
-	if (!call.inbound && !call.socket_moved && !bpf_map_lookup_elem(&tls_bio_processes, &key.tgid))
-		bpf_map_update_elem(&tls_bio_processes, &key.tgid, &yes, BPF_ANY);
 	key.ssl = call.ssl;
 	conn = bpf_map_lookup_elem(&tls_sessions, &key);
 	if (!conn) {
