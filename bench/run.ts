@@ -10,7 +10,8 @@
  * segment), e2e (nginx + wrk), agent (CPU and RSS at 10k req/s), report
  * (/report at 100..10,000 processes), startup, service (a Python JSON API
  * under gunicorn: what a typical service pays), h2c (nghttpd + h2load, 100
- * concurrent HTTP/2 streams per connection).
+ * concurrent HTTP/2 streams per connection), tls (per hooked TLS call, and
+ * nginx over HTTPS).
  * Variants (bench/lib/variants.ts) run interleaved (A B C A B C ...) and
  * figures are medians, since the machines this runs on are shared and
  * noisy. `previous` is the product at --baseline (default: the commit
@@ -22,7 +23,7 @@ import { buildBinary, buildBpf } from "../build";
 import { agentTable, benchAgent } from "./agent";
 import { benchEndToEnd, e2eTables } from "./e2e";
 import { benchH2c, h2cTables } from "./h2c";
-import { describeMachine, OUT_DIR, REPO, round, table } from "./lib/common";
+import { describeMachine, OUT_DIR, PORTS, REPO, round, table } from "./lib/common";
 import { buildPrevious, DEFAULT_BASELINE } from "./lib/previous";
 import {
   buildFloors,
@@ -41,8 +42,9 @@ import { benchReportPath, reportTable, type Build } from "./report_path";
 import { benchStartup, startupTable } from "./startup";
 import { benchSyscalls, IOV_MODES, syscallTables, UNIX_MODES } from "./syscalls";
 import { targetsTable } from "./targets";
+import { benchTls, tlsTable } from "./tls";
 
-const ALL = ["syscalls", "unix", "iov", "e2e", "service", "h2c", "agent", "report", "startup"] as const;
+const ALL = ["syscalls", "unix", "iov", "e2e", "service", "h2c", "agent", "report", "startup", "tls"] as const;
 type Bench = (typeof ALL)[number];
 
 function fail(message: string): never {
@@ -246,6 +248,14 @@ if (options.only.includes("startup") && products.length) {
   const s = await orFail(benchStartup({ rounds: options.quick ? 3 : 7, variants: products, log }));
   results.startup = s;
   sections.push(`### Startup\n\n${startupTable(s)}`);
+  publish();
+}
+
+if (options.only.includes("tls")) {
+  log("tls: TLS call pairs and nginx https under none / floor / plugin / bpftrace");
+  const s = await orFail(benchTls({ rounds, seconds: options.quick ? 2 : 5, pairs: options.quick ? 20_000 : 50_000, port: PORTS.tls, log }));
+  results.tls = s;
+  sections.push(`### HTTPS (TLS library probes)\n\n${tlsTable(s)}`);
   publish();
 }
 

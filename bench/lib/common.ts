@@ -13,7 +13,7 @@ export const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, ""
 export const OUT_DIR = `${REPO}/build/bench`;
 
 /** Loopback ports this suite may use (the project's range for benchmarks). */
-export const PORTS = { nginx: 18401, syscalls: 18410, startup: 18420, agent: 18430, service: 18440, h2c: 18450 } as const;
+export const PORTS = { nginx: 18401, syscalls: 18410, startup: 18420, agent: 18430, service: 18440, h2c: 18450, tls: 18460 } as const;
 
 export function median(values: number[]): number {
   if (values.length === 0) return NaN;
@@ -129,7 +129,7 @@ export function pct(value: number): string {
 /** The static page nginx serves: 256 bytes, the size issue 8's targets name. */
 export const STATIC_PAGE_BYTES = 256;
 
-function staticPage(): string {
+export function staticPage(): string {
   const open = "<!doctype html><title>bench</title><p>";
   const close = "</p>\n";
   return open + "a small static page served by nginx. ".repeat(8).slice(0, STATIC_PAGE_BYTES - open.length - close.length) + close;

@@ -87,7 +87,7 @@ export async function buildFloors(product = PRODUCT_OBJECT): Promise<Record<Floo
   return result;
 }
 
-async function readUntil(proc: Subprocess<"ignore", "pipe", "pipe">, pattern: RegExp, timeoutMs: number): Promise<string> {
+export async function readUntil(proc: Subprocess<"ignore", "pipe", "pipe">, pattern: RegExp, timeoutMs: number): Promise<string> {
   const reader = proc.stdout.getReader();
   const decoder = new TextDecoder();
   let text = "";
@@ -110,7 +110,7 @@ async function readUntil(proc: Subprocess<"ignore", "pipe", "pipe">, pattern: Re
   return text;
 }
 
-async function stopProcess(proc: Subprocess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+export async function stopProcess(proc: Subprocess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   proc.kill(signal);
   const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
