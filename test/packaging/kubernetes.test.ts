@@ -100,12 +100,12 @@ describe("deploy/kubernetes/http-statistics.yaml", () => {
     expect(hostPaths).toEqual(["/sys/kernel/tracing", "/var/run/scope/plugins"]);
   });
 
-  test("gets only CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN, not privileged, on a read-only root", () => {
+  test("gets only CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and CAP_SYS_PTRACE, not privileged, on a read-only root", () => {
     const security = container.securityContext;
     expect(security.privileged).toBe(false);
     expect(security.runAsUser).toBe(0);
     expect(security.readOnlyRootFilesystem).toBe(true);
-    expect(security.capabilities).toEqual({ drop: ["ALL"], add: ["BPF", "PERFMON", "SYS_ADMIN"] });
+    expect(security.capabilities).toEqual({ drop: ["ALL"], add: ["BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE"] });
   });
 
   test("requests no more than it is limited to, and enough memory for the plugin plus its probe", () => {
