@@ -176,6 +176,27 @@ describe("HTTPS on OpenSSL, counted exactly on both sides", () => {
     }
   });
 
+  test("asyncio over TLS (memory BIOs), pipelined requests", async () => {
+    const port = await freePort();
+    const pid = await startDaemon([PYTHON, join(FIXTURES, "python_asyncio_tls_server.py"), String(port), cert, key], port);
+    const lossId = lossKey("tls_undecoded");
+    const before = reportedLoss(await plugin.report(), plugin.hostId, lossId);
+    const client = await run([PYTHON, join(FIXTURES, "tls_pipelining_client.py"), String(port)], planPaths(PLAN).join("\n"));
+    expect(histogram(codesOf(client.out))).toEqual(PLAN);
+    // A second connection, once the server is known to encrypt into memory.
+    const again = await run([PYTHON, join(FIXTURES, "tls_pipelining_client.py"), String(port)], planPaths(PLAN).join("\n"));
+    expect(histogram(codesOf(again.out))).toEqual(PLAN);
+    await afterNextTick();
+    await afterNextTick();
+    const server = await side(pid, "server");
+    const twice = Object.fromEntries(Object.entries(PLAN).map(([code, n]) => [code, 2 * n]));
+    table.add({ case: "asyncio ssl server, pipelined client (x2)", server: "python3 asyncio", client: "python3 ssl socket", syscalls: "SSL_read_ex / SSL_write_ex (memory BIO)", sent: expectedTotals(twice), counted: expectedTotals(server.codes) });
+    expect({ requests: server.requests, codes: server.codes }).toEqual({ requests: 2 * PLAN_TOTAL, codes: twice });
+    for (const c of [client, again]) expect(sideCounts(await processSeries(plugin, c.pid), "client")).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
+    // Decoded, so no connection of either side is a loss.
+    expect(reportedLoss(await plugin.report(), plugin.hostId, lossId) - before).toBe(0);
+  });
+
   test("a process that maps libssl only after the plugin started", async () => {
     earlyClient.stdin.write(planPaths(PLAN).join("\n"));
     earlyClient.stdin.end();
@@ -248,6 +269,30 @@ describe("the plugin's TLS probes", () => {
     }
     return left;
   }
+
+  const onlyCaps = (caps: string[]) => {
+    const set = ["-all", ...caps.map((c) => `+${c}`)].join(",");
+    return ["setpriv", `--bounding-set=${set}`, `--inh-caps=${set}`, "--"];
+  };
+
+  test("with CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and CAP_SYS_PTRACE only: decoded, exact", async () => {
+    const least = await startPlugin({ args: ACCURACY_WINDOW, prefix: onlyCaps(["bpf", "perfmon", "sys_admin", "sys_ptrace"]) });
+    try {
+      const client = await run([PYTHON, join(FIXTURES, "python_tls_client.py"), String(python.port)], planPaths(PLAN).join("\n"));
+      await afterNextTick();
+      const series = await processSeries(least, client.pid);
+      expect(sideCounts(series, "client")).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
+    } finally {
+      expect(await least.stop()).toBe(0);
+    }
+    expect(await least.stderr()).toMatch(/TLS: decoding OpenSSL 3 plaintext from \S*libssl\.so\.3 /);
+  });
+
+  test("without CAP_SYS_ADMIN the library is named as not decoded, and the plugin runs on", async () => {
+    const least = await startPlugin({ args: ACCURACY_WINDOW, prefix: onlyCaps(["bpf", "perfmon"]) });
+    expect(await least.stop()).toBe(0);
+    expect(await least.stderr()).toMatch(/TLS: not decoding \S*libssl\.so\.3 .*Permission denied; its connections count as tls_undecoded/);
+  });
 
   test("it says which library it decodes; nothing of them stays after SIGTERM or SIGKILL", async () => {
     expect(ourTlsPrograms()).toBeGreaterThan(0);
