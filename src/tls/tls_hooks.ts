@@ -37,13 +37,32 @@ function libraryName(path: string): string {
   return version ? `OpenSSL ${version}` : "OpenSSL";
 }
 
-function inodeOf(path: string): string | undefined {
+/**
+ * A file's identity as the kernel's uprobes see it: "major:minor:inode" of
+ * the file a mapping really reads. /proc/<pid>/maps shows that file's
+ * device and inode even for a container's overlay (whose own inode differs
+ * per container while the probed file is the same): keying by it attaches a
+ * file shared by several containers once, never twice.
+ */
+function fileIdOf(path: string): string | undefined {
   try {
     const st = statSync(path);
-    return st.isFile() ? `${st.dev}:${st.ino}` : undefined;
+    if (!st.isFile()) return undefined;
+    const dev = st.dev;
+    const major = Math.floor(dev / 256) & 0xfff;
+    const minor = (dev & 0xff) | (Math.floor(dev / 4096) & 0xfff00);
+    return `${major}:${minor}:${st.ino}`;
   } catch {
     return undefined;
   }
+}
+
+/** One mapping's file, from a /proc/<pid>/maps line: its identity and path, or undefined for anonymous ones. */
+function mappedFile(line: string): { id: string; path: string } | undefined {
+  const [, , , dev, inode, path] = line.split(/\s+/, 6);
+  if (!path?.startsWith("/") || !dev || !inode || inode === "0") return undefined;
+  const [major, minor] = dev.split(":").map((hex) => parseInt(hex, 16));
+  return { id: `${major}:${minor}:${inode}`, path: line.slice(line.indexOf(path)) };
 }
 
 function commOf(pid: string): string {
@@ -55,9 +74,9 @@ function commOf(pid: string): string {
 }
 
 export class TlsHooks {
-  /** Library files by inode: their links once attached, or why they could not be. */
+  /** Library files by identity (fileIdOf): their links once attached, or why they could not be. */
   private readonly files = new Map<string, UprobeLink[] | "refused">();
-  /** Executables already read that carry no OpenSSL, by inode. */
+  /** Executables already read that carry no OpenSSL, by identity. */
   private readonly plainExecutables = new Set<string>();
   readonly hooked: HookedLibrary[] = [];
 
@@ -84,12 +103,13 @@ export class TlsHooks {
         } catch {
           continue;
         }
-        this.attach(path, "the host's library directory");
+        const id = fileIdOf(path);
+        if (id) this.attach(id, path, "the host's library directory");
       }
     }
   }
 
-  /** Every process's mapped libssl files not attached yet (containers' copies, other builds). */
+  /** Every process's mapped libssl files not attached yet (containers' copies, other builds), and executables carrying OpenSSL. */
   scanProcesses(): void {
     let pids: string[];
     try {
@@ -99,48 +119,44 @@ export class TlsHooks {
     }
     for (const pid of pids) {
       let maps: string;
+      let exe: string | undefined;
       try {
         maps = readFileSync(`/proc/${pid}/maps`, "utf8");
+        exe = readlinkSync(`/proc/${pid}/exe`);
       } catch {
-        continue; // exited, or a kernel thread
+        continue; // exited, a kernel thread, or not ours to read (CAP_SYS_PTRACE)
       }
-      this.checkExecutable(pid);
+      const seen = new Set<string>();
       for (const line of maps.split("\n")) {
-        const path = line.slice(line.indexOf("/"));
-        if (!line.includes("/") || !OPENSSL_LIBRARY.test(path)) continue;
-        this.attach(`/proc/${pid}/root${path}`, `${commOf(pid)}[${pid}]`, path);
+        const file = mappedFile(line);
+        if (!file || seen.has(file.id)) continue;
+        seen.add(file.id);
+        if (OPENSSL_LIBRARY.test(file.path)) this.attach(file.id, `/proc/${pid}/root${file.path}`, `${commOf(pid)}[${pid}]`, file.path);
+        else if (file.path === exe) this.checkExecutable(file.id, `/proc/${pid}/root${exe}`, `${commOf(pid)}[${pid}]`, exe);
       }
     }
   }
 
-  /** A process's executable that carries OpenSSL and exports its calls (Node's official builds do). */
-  private checkExecutable(pid: string): void {
-    let path: string;
-    try {
-      path = `/proc/${pid}/root${readlinkSync(`/proc/${pid}/exe`)}`;
-    } catch {
-      return; // a kernel thread, or gone
-    }
-    const inode = inodeOf(path);
-    if (!inode || this.files.has(inode) || this.plainExecutables.has(inode)) return;
+  /** An executable that carries OpenSSL and exports its calls (Node's official builds do). */
+  private checkExecutable(id: string, path: string, foundIn: string, shownPath: string): void {
+    if (this.files.has(id) || this.plainExecutables.has(id)) return;
     let elf: ElfFile;
     try {
       if (statSync(path).size > MAX_EXECUTABLE_BYTES) throw new ElfError("too large to read");
       elf = ElfFile.open(path);
     } catch {
-      this.plainExecutables.add(inode);
+      this.plainExecutables.add(id);
       return;
     }
     if (!exportsOpenssl(elf)) {
-      this.plainExecutables.add(inode);
+      this.plainExecutables.add(id);
       return;
     }
-    this.attach(path, `${commOf(pid)}[${pid}]`, readlinkSync(`/proc/${pid}/exe`), elf, "OpenSSL (inside the executable)");
+    this.attach(id, path, foundIn, shownPath, elf, "OpenSSL (inside the executable)");
   }
 
-  private attach(path: string, foundIn: string, shownPath = path, opened?: ElfFile, library = libraryName(shownPath)): void {
-    const inode = inodeOf(path);
-    if (!inode || this.files.has(inode)) return;
+  private attach(id: string, path: string, foundIn: string, shownPath = path, opened?: ElfFile, library = libraryName(shownPath)): void {
+    if (this.files.has(id)) return;
     let elf: ElfFile;
     try {
       elf = opened ?? ElfFile.open(path);
@@ -153,13 +169,13 @@ export class TlsHooks {
         for (const link of links) link.destroy();
         throw error;
       }
-      this.files.set(inode, links);
+      this.files.set(id, links);
       const hooked = { library, path: shownPath, foundIn };
       this.hooked.push(hooked);
       const where = placement === "internal" ? "its internal read and write functions" : "SSL_read, SSL_write and their _ex variants";
       this.log(`TLS: decoding ${hooked.library} plaintext from ${path === shownPath ? path : `${shownPath} as ${foundIn} maps it`} (every process mapping that file; probes on ${where})`);
     } catch (error) {
-      this.files.set(inode, "refused");
+      this.files.set(id, "refused");
       const reason = error instanceof Error ? error.message : String(error);
       this.log(`TLS: not decoding ${shownPath} (${foundIn}): ${reason}; its connections count as tls_undecoded`);
     }
