@@ -13,6 +13,7 @@ import type { Subprocess } from "bun";
 import { lossKey } from "../../src/outputs/report";
 import { afterNextTick, REPO, startPlugin, type RunningPlugin } from "../support/plugin";
 import { childrenOf, waitForPort } from "../support/servers";
+import { ensureNginxImage, LIMITS, podman, requirePodman } from "../support/podman";
 import { processSeries, sideCounts, timedCount, timedSum } from "../support/metrics_text";
 import { histogram, planPaths } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, reportedLoss } from "./harness";
@@ -224,6 +225,56 @@ describe("HTTPS on OpenSSL inside an executable", () => {
     expect({ requests: server.requests, codes: server.codes }).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
     expect(server.timed).toBe(PLAN_TOTAL);
   });
+});
+
+describe("HTTPS in a container with its own libssl", () => {
+  test("nginx (ssl) in a podman container: its copy of libssl found and decoded, counted exactly", async () => {
+    requirePodman();
+    const image = await ensureNginxImage();
+    const port = await freePort();
+    const name = `hs-tls-${port}`;
+    writeFileSync(
+      join(dir, "container.conf"),
+      `worker_processes 1;
+daemon off;
+user root;
+pid /tmp/nginx.pid;
+error_log stderr;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path /tmp/body;
+  proxy_temp_path /tmp/proxy;
+  fastcgi_temp_path /tmp/fastcgi;
+  uwsgi_temp_path /tmp/uwsgi;
+  scgi_temp_path /tmp/scgi;
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate /etc/test-nginx/cert.pem;
+    ssl_certificate_key /etc/test-nginx/key.pem;
+    ${Object.keys(PLAN).map((code) => `location = /status/${code} { return ${code} "status ${code}\\n"; }`).join("\n    ")}
+  }
+}
+`,
+    );
+    await podman(["rm", "-f", name], "removing a stale container").catch(() => "");
+    await podman(["run", "-d", "--name", name, "--net=host", ...LIMITS, "-v", `${dir}:/etc/test-nginx:ro`, image, "-c", "/etc/test-nginx/container.conf", "-e", "stderr"], "starting the nginx container");
+    stops.push(() => podman(["rm", "-f", "-t", "2", name], "removing the nginx container"));
+    const master = Number((await podman(["inspect", "--format", "{{.State.Pid}}", name], "inspecting the nginx container")).trim());
+    await waitForPort(port);
+    const worker = childrenOf(master)[0]!;
+    // The image carries its own copy of libssl (another file): found by the plugin's scan of processes.
+    const attached = new RegExp(`TLS: decoding OpenSSL 3 plaintext from \\S*libssl\\.so\\.3 as nginx\\[(${master}|${worker})\\] maps it`);
+    for (let i = 0; i < 100 && !attached.test(plugin.logSoFar()); i++) await Bun.sleep(100);
+    expect(plugin.logSoFar()).toMatch(attached);
+    const client = await curl(`https://127.0.0.1:${port}`, planPaths(PLAN));
+    expect(histogram(codesOf(client.out))).toEqual(PLAN);
+    await afterNextTick();
+    const server = await side(worker, "server");
+    table.add({ case: "nginx ssl in a podman container (its own libssl)", server: "nginx (container)", client: "curl", syscalls: "SSL_read / SSL_write", sent: expectedTotals(PLAN), counted: expectedTotals(server.codes) });
+    expect({ requests: server.requests, codes: server.codes }).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
+    expect(sideCounts(await processSeries(plugin, client.pid), "client")).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
+  }, 180_000);
 });
 
 describe("HTTPS on a TLS library that is not decoded", () => {
