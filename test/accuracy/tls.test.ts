@@ -6,7 +6,7 @@
  * tls_undecoded loss, and nothing is counted for it.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -344,6 +344,26 @@ describe("the plugin's TLS probes", () => {
     expect(await least.stop()).toBe(0);
     expect(await least.stderr()).toMatch(/TLS: not decoding \S*libssl\.so\.3 .*Permission denied; its connections count as tls_undecoded/);
   });
+
+  test("hooked processes under load never notice plugins starting and stopping (SIGTERM, SIGKILL)", async () => {
+    const nginx = await startNginxTls();
+    // 300,000 hooked calls over memory BIOs, and wrk over HTTPS, while plugins come and go.
+    const pairs = Bun.spawn([PYTHON, join(REPO, "bench", "tls_pairs.py"), "150000", cert, key], { stdout: "pipe", stderr: "pipe" });
+    const wrk = Bun.spawn(["wrk", "-t1", "-c8", "-d8s", `https://127.0.0.1:${nginx.port}/status/200`], { stdout: "pipe", stderr: "pipe" });
+    for (const signal of ["SIGTERM", "SIGKILL", "SIGTERM", "SIGKILL"] as const) {
+      const churn = await startPlugin();
+      await Bun.sleep(500);
+      await churn.stop(signal);
+    }
+    const [pairsOut, pairsErr, pairsCode] = await Promise.all([new Response(pairs.stdout).text(), new Response(pairs.stderr).text(), pairs.exited]);
+    expect({ code: pairsCode, err: pairsErr }).toEqual({ code: 0, err: "" });
+    expect(Number(pairsOut)).toBeGreaterThan(0);
+    const [wrkOut, wrkCode] = await Promise.all([new Response(wrk.stdout).text(), wrk.exited]);
+    expect(wrkCode).toBe(0);
+    expect(wrkOut).not.toMatch(/Socket errors|Non-2xx/);
+    expect(Number(/(\d+) requests in/.exec(wrkOut)?.[1])).toBeGreaterThan(100);
+    expect(childrenOf(Number(readFileSync(join(dir, "nginx.pid"), "utf8")))).toEqual([nginx.worker]);
+  }, 60_000);
 
   test("it says which library it decodes; nothing of them stays after SIGTERM or SIGKILL", async () => {
     expect(ourTlsPrograms()).toBeGreaterThan(0);
