@@ -28,6 +28,7 @@ function openLibbpf(path: string) {
     bpf_object__close: { args: [P], returns: none },
     bpf_object__next_program: { args: [P, P], returns: P },
     bpf_object__find_map_by_name: { args: [P, cstring], returns: P },
+    bpf_object__find_program_by_name: { args: [P, cstring], returns: P },
     bpf_program__name: { args: [P], returns: cstring },
     bpf_program__section_name: { args: [P], returns: cstring },
     bpf_program__set_autoload: { args: [P, bool], returns: i32 },

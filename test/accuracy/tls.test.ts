@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { lossKey } from "../../src/outputs/report";
-import { afterNextTick, REPO, startPlugin, type RunningPlugin } from "../support/plugin";
+import { REPO, startPlugin, type RunningPlugin } from "../support/plugin";
 import { childrenOf, waitForPort } from "../support/servers";
 import { ensureNginxImage, LIMITS, podman, requirePodman } from "../support/podman";
 import { processSeries, sideCounts, timedCount, timedSum } from "../support/metrics_text";
@@ -133,7 +133,7 @@ describe("HTTPS on OpenSSL, counted exactly on both sides", () => {
     const base = `https://127.0.0.1:${nginx.port}`;
     const client = await curl(base, planPaths(PLAN));
     expect(histogram(codesOf(client.out))).toEqual(PLAN);
-    await afterNextTick();
+    await plugin.reportAfter(Date.now());
     const server = await side(nginx.worker, "server");
     const sent = await side(client.pid, "client");
     table.add({ case: "nginx ssl, curl keep-alive", server: "nginx", client: "curl", syscalls: "SSL_read / SSL_write", sent: expectedTotals(PLAN), counted: expectedTotals(server.codes) });
@@ -149,7 +149,7 @@ describe("HTTPS on OpenSSL, counted exactly on both sides", () => {
     writeFileSync(body, Buffer.alloc(3 << 20, "x"));
     const upload = await curl(base, ["/upload", "/upload"], ["-X", "POST", "--data-binary", `@${body}`]);
     expect(codesOf(upload.out)).toEqual([201, 201]);
-    await afterNextTick();
+    await plugin.reportAfter(Date.now());
     // curl asks to continue before a body this large, and nginx says 100 first: an interim response each.
     const after = await side(nginx.worker, "server");
     expect([after.codes[100], after.codes[201]]).toEqual([2, PLAN[201] + 2]);
@@ -160,7 +160,7 @@ describe("HTTPS on OpenSSL, counted exactly on both sides", () => {
     const paths = [...planPaths(PLAN), "/delay/300", "/delay/300"];
     const client = await run([PYTHON, join(FIXTURES, "python_tls_client.py"), String(python.port)], paths.join("\n"));
     expect(histogram(codesOf(client.out))).toEqual({ ...PLAN, 200: PLAN[200] + 2 });
-    await afterNextTick();
+    await plugin.reportAfter(Date.now());
     const expected = { requests: PLAN_TOTAL + 2, codes: { ...PLAN, 200: PLAN[200] + 2 } };
     const server = await side(python.pid, "server");
     const sent = await side(client.pid, "client");
@@ -187,8 +187,7 @@ describe("HTTPS on OpenSSL, counted exactly on both sides", () => {
     // A second connection, once the server is known to encrypt into memory.
     const again = await run([PYTHON, join(FIXTURES, "tls_pipelining_client.py"), String(port)], planPaths(PLAN).join("\n"));
     expect(histogram(codesOf(again.out))).toEqual(PLAN);
-    await afterNextTick();
-    await afterNextTick();
+    await plugin.reportAfter(Date.now());
     const server = await side(pid, "server");
     const twice = Object.fromEntries(Object.entries(PLAN).map(([code, n]) => [code, 2 * n]));
     table.add({ case: "asyncio ssl server, pipelined client (x2)", server: "python3 asyncio", client: "python3 ssl socket", syscalls: "SSL_read_ex / SSL_write_ex (memory BIO)", sent: expectedTotals(twice), counted: expectedTotals(server.codes) });
@@ -204,7 +203,7 @@ describe("HTTPS on OpenSSL, counted exactly on both sides", () => {
     const [out, code] = await Promise.all([new Response(earlyClient.stdout).text(), earlyClient.exited]);
     expect(code).toBe(0);
     expect(histogram(codesOf(out))).toEqual(PLAN);
-    await afterNextTick();
+    await plugin.reportAfter(Date.now());
     const sent = await side(earlyClient.pid, "client");
     expect({ requests: sent.requests, codes: sent.codes }).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
   });
@@ -219,7 +218,7 @@ describe("HTTPS on OpenSSL inside an executable", () => {
     expect(plugin.logSoFar()).toMatch(/TLS: decoding OpenSSL \(inside the executable\) plaintext from \S*node/);
     const client = await curl(`https://127.0.0.1:${port}`, planPaths(PLAN));
     expect(histogram(codesOf(client.out))).toEqual(PLAN);
-    await afterNextTick();
+    await plugin.reportAfter(Date.now());
     const server = await side(pid, "server");
     table.add({ case: "node https, curl keep-alive", server: "node https", client: "curl", syscalls: "SSL_read / SSL_write (memory BIO)", sent: expectedTotals(PLAN), counted: expectedTotals(server.codes) });
     expect({ requests: server.requests, codes: server.codes }).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
@@ -269,7 +268,7 @@ http {
     expect(plugin.logSoFar()).toMatch(attached);
     const client = await curl(`https://127.0.0.1:${port}`, planPaths(PLAN));
     expect(histogram(codesOf(client.out))).toEqual(PLAN);
-    await afterNextTick();
+    await plugin.reportAfter(Date.now());
     const server = await side(worker, "server");
     table.add({ case: "nginx ssl in a podman container (its own libssl)", server: "nginx (container)", client: "curl", syscalls: "SSL_read / SSL_write", sent: expectedTotals(PLAN), counted: expectedTotals(server.codes) });
     expect({ requests: server.requests, codes: server.codes }).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
@@ -282,8 +281,7 @@ describe("HTTPS on a TLS library that is not decoded", () => {
     const port = await freePort();
     const pid = await startDaemon(["gnutls-serv", "--http", "--port", String(port), "--x509certfile", cert, "--x509keyfile", key], port);
     const lossId = lossKey("tls_undecoded");
-    await afterNextTick();
-    const before = reportedLoss(await plugin.report(), plugin.hostId, lossId);
+    const before = reportedLoss(await plugin.reportAfter(Date.now()), plugin.hostId, lossId);
     const connections = 5;
     const clients: number[] = [];
     for (let i = 0; i < connections; i++) {
@@ -293,12 +291,9 @@ describe("HTTPS on a TLS library that is not decoded", () => {
     }
     // Counted when each connection closes: wait for gnutls-serv to close them.
     let lost = 0;
-    for (let i = 0; i < 20 && lost < connections; i++) {
-      await afterNextTick();
-      lost = reportedLoss(await plugin.report(), plugin.hostId, lossId) - before;
-    }
-    await afterNextTick();
-    lost = reportedLoss(await plugin.report(), plugin.hostId, lossId) - before;
+    for (let i = 0; i < 20 && lost < connections; i++) lost = reportedLoss(await plugin.reportAfter(Date.now()), plugin.hostId, lossId) - before;
+    // One tick more: a loss beyond the connections made would show there.
+    lost = reportedLoss(await plugin.reportAfter(Date.now()), plugin.hostId, lossId) - before;
     table.add({ case: "gnutls-serv, 5 connections (named loss)", server: "gnutls-serv", client: "curl", syscalls: "-", sent: {}, counted: {} });
     expect(lost).toBe(connections);
     expect((await side(pid, "server")).requests).toBe(0);
@@ -330,7 +325,7 @@ describe("the plugin's TLS probes", () => {
     const least = await startPlugin({ args: ACCURACY_WINDOW, prefix: onlyCaps(["bpf", "perfmon", "sys_admin", "sys_ptrace"]) });
     try {
       const client = await run([PYTHON, join(FIXTURES, "python_tls_client.py"), String(python.port)], planPaths(PLAN).join("\n"));
-      await afterNextTick();
+      await least.reportAfter(Date.now());
       const series = await processSeries(least, client.pid);
       expect(sideCounts(series, "client")).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
     } finally {
