@@ -36,7 +36,9 @@ export interface TlsSummary {
 function bpftraceScript(variant: "floor" | "bpftrace"): string {
   if (variant === "bpftrace") return `uprobe:${LIBSSL}:SSL_write { @writes = count(); }`;
   // The plugin's own placement, from its own code: the same probes, empty.
-  const { probes } = opensslProbes(ElfFile.open(LIBSSL));
+  const elf = ElfFile.open(LIBSSL);
+  const { probes } = opensslProbes(elf);
+  elf.close();
   return probes.map((p) => `${p.retprobe ? "uretprobe" : "uprobe"}:${LIBSSL}:0x${p.offset.toString(16)} {}`).join("\n");
 }
 

@@ -26,10 +26,21 @@ struct hs_tls_call {
 	__u64 ssl;
 	__u64 buf;
 	__u64 done;		/* where the library stores the bytes it moved (a size_t); 0: the return value says */
-	__u8 inside;		/* between the call's entry and its return */
 	__u8 inbound;
 	__u8 socket_moved;	/* a socket hook fired inside the call */
+	__u8 pad[6];
+};
+
+/* Calls one thread is inside, innermost last: TLS inside TLS (curl through
+ * an HTTPS proxy) calls the outer session's SSL_write from inside the inner
+ * one's. Returns come in the reverse order of entries, so a stack pairs
+ * them; calls deeper than it holds are counted, not recorded. */
+#define HS_TLS_NESTING 4
+struct hs_tls_thread {
+	struct hs_tls_call calls[HS_TLS_NESTING];
+	__u32 depth;		/* calls entered and not returned, recorded or not */
 	__u8 bio_marked;	/* this thread's process is in tls_bio_processes already */
+	__u8 pad[3];
 };
 
 /* Parser state per TLS session, created at SSL_clear (SSL_new calls it)
@@ -43,14 +54,14 @@ HS_MAP struct {
 	__type(value, struct hs_conn);
 } tls_sessions SEC(".maps");
 
-/* The call each thread is inside: task-local storage, freed with the
+/* The calls each thread is inside: task-local storage, freed with the
  * thread, found without hashing (a hash map here cost more than the rest
  * of the programs together). */
 HS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct hs_tls_call);
+	__type(value, struct hs_tls_thread);
 } tls_calls SEC(".maps");
 
 /* Processes that wrote TLS plaintext through a call that moved no socket
@@ -68,13 +79,16 @@ HS_MAP struct {
 static __always_inline void hs_tls_socket_event(struct hs_conn *conn)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct hs_tls_call *call;
+	struct hs_tls_thread *thread;
+	__u32 top;
 
 	if (conn->tls == HS_TLS_NONE || conn->tls == HS_TLS_COUNTED)
 		return;
-	call = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
-	if (call && call->inside) {
-		call->socket_moved = 1;
+	thread = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
+	if (thread && thread->depth) {
+		top = thread->depth - 1;
+		if (top < HS_TLS_NESTING)
+			thread->calls[top].socket_moved = 1;
 		conn->tls = HS_TLS_DECODED;
 		return;
 	}

@@ -20,19 +20,24 @@
 
 static __always_inline int hs_tls_enter(__u64 ssl, __u64 buf, __u64 done, bool inbound)
 {
-	struct hs_tls_call *call = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0,
-							BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct hs_tls_thread *thread = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0,
+							    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct hs_tls_call *call;
+	__u32 at;
 
-	if (!call) {
+	if (!thread) {
 		hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
 		return 0;
 	}
+	at = thread->depth++;
+	if (at >= HS_TLS_NESTING)
+		return 0;
+	call = &thread->calls[at];
 	call->ssl = ssl;
 	call->buf = buf;
 	call->done = done;
 	call->inbound = inbound;
 	call->socket_moved = 0;
-	call->inside = 1;
 	return 0;
 }
 
@@ -40,20 +45,28 @@ static __always_inline int hs_tls_return(int ret)
 {
 	__u64 id = bpf_get_current_pid_tgid(), moved = 0;
 	struct hs_tls_key key = { .tgid = id >> 32 };
-	struct hs_tls_call *found, call;
+	struct hs_tls_thread *thread;
+	struct hs_tls_call call;
 	struct hs_stream *s;
 	struct hs_conn *conn;
 	__u8 yes = 1;
+	__u32 at;
 
-	found = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
-	if (!found || !found->inside)
+	thread = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
+	if (!thread || !thread->depth)
 		return 0;
-	call = *found;
-	found->inside = 0;
+	at = --thread->depth;
+	if (at >= HS_TLS_NESTING) {
+		/* Nested deeper than we record: its plaintext goes unparsed. */
+		if (ret > 0)
+			hs_count_loss(HS_LOSS_UNKNOWN_CALL);
+		return 0;
+	}
+	call = thread->calls[at];
 	/* Plaintext written without a socket write inside: the session writes into memory. */
-	if (ret > 0 && !call.inbound && !call.socket_moved && !call.bio_marked) {
+	if (ret > 0 && !call.inbound && !call.socket_moved && !thread->bio_marked) {
 		bpf_map_update_elem(&tls_bio_processes, &key.tgid, &yes, BPF_ANY);
-		found->bio_marked = 1;
+		thread->bio_marked = 1;
 	}
 	if (ret <= 0)
 		return 0;
