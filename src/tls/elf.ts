@@ -1,11 +1,13 @@
 /**
  * Just enough of an ELF64 reader to place probes in a shared library or an
- * executable: its function symbols (.dynsym, and .symtab when not stripped)
- * and where a virtual address lies in the file (uprobes take file offsets).
+ * executable: its exported functions (.dynsym) and where a virtual address
+ * lies in the file (uprobes take file offsets). It reads only the headers,
+ * the dynamic symbol table and the code asked for, never the whole file:
+ * executables run to a hundred megabytes and more (Node, Bun, browsers),
+ * and the process scan looks at each one.
  */
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 
-const SHT_SYMTAB = 2;
 const SHT_DYNSYM = 11;
 const PT_LOAD = 1;
 const PF_X = 1;
@@ -25,68 +27,83 @@ interface Segment {
   executable: boolean;
 }
 
+/** `length` bytes at `at`; fewer only where `partial` allows and the file ends. */
+function read(fd: number, at: number, length: number, partial = false): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, bytes, done, length - done, at + done);
+    if (n === 0) {
+      if (partial) return bytes.subarray(0, done);
+      throw new ElfError("the file ends early");
+    }
+    done += n;
+  }
+  return bytes;
+}
+
+const view = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+const u64 = (v: DataView, at: number) => Number(v.getBigUint64(at, true));
+
 export class ElfFile {
-  private readonly view: DataView;
   private readonly segments: Segment[] = [];
   private readonly functions = new Map<string, ElfSymbol>();
 
-  constructor(readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (bytes.length < 64 || this.view.getUint32(0, false) !== 0x7f454c46) throw new ElfError("not an ELF file");
-    if (bytes[4] !== 2 || bytes[5] !== 1) throw new ElfError("not a 64-bit little-endian ELF file");
-    this.readSegments();
-    this.readSymbols();
+  private constructor(private readonly fd: number) {
+    const header = read(fd, 0, 64);
+    const h = view(header);
+    if (h.getUint32(0, false) !== 0x7f454c46) throw new ElfError("not an ELF file");
+    if (header[4] !== 2 || header[5] !== 1) throw new ElfError("not a 64-bit little-endian ELF file");
+    this.readSegments(u64(h, 0x20), h.getUint16(0x36, true), h.getUint16(0x38, true));
+    this.readExports(u64(h, 0x28), h.getUint16(0x3a, true), h.getUint16(0x3c, true));
   }
 
+  /** Opens a file; close() when done (code() reads from it). */
   static open(path: string): ElfFile {
-    return new ElfFile(readFileSync(path));
-  }
-
-  private u64(at: number): number {
-    return Number(this.view.getBigUint64(at, true));
-  }
-
-  private readSegments(): void {
-    const phoff = this.u64(0x20);
-    const size = this.view.getUint16(0x36, true);
-    const count = this.view.getUint16(0x38, true);
-    for (let i = 0; i < count; i++) {
-      const at = phoff + i * size;
-      if (this.view.getUint32(at, true) !== PT_LOAD) continue;
-      const flags = this.view.getUint32(at + 4, true);
-      this.segments.push({ offset: this.u64(at + 8), vaddr: this.u64(at + 16), size: this.u64(at + 32), executable: (flags & PF_X) !== 0 });
+    const fd = openSync(path, "r");
+    try {
+      return new ElfFile(fd);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
     }
   }
 
-  private readSymbols(): void {
-    const shoff = this.u64(0x28);
-    const size = this.view.getUint16(0x3a, true);
-    const count = this.view.getUint16(0x3c, true);
-    const header = (i: number) => shoff + i * size;
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  private readSegments(offset: number, size: number, count: number): void {
+    const table = view(read(this.fd, offset, size * count));
     for (let i = 0; i < count; i++) {
-      const at = header(i);
-      const type = this.view.getUint32(at + 4, true);
-      if (type !== SHT_SYMTAB && type !== SHT_DYNSYM) continue;
-      const offset = this.u64(at + 24);
-      const bytes = this.u64(at + 32);
-      const strings = this.u64(header(this.view.getUint32(at + 40, true)) + 24);
-      for (let s = offset; s + 24 <= offset + bytes; s += 24) {
-        if ((this.bytes[s + 4]! & 0xf) !== STT_FUNC) continue;
-        const address = this.u64(s + 8);
+      const at = i * size;
+      if (table.getUint32(at, true) !== PT_LOAD) continue;
+      const flags = table.getUint32(at + 4, true);
+      this.segments.push({ offset: u64(table, at + 8), vaddr: u64(table, at + 16), size: u64(table, at + 32), executable: (flags & PF_X) !== 0 });
+    }
+  }
+
+  private readExports(offset: number, size: number, count: number): void {
+    if (!offset || !count) return;
+    const sections = view(read(this.fd, offset, size * count));
+    const field = (i: number, at: number) => u64(sections, i * size + at);
+    for (let i = 0; i < count; i++) {
+      if (sections.getUint32(i * size + 4, true) !== SHT_DYNSYM) continue;
+      const symbols = read(this.fd, field(i, 24), field(i, 32));
+      const link = sections.getUint32(i * size + 40, true);
+      const strings = read(this.fd, field(link, 24), field(link, 32));
+      const s = view(symbols);
+      for (let at = 0; at + 24 <= symbols.length; at += 24) {
+        if ((symbols[at + 4]! & 0xf) !== STT_FUNC) continue;
+        const address = u64(s, at + 8);
         if (!address) continue;
-        const name = this.cString(strings + this.view.getUint32(s, true));
-        if (!this.functions.has(name)) this.functions.set(name, { address, size: this.u64(s + 16) });
+        const name = cString(strings, s.getUint32(at, true));
+        if (!this.functions.has(name)) this.functions.set(name, { address, size: u64(s, at + 16) });
       }
     }
   }
 
-  private cString(at: number): string {
-    let end = at;
-    while (end < this.bytes.length && this.bytes[end] !== 0) end++;
-    return new TextDecoder().decode(this.bytes.subarray(at, end));
-  }
-
-  /** A defined function by name (unversioned), or undefined. */
+  /** An exported function by name (unversioned), or undefined. */
   symbol(name: string): ElfSymbol | undefined {
     return this.functions.get(name);
   }
@@ -100,7 +117,12 @@ export class ElfFile {
 
   /** Up to `length` bytes of code from `address`. */
   code(address: number, length: number): Uint8Array {
-    const at = this.fileOffset(address);
-    return this.bytes.subarray(at, Math.min(this.bytes.length, at + length));
+    return read(this.fd, this.fileOffset(address), length, true);
   }
+}
+
+function cString(bytes: Uint8Array, at: number): string {
+  let end = at;
+  while (end < bytes.length && bytes[end] !== 0) end++;
+  return new TextDecoder().decode(bytes.subarray(at, end));
 }

@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import type { UprobeLink } from "../kernel/libbpf";
 import { ElfError, ElfFile } from "./elf";
-import { exportsOpenssl, opensslProbes } from "./openssl";
+import { exportsOpenssl, opensslProbes, type OpensslProbes } from "./openssl";
 
 /** What TlsHooks needs of the loaded object. */
 export interface UprobeTarget {
@@ -20,9 +20,6 @@ export interface UprobeTarget {
 const OPENSSL_LIBRARY = /\/libssl\.so(\.[0-9.]+)?$/;
 /** Where the host's own libssl lives on Debian and most distributions. */
 const HOST_LIBRARY_DIRS = ["/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"];
-
-/** Executables larger than this are not read to look for OpenSSL inside (browsers, mostly). */
-const MAX_EXECUTABLE_BYTES = 512 << 20;
 
 export interface HookedLibrary {
   /** "OpenSSL 3" etc., from the file's name. */
@@ -140,28 +137,36 @@ export class TlsHooks {
   /** An executable that carries OpenSSL and exports its calls (Node's official builds do). */
   private checkExecutable(id: string, path: string, foundIn: string, shownPath: string): void {
     if (this.files.has(id) || this.plainExecutables.has(id)) return;
-    let elf: ElfFile;
+    let carries = false;
     try {
-      if (statSync(path).size > MAX_EXECUTABLE_BYTES) throw new ElfError("too large to read");
-      elf = ElfFile.open(path);
+      const elf = ElfFile.open(path);
+      try {
+        carries = exportsOpenssl(elf);
+      } finally {
+        elf.close();
+      }
     } catch {
+      // not an ELF file we can read: nothing to probe
+    }
+    if (!carries) {
       this.plainExecutables.add(id);
       return;
     }
-    if (!exportsOpenssl(elf)) {
-      this.plainExecutables.add(id);
-      return;
-    }
-    this.attach(id, path, foundIn, shownPath, elf, "OpenSSL (inside the executable)");
+    this.attach(id, path, foundIn, shownPath, "OpenSSL (inside the executable)");
   }
 
-  private attach(id: string, path: string, foundIn: string, shownPath = path, opened?: ElfFile, library = libraryName(shownPath)): void {
+  private attach(id: string, path: string, foundIn: string, shownPath = path, library = libraryName(shownPath)): void {
     if (this.files.has(id)) return;
-    let elf: ElfFile;
     try {
-      elf = opened ?? ElfFile.open(path);
-      if (!exportsOpenssl(elf)) throw new ElfError("it does not export SSL_read_ex, SSL_write_ex and SSL_clear");
-      const { placement, probes } = opensslProbes(elf);
+      const elf = ElfFile.open(path);
+      let placed: OpensslProbes;
+      try {
+        if (!exportsOpenssl(elf)) throw new ElfError("it does not export SSL_read_ex, SSL_write_ex and SSL_clear");
+        placed = opensslProbes(elf);
+      } finally {
+        elf.close();
+      }
+      const { placement, probes } = placed;
       const links: UprobeLink[] = [];
       try {
         for (const probe of probes) links.push(this.target.attachUprobe(probe.program, path, probe.offset, probe.retprobe));
