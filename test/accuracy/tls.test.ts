@@ -303,15 +303,21 @@ describe("HTTPS on a TLS library that is not decoded", () => {
 });
 
 describe("the plugin's TLS probes", () => {
-  /** Our TLS programs still loaded in the kernel (names are cut to 15 characters). */
-  const ourTlsPrograms = () =>
-    (JSON.parse(Bun.spawnSync(["bpftool", "prog", "list", "-j"]).stdout.toString()) as Array<{ name?: string }>).filter((p) => p.name?.startsWith("hs_openssl_")).length;
+  /** The TLS programs a plugin process holds attached: their ids, from its uprobe perf events. */
+  const tlsProgramsOf = (pid: number) =>
+    new Set(
+      (JSON.parse(Bun.spawnSync(["bpftool", "perf", "show", "-j"]).stdout.toString() || "[]") as Array<{ pid: number; fd_type: string; prog_id: number }>)
+        .filter((p) => p.pid === pid && /^u(ret)?probe$/.test(p.fd_type))
+        .map((p) => p.prog_id),
+    );
 
-  async function gone(): Promise<number> {
-    let left = ourTlsPrograms();
+  /** How many of these programs are still loaded, once the kernel had up to 5 s to let them go. */
+  async function stillLoaded(ids: Set<number>): Promise<number> {
+    const loaded = () => (JSON.parse(Bun.spawnSync(["bpftool", "prog", "list", "-j"]).stdout.toString()) as Array<{ id: number }>).filter((p) => ids.has(p.id)).length;
+    let left = loaded();
     for (let i = 0; i < 50 && left > 0; i++) {
       await Bun.sleep(100);
-      left = ourTlsPrograms();
+      left = loaded();
     }
     return left;
   }
@@ -361,13 +367,15 @@ describe("the plugin's TLS probes", () => {
   }, 60_000);
 
   test("it says which library it decodes; nothing of them stays after SIGTERM or SIGKILL", async () => {
-    expect(ourTlsPrograms()).toBeGreaterThan(0);
+    const held = tlsProgramsOf(plugin.proc.pid);
+    expect(held.size).toBeGreaterThanOrEqual(4); // read, write, return, SSL_clear
     expect(await plugin.stop("SIGTERM")).toBe(0);
     expect(await plugin.stderr()).toMatch(/TLS: decoding OpenSSL 3 plaintext from \S*libssl\.so\.3 /);
-    expect(await gone()).toBe(0);
+    expect(await stillLoaded(held)).toBe(0);
     const killed = await startPlugin();
-    expect(ourTlsPrograms()).toBeGreaterThan(0);
+    const heldByKilled = tlsProgramsOf(killed.proc.pid);
+    expect(heldByKilled.size).toBeGreaterThanOrEqual(4);
     await killed.stop("SIGKILL");
-    expect(await gone()).toBe(0);
+    expect(await stillLoaded(heldByKilled)).toBe(0);
   });
 });
