@@ -156,6 +156,23 @@ describe("HTTPS on OpenSSL, counted exactly on both sides", () => {
     expect((await side(upload.pid, "client")).codes).toEqual({ 100: 2, 201: 2 });
   });
 
+  test("TLS inside TLS: curl through an HTTPS proxy to nginx ssl", async () => {
+    const nginx = await startNginxTls();
+    const proxyPort = await freePort();
+    const proxy = await startDaemon([PYTHON, join(FIXTURES, "https_connect_proxy.py"), String(proxyPort), cert, key], proxyPort);
+    // curl's session with nginx writes through its session with the proxy: nested SSL_write calls on one thread.
+    const client = await curl(`https://127.0.0.1:${nginx.port}`, planPaths(PLAN), ["--proxy-insecure", "-x", `https://127.0.0.1:${proxyPort}`]);
+    expect(histogram(codesOf(client.out))).toEqual(PLAN);
+    await plugin.reportAfter(Date.now());
+    const server = await side(nginx.worker, "server");
+    table.add({ case: "curl via an HTTPS proxy (TLS in TLS)", server: "nginx", client: "curl", syscalls: "SSL_write inside SSL_write", sent: expectedTotals(PLAN), counted: expectedTotals(server.codes) });
+    expect({ requests: server.requests, codes: server.codes }).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
+    // curl also asked the proxy to CONNECT, and was answered 200; the tunnel after it is not parsed.
+    const sent = await side(client.pid, "client");
+    expect({ requests: sent.requests, codes: sent.codes }).toEqual({ requests: PLAN_TOTAL + 1, codes: { ...PLAN, 200: PLAN[200] + 1 } });
+    expect(await side(proxy, "server")).toMatchObject({ requests: 1, codes: { 200: 1 } });
+  });
+
   test("Python's ssl module: http.server and http.client, with a known delay", async () => {
     const paths = [...planPaths(PLAN), "/delay/300", "/delay/300"];
     const client = await run([PYTHON, join(FIXTURES, "python_tls_client.py"), String(python.port)], paths.join("\n"));
