@@ -5,11 +5,8 @@
  * only the syscall exits and the socket state changes; both add uprobes on
  * TLS libraries (docs/tls.md).
  */
-import { expect, setDefaultTimeout, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
-
-// A stop waits on the kernel removing each TLS uprobe, ~0.1-0.26 s apiece (docs/tls.md).
-setDefaultTimeout(30_000);
 
 /** "<kind>:<tracepoint or file>" for each program the process holds attached, as `bpftool perf` lists them. */
 function hooksOf(pid: number): string[] {
