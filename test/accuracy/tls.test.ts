@@ -56,7 +56,7 @@ const codesOf = (out: string) => out.trim().split(/\s+/).filter(Boolean).map(Num
 const curl = (base: string, paths: string[], extra: string[] = []) =>
   run(["curl", "-sk", ...extra, "-w", "%{http_code}\\n", ...paths.flatMap((p) => ["-o", "/dev/null", base + p])]);
 
-async function startNginxTls(): Promise<{ port: number; worker: number }> {
+async function startNginxTls(http2 = false): Promise<{ port: number; worker: number }> {
   const port = await freePort();
   const statuses = Object.keys(PLAN)
     .map((code) => `location = /status/${code} { return ${code} "status ${code}\\n"; }`)
@@ -72,7 +72,7 @@ http {
   access_log off;
   client_body_temp_path ${dir}/body;
   server {
-    listen 127.0.0.1:${port} ssl;
+    listen 127.0.0.1:${port} ssl${http2 ? " http2" : ""};
     ssl_certificate ${cert};
     ssl_certificate_key ${key};
     location = /upload { client_max_body_size 10m; client_body_buffer_size 10m; return 201 "stored\\n"; }
@@ -154,6 +154,23 @@ describe("HTTPS on OpenSSL, counted exactly on both sides", () => {
     const after = await side(nginx.worker, "server");
     expect([after.codes[100], after.codes[201]]).toEqual([2, PLAN[201] + 2]);
     expect((await side(upload.pid, "client")).codes).toEqual({ 100: 2, 201: 2 });
+  });
+
+  test("HTTP/2 over TLS: nginx (ssl http2) and curl --http2, both sides exact, every stream timed", async () => {
+    const nginx = await startNginxTls(true);
+    const base = `https://127.0.0.1:${nginx.port}`;
+    const paths = planPaths(PLAN);
+    const client = await run(["curl", "-sk", "--http2", "-w", "%{http_code} %{http_version}\\n", ...paths.flatMap((p) => ["-o", "/dev/null", base + p])]);
+    const answers = client.out.trim().split("\n").map((line) => line.split(" "));
+    // ALPN chose HTTP/2: the plaintext the library hands over is HTTP/2 frames, walked like h2c.
+    expect(answers.map(([, version]) => version)).toEqual(paths.map(() => "2"));
+    expect(histogram(answers.map(([code]) => Number(code)))).toEqual(PLAN);
+    await plugin.reportAfter(Date.now());
+    const server = await side(nginx.worker, "server");
+    const sent = await side(client.pid, "client");
+    table.add({ case: "nginx ssl http2, curl --http2", server: "nginx", client: "curl", syscalls: "SSL_read / SSL_write", sent: expectedTotals(PLAN), counted: expectedTotals(server.codes) });
+    expect({ requests: server.requests, codes: server.codes, timed: server.timed }).toEqual({ requests: PLAN_TOTAL, codes: PLAN, timed: PLAN_TOTAL });
+    expect({ requests: sent.requests, codes: sent.codes, timed: sent.timed }).toEqual({ requests: PLAN_TOTAL, codes: PLAN, timed: PLAN_TOTAL });
   });
 
   test("TLS inside TLS: curl through an HTTPS proxy to nginx ssl", async () => {
