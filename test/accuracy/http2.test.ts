@@ -14,7 +14,7 @@ import { LOSS_REASONS } from "../../src/kernel/kernel_abi";
 import { lossKey } from "../../src/outputs/report";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
 import { startNginx, waitForPort, type RunningServer } from "../support/servers";
-import { processSeries, sideCounts, timedCount, timedSum } from "../support/metrics_text";
+import { grpcCounts, processSeries, sideCounts, timedCount, timedSum } from "../support/metrics_text";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, reportedLoss, type Totals } from "./harness";
 
 setDefaultTimeout(90_000);
@@ -369,21 +369,34 @@ describe("gRPC (Python grpcio, cleartext)", () => {
     await server?.proc.exited;
   });
 
-  test("unary OK / NOT_FOUND / INTERNAL and a server-streaming call: each a request and a 200, exact on both sides", async () => {
+  test("unary OK / NOT_FOUND / INTERNAL and server-streaming calls: each a request and a 200, and its grpc-status, exact on both sides", async () => {
     const lossesBefore = await lossTotals();
-    const before = await countsOf(server.proc.pid, "server");
-    const calls = ["OK", "NOT_FOUND", "INTERNAL", "STREAM", "OK", "NOT_FOUND"];
+    const before = await processSeries(plugin, server.proc.pid);
+    // Repeated on one connection: grpcio inserts each grpc-status into its HPACK dynamic table the
+    // first time (OK in trailers after the DATA; NOT_FOUND and INTERNAL in trailers-only answers,
+    // beside :status 200) and refers to that entry every time after.
+    const calls = ["OK", "NOT_FOUND", "INTERNAL", "STREAM", "OK", "NOT_FOUND", "INTERNAL", "STREAM", "NOT_FOUND", "OK", "INTERNAL", "NOT_FOUND"];
     const client = await run(["/usr/bin/python3", join(FIXTURES, "grpc_peer.py"), "client", String(server.port), ...calls]);
-    expect(client.out.trim().split("\n")).toEqual(calls.map((c) => (c === "STREAM" ? "OK" : c)));
-    // gRPC answers every call with HTTP status 200; its own status travels in trailers (not a metric yet).
+    const ended = calls.map((c) => (c === "STREAM" ? "OK" : c));
+    expect(client.out.trim().split("\n")).toEqual(ended);
+    // gRPC answers every call with HTTP status 200; its own status travels in trailers.
     const expected: Counts = { requests: calls.length, codes: { 200: calls.length } };
+    const expectedGrpc: Record<string, number> = {};
+    for (const status of ended) expectedGrpc[status] = (expectedGrpc[status] ?? 0) + 1;
     // grpcio writes a burst of frames as one sendmsg of many segments: every segment is walked.
-    const serverSide = await settle(server.proc.pid, "server", before, expected);
+    const serverSide = await settle(server.proc.pid, "server", sideCounts(before, "server"), expected);
     const clientSide = await settle(client.pid, "client", ZERO, expected);
     table.add({ case: "gRPC unary and streaming, server side", server: "grpcio", client: "grpcio", syscalls: "recvmsg / sendmsg (many segments)", sent: totalsOf(expected), counted: totalsOf(serverSide) });
     table.add({ case: "gRPC unary and streaming, client side", server: "grpcio", client: "grpcio", syscalls: "sendmsg (many segments) / recvmsg", sent: totalsOf(expected), counted: totalsOf(clientSide) });
     expect(serverSide).toEqual(expected);
     expect(clientSide).toEqual(expected);
+    // The trailers come with the answer's END_STREAM: counted with the responses, in by now.
+    const serverGrpc = grpcCounts(await processSeries(plugin, server.proc.pid), "server");
+    const grpcBefore = grpcCounts(before, "server");
+    expect(Object.fromEntries(Object.entries(serverGrpc).map(([status, n]) => [status, n - (grpcBefore[status] ?? 0)]).filter(([, n]) => n))).toEqual(expectedGrpc);
+    const clientSeries = await processSeries(plugin, client.pid);
+    expect(grpcCounts(clientSeries, "client")).toEqual(expectedGrpc);
+    expect(grpcCounts(clientSeries, "server")).toEqual({});
     await expectNoHttp2Loss(lossesBefore);
   });
 });
