@@ -350,6 +350,54 @@ describe("Upgrade: h2c: the request sent in HTTP/1.1 is stream 1, answered in HT
   });
 });
 
+describe("Hypercorn (ASGI over h2c with prior knowledge)", () => {
+  // Python's h2 indexes every field: each literal status is inserted once per connection and referred to after.
+  const PLAN: Record<number, number> = { 200: 4, 418: 5, 201: 3, 503: 4 };
+  let server: { proc: Subprocess<"ignore", "pipe", "inherit">; port: number };
+  beforeAll(async () => {
+    const proc = Bun.spawn(["/usr/bin/python3", join(FIXTURES, "hypercorn_app.py")], { stdout: "pipe", stderr: "inherit" });
+    const reader = proc.stdout.getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the Hypercorn server exited before listening");
+      text += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    server = { proc, port: Number(text.trim()) };
+    await waitForPort(server.port);
+  });
+  afterAll(async () => {
+    server?.proc.kill("SIGTERM");
+    await server?.proc.exited;
+  });
+
+  test("server side (Hypercorn) and client side (nghttp, h2load, curl): exact", async () => {
+    const lossesBefore = await lossTotals();
+    const before = await countsOf(server.proc.pid, "server");
+    const base = `http://127.0.0.1:${server.port}`;
+    const urls: string[] = [];
+    for (let i = 0; urls.length < Object.values(PLAN).reduce((a, b) => a + b, 0); i++)
+      for (const [code, n] of Object.entries(PLAN)) if (i < n) urls.push(`${base}/status/${code}?${i}`);
+    const nghttp = await run(["nghttp", "-n", ...urls]);
+    const h2load = await run(["h2load", "-n", "200", "-c", "1", "-m", "10", `${base}/status/404`]);
+    expect(h2loadTally(h2load.out)).toEqual({ done: 200, classes: [0, 0, 200, 0] });
+    const curl = await run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{http_version}", "--http2-prior-knowledge", `${base}/status/418`]);
+    expect(curl.out).toBe("418 2");
+    const expectedServer: Counts = { requests: urls.length + 201, codes: { ...PLAN, 418: PLAN[418]! + 1, 404: 200 } };
+    const counted = await settle(server.proc.pid, "server", before, expectedServer);
+    table.add({ case: "Hypercorn, server side", server: "hypercorn", client: "nghttp, h2load, curl", syscalls: "recvfrom / sendto", sent: totalsOf(expectedServer), counted: totalsOf(counted) });
+    expect(counted).toEqual(expectedServer);
+    const nghttpExpected: Counts = { requests: urls.length, codes: PLAN };
+    const nghttpCounted = await settle(nghttp.pid, "client", ZERO, nghttpExpected);
+    table.add({ case: "Hypercorn, client side", server: "hypercorn", client: "nghttp", syscalls: "writev / read", sent: totalsOf(nghttpExpected), counted: totalsOf(nghttpCounted) });
+    expect(nghttpCounted).toEqual(nghttpExpected);
+    expect(await settle(h2load.pid, "client", ZERO, { requests: 200, codes: { 404: 200 } })).toEqual({ requests: 200, codes: { 404: 200 } });
+    expect(await settle(curl.pid, "client", ZERO, { requests: 1, codes: { 418: 1 } })).toEqual({ requests: 1, codes: { 418: 1 } });
+    await expectNoHttp2Loss(lossesBefore);
+  });
+});
+
 describe("gRPC (Python grpcio, cleartext)", () => {
   let server: { proc: Subprocess<"ignore", "pipe", "inherit">; port: number };
   beforeAll(async () => {
