@@ -31,17 +31,29 @@ enum hs_h2_type {
 #define HS_H2_KIND_UNKNOWN 0
 #define HS_H2_KIND_OTHER 1
 #define HS_H2_KIND_STATUS 2
+#define HS_H2_KIND_GRPC 3
 #define HS_H2_KIND_MASK 0x7f
 
 /* huff: the string is Huffman-coded; its first bytes are collected. */
 #define HS_H2_HUFFMAN 0x01
 #define HS_H2_COLLECT 0x02
+/* A kept string's bytes past its 8th differ from grpc-status's. */
+#define HS_H2_TAIL_MISMATCH 0x04
 
 /* ":status" as collected (little-endian), plain and Huffman-coded (RFC 7541, appendix B). */
 #define HS_H2_STATUS_NAME 0x7375746174733aULL
 #define HS_H2_STATUS_NAME_LEN 7
 #define HS_H2_STATUS_HUFFMAN 0xa3368d84b8ULL
 #define HS_H2_STATUS_HUFFMAN_LEN 5
+/* "grpc-status": its first 8 bytes as collected and the 3 after them, plain; Huffman-coded, 8 bytes. */
+#define HS_H2_GRPC_NAME 0x6174732d63707267ULL
+#define HS_H2_GRPC_NAME_TAIL 0x737574U
+#define HS_H2_GRPC_NAME_LEN 11
+#define HS_H2_GRPC_HUFFMAN 0x8fda3412b2c8ca9aULL
+#define HS_H2_GRPC_HUFFMAN_LEN 8
+/* Names are kept up to the longest of those; values (three digits, or a code's one or two) up to 8 bytes. */
+#define HS_H2_NAME_KEPT HS_H2_GRPC_NAME_LEN
+#define HS_H2_VALUE_KEPT 8
 
 /* HPACK's static table holds :status at indexes 8 to 14. */
 #define HS_HPACK_STATIC 61
@@ -197,6 +209,8 @@ static __always_inline __u8 hs_hpack_kind(__u16 tag)
 {
 	if (tag & HS_H2_TAG_STATUS)
 		return HS_H2_KIND_STATUS;
+	if (tag & HS_H2_TAG_GRPC)
+		return HS_H2_KIND_GRPC;
 	return tag == HS_H2_TAG_UNKNOWN ? HS_H2_KIND_UNKNOWN : HS_H2_KIND_OTHER;
 }
 
@@ -229,6 +243,12 @@ static __always_inline int hs_huffman_digit(__u32 v, __u32 *bits)
 		return -1;
 	*bits -= 6;
 	return c - 0x19 + 3;
+}
+
+/* What is left of v's `bits` low bits is Huffman padding: fewer than 8 bits, all ones. */
+static __always_inline bool hs_huffman_padding(__u32 v, __u32 bits)
+{
+	return bits < 8 && (v & ((1U << bits) - 1)) == (1U << bits) - 1;
 }
 
 /* A status value string as collected: its three digits, or 0. */
@@ -265,17 +285,84 @@ static __always_inline __u32 hs_hpack_status(struct hs_h2_dir *d)
 			return 0;
 		status = status * 10 + digit;
 	}
-	/* What is left is padding: fewer than 8 bits, all ones. */
-	if (bits >= 8 || (v & ((1U << bits) - 1)) != (1U << bits) - 1)
+	if (!hs_huffman_padding(v, bits))
 		return 0;
 	return status;
 }
 
-static __always_inline bool hs_hpack_is_status_name(struct hs_h2_dir *d)
+/* A grpc-status value as collected: a canonical code (one or two digits, 0 to
+ * HS_GRPC_STATUS_MAX, written as gRPC writes them), or HS_GRPC_OTHER. */
+static __always_inline __u32 hs_hpack_grpc_status(struct hs_h2_dir *d)
 {
-	if (d->huff & HS_H2_HUFFMAN)
-		return d->collected_len == HS_H2_STATUS_HUFFMAN_LEN && d->collected == HS_H2_STATUS_HUFFMAN;
-	return d->collected_len == HS_H2_STATUS_NAME_LEN && d->collected == HS_H2_STATUS_NAME;
+	__u64 c = d->collected;
+	__u32 len = d->collected_len, v, bits, code;
+	int first, second = -1;
+
+	if (!(d->huff & HS_H2_HUFFMAN)) {
+		if (len < 1 || len > 2)
+			return HS_GRPC_OTHER;
+		first = (__u8)c - '0';
+		if (first < 0 || first > 9)
+			return HS_GRPC_OTHER;
+		if (len == 2) {
+			second = (__u8)(c >> 8) - '0';
+			if (second < 0 || second > 9)
+				return HS_GRPC_OTHER;
+		}
+	} else {
+		/* One or two digits take 5 to 12 bits: one or two bytes. */
+		if (len == 1)
+			v = c & 0xff;
+		else if (len == 2)
+			v = ((c & 0xff) << 8) | ((c >> 8) & 0xff);
+		else
+			return HS_GRPC_OTHER;
+		bits = 8 * len;
+		first = hs_huffman_digit(v, &bits);
+		if (first < 0)
+			return HS_GRPC_OTHER;
+		/* A second digit, unless what is left is the padding (no digit's code is all ones). */
+		if (!hs_huffman_padding(v, bits)) {
+			second = hs_huffman_digit(v, &bits);
+			if (second < 0 || !hs_huffman_padding(v, bits))
+				return HS_GRPC_OTHER;
+		}
+	}
+	if (second < 0)
+		return first;
+	/* Two digits: 10 and up ("05" is not how a code is written). */
+	code = first * 10 + second;
+	return first && code <= HS_GRPC_STATUS_MAX ? code : HS_GRPC_OTHER;
+}
+
+/* What a name just read is. */
+static __always_inline __u8 hs_hpack_name_kind(struct hs_h2_dir *d)
+{
+	if (d->huff & HS_H2_HUFFMAN) {
+		if (d->collected_len == HS_H2_STATUS_HUFFMAN_LEN && d->collected == HS_H2_STATUS_HUFFMAN)
+			return HS_H2_KIND_STATUS;
+		if (d->collected_len == HS_H2_GRPC_HUFFMAN_LEN && d->collected == HS_H2_GRPC_HUFFMAN)
+			return HS_H2_KIND_GRPC;
+		return HS_H2_KIND_OTHER;
+	}
+	if (d->collected_len == HS_H2_STATUS_NAME_LEN && d->collected == HS_H2_STATUS_NAME)
+		return HS_H2_KIND_STATUS;
+	if (d->collected_len == HS_H2_GRPC_NAME_LEN && d->collected == HS_H2_GRPC_NAME && !(d->huff & HS_H2_TAIL_MISMATCH))
+		return HS_H2_KIND_GRPC;
+	return HS_H2_KIND_OTHER;
+}
+
+/* A field of a block that ends a call's answer: its grpc-status counts, once. */
+static __always_inline void hs_h2_grpc_field(struct hs_conn *c, struct hs_h2_dir *d, struct hs_h2_cursor *cur, __u16 tag)
+{
+	if (tag & HS_H2_TAG_GRPC) {
+		d->block &= ~HS_H2_BLOCK_ENDS_CALL;
+		hs_add(cur->tgid, hs_side(c) + HS_GRPC_SLOT + (tag & HS_H2_TAG_VALUE), 0);
+		return;
+	}
+	/* It may have been the grpc-status: known at the block's end (a first field's own loss is counted already). */
+	if (tag == HS_H2_TAG_UNKNOWN && !(d->block & HS_H2_BLOCK_ANSWER))
+		d->block |= HS_H2_BLOCK_UNRESOLVED;
 }
 
 /* A field of a block that may be a response: its first field says. */
@@ -283,6 +370,8 @@ static __always_inline void hs_h2_field(struct hs_conn *c, struct hs_h2_dir *d, 
 {
 	__u32 status;
 
+	if (d->block & HS_H2_BLOCK_ENDS_CALL)
+		hs_h2_grpc_field(c, d, cur, tag);
 	if (!(d->block & HS_H2_BLOCK_ANSWER))
 		return;
 	d->block &= ~HS_H2_BLOCK_ANSWER;
@@ -312,7 +401,7 @@ static __always_inline void hs_hpack_string_done(struct hs_conn *c, struct hs_h2
 	__u16 tag;
 
 	if (d->what == HS_HW_NAME) {
-		kind = hs_hpack_is_status_name(d) ? HS_H2_KIND_STATUS : HS_H2_KIND_OTHER;
+		kind = hs_hpack_name_kind(d);
 		d->name_kind = (d->name_kind & HS_H2_INSERT) | kind;
 		d->what = HS_HW_VALUE_LEN;
 		d->hp = HS_HP_STRLEN;
@@ -320,6 +409,8 @@ static __always_inline void hs_hpack_string_done(struct hs_conn *c, struct hs_h2
 	}
 	if (kind == HS_H2_KIND_STATUS)
 		tag = HS_H2_TAG_STATUS | hs_hpack_status(d);
+	else if (kind == HS_H2_KIND_GRPC)
+		tag = HS_H2_TAG_GRPC | hs_hpack_grpc_status(d);
 	else
 		tag = kind == HS_H2_KIND_OTHER ? HS_H2_TAG_OTHER : HS_H2_TAG_UNKNOWN;
 	if (d->name_kind & HS_H2_INSERT)
@@ -356,13 +447,14 @@ static __always_inline void hs_hpack_int_done(struct hs_conn *c, struct hs_h2_di
 		d->what = HS_HW_VALUE_LEN;
 		return;
 	}
-	/* A string's length: its bytes follow. Short names and :status values are kept. */
+	/* A string's length: its bytes follow. Short names, :status and grpc-status values are kept. */
 	d->what = d->what == HS_HW_NAME_LEN ? HS_HW_NAME : HS_HW_VALUE;
 	d->hp = HS_HP_STR;
 	d->int_value = value;
 	d->collected = 0;
 	d->collected_len = 0;
-	if (value <= 8 && (d->what == HS_HW_NAME || (d->name_kind & HS_H2_KIND_MASK) == HS_H2_KIND_STATUS))
+	if (d->what == HS_HW_NAME ? value <= HS_H2_NAME_KEPT
+				  : value <= HS_H2_VALUE_KEPT && (d->name_kind & HS_H2_KIND_MASK) >= HS_H2_KIND_STATUS)
 		d->huff |= HS_H2_COLLECT;
 	if (!value)
 		hs_hpack_string_done(c, d, cur);
@@ -419,8 +511,11 @@ static __always_inline void hs_hpack_byte(struct hs_conn *c, struct hs_h2_dir *d
 			hs_h2_lose(c, d);
 		return;
 	case HS_HP_STR:
-		/* A kept string's byte. */
-		d->collected |= (__u64)b << (8 * (d->collected_len & 7));
+		/* A kept string's byte: the first 8 collected, the next compared with grpc-status's. */
+		if (d->collected_len < 8)
+			d->collected |= (__u64)b << (8 * (d->collected_len & 7));
+		else if (b != (__u8)(HS_H2_GRPC_NAME_TAIL >> (8 * ((d->collected_len - 8) & 3))))
+			d->huff |= HS_H2_TAIL_MISMATCH;
 		d->collected_len++;
 		if (!--d->int_value)
 			hs_hpack_string_done(c, d, cur);
@@ -439,6 +534,9 @@ static __always_inline int hs_h2_fragment_walked(struct hs_conn *c, struct hs_h2
 		/* END_HEADERS: a field may not run past the block. */
 		if (d->hp != HS_HP_FIELD)
 			return hs_h2_lose(c, d);
+		/* A call's end whose grpc-status may have been in an entry we do not remember. */
+		if ((d->block & (HS_H2_BLOCK_ENDS_CALL | HS_H2_BLOCK_UNRESOLVED)) == (HS_H2_BLOCK_ENDS_CALL | HS_H2_BLOCK_UNRESOLVED))
+			hs_count_loss(HS_LOSS_H2_DYNAMIC_TABLE);
 		d->block = 0;
 	}
 	d->step = d->frame_left ? HS_H2_SKIP : HS_H2_FRAME;
@@ -519,7 +617,7 @@ static __always_inline int hs_h2_frame(struct hs_conn *c, struct hs_h2_dir *d, s
 		d->stream = stream;
 		d->ends = type == HS_H2_T_HEADERS && (flags & HS_H2_F_END_STREAM);
 		if (type == HS_H2_T_HEADERS && (stream & 1))
-			d->block |= HS_H2_BLOCK_ANSWER;
+			d->block |= HS_H2_BLOCK_ANSWER | (d->ends ? HS_H2_BLOCK_ENDS_CALL : 0);
 		fixed = type == HS_H2_T_PUSH_PROMISE ? 4 : flags & HS_H2_F_PRIORITY ? 5 : 0;
 		if (len < fixed + !!(flags & HS_H2_F_PADDED))
 			return hs_h2_lose(c, d);

@@ -57,8 +57,9 @@ struct hs_h2_timed {
 
 /* A dynamic table entry's tag, or a field's: what it says about a response. */
 #define HS_H2_TAG_UNKNOWN 0		/* its name is unknown (it came from an entry we never saw) */
-#define HS_H2_TAG_OTHER 1		/* any field but :status */
+#define HS_H2_TAG_OTHER 1		/* any field but :status and grpc-status */
 #define HS_H2_TAG_STATUS 0x8000		/* :status, with its value in the low bits (0: not three digits) */
+#define HS_H2_TAG_GRPC 0x4000		/* grpc-status, with its code in the low bits (HS_GRPC_OTHER: not a canonical code) */
 #define HS_H2_TAG_VALUE 0x03ff
 
 /* name_kind: the tag of the literal's name, plus whether the literal inserts into the table. */
@@ -67,10 +68,12 @@ struct hs_h2_timed {
 /* block: the header block being walked, and whether its first field is still to come. */
 #define HS_H2_BLOCK_OPEN 0x01		/* a HEADERS/PUSH_PROMISE without END_HEADERS: CONTINUATION must follow */
 #define HS_H2_BLOCK_ANSWER 0x02		/* a block on a client-opened stream whose first field decides whether it is a response */
+#define HS_H2_BLOCK_ENDS_CALL 0x04	/* a HEADERS ending a client stream's answer (trailers, or a trailers-only answer): its grpc-status is still to count */
+#define HS_H2_BLOCK_UNRESOLVED 0x08	/* a field after the first referred to a dynamic-table entry we do not remember */
 
 /* One direction of an HTTP/2 connection: 64 bytes. */
 struct hs_h2_dir {
-	__u64 collected;	/* HPACK: the first 8 bytes of a string that may be :status or its value */
+	__u64 collected;	/* HPACK: the first 8 bytes of a string that may be :status, grpc-status or their value */
 	__u32 frame_left;	/* payload bytes of the current frame still to come, padding included */
 	__u32 int_value;	/* HPACK: the integer being read, then the bytes left of its string */
 	__u32 stream;		/* requests: the highest stream a HEADERS opened; answers: the block's stream */
@@ -85,7 +88,7 @@ struct hs_h2_dir {
 	__u8 hp;		/* enum hs_hpack_step */
 	__u8 what;		/* enum hs_hpack_what */
 	__u8 int_shift;
-	__u8 huff;		/* the string being read is Huffman-coded */
+	__u8 huff;		/* the string being read is Huffman-coded, is kept, its bytes past 8 match grpc-status's */
 	__u8 collected_len;
 	__u8 name_kind;		/* tag kind of the literal's name (its low byte), | HS_H2_INSERT */
 	__u8 block;		/* HS_H2_BLOCK_* */

@@ -13,10 +13,16 @@
  * the requests whose duration fell in latency bucket b, with the
  * nanoseconds they took. Its client side uses the same slots plus
  * HS_CLIENT_SIDE: requests sent, responses received, and their durations.
+ * HS_GRPC_SLOT + c counts the gRPC calls that ended with grpc-status c
+ * (0..HS_GRPC_STATUS_MAX, the canonical codes; HS_GRPC_OTHER for any other
+ * value): sent by a server, received by a client.
  */
 #define HS_REQUEST_SLOT 0
 #define HS_STATUS_MIN 100
 #define HS_STATUS_MAX 599
+#define HS_GRPC_SLOT 700
+#define HS_GRPC_STATUS_MAX 16
+#define HS_GRPC_OTHER (HS_GRPC_STATUS_MAX + 1)
 #define HS_LATENCY_SLOT 2000
 #define HS_CLIENT_SIDE 10000
 
@@ -60,7 +66,7 @@ enum hs_loss {
 	HS_LOSS_UNREADABLE,		/* file or pipe bytes (sendfile, splice) where no body was expected */
 	HS_LOSS_UNTIMED,		/* a response counted without a duration: too many requests awaited answers, or its body ends with the connection */
 	HS_LOSS_H2_LOST,		/* an HTTP/2 connection lost its place (bytes not HTTP/2, a frame that cannot be, bytes unseen): nothing more on it counts */
-	HS_LOSS_H2_DYNAMIC_TABLE,	/* an HTTP/2 header block began with a dynamic-table entry we do not remember: a response's status, if it was one, not counted */
+	HS_LOSS_H2_DYNAMIC_TABLE,	/* an HTTP/2 header block referred to a dynamic-table entry we do not remember: a response's :status or a call's grpc-status, if it was one, not counted */
 	HS_LOSS_TLS_UNDECODED,		/* a TCP connection that began with a TLS handshake closed without a hooked TLS library call decoding any of it */
 	HS_LOSS_MAX,
 };

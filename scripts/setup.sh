@@ -52,6 +52,7 @@ test_packages=(
   nghttp2-server nghttp2-client    # h2c server (nghttpd) and clients (h2load, nghttp) of the HTTP/2 tests
   python3-h2                       # the reference HPACK decoder of the HTTP/2 fuzz, the h2c Upgrade server (/usr/bin/python3)
   python3-grpcio                   # gRPC server and client of the HTTP/2 tests (/usr/bin/python3)
+  python3-hypercorn                # an ASGI server answering h2c with prior knowledge in the HTTP/2 tests (/usr/bin/python3)
   openssl gnutls-bin               # HTTPS tests: certificates; gnutls-serv, a TLS library we do not decode
 )
 packages=("${build_packages[@]}")

@@ -12,6 +12,37 @@ export const REQUEST_SLOT = 0;
 export const STATUS_MIN = 100;
 export const STATUS_MAX = 599;
 /**
+ * GRPC_SLOT + c counts the gRPC calls that ended with grpc-status c: the
+ * canonical codes 0..GRPC_STATUS_MAX, and GRPC_OTHER for any other value.
+ */
+export const GRPC_SLOT = 700;
+export const GRPC_STATUS_MAX = 16;
+export const GRPC_OTHER = GRPC_STATUS_MAX + 1;
+/** The canonical gRPC status codes' names, by code. */
+export const GRPC_STATUS_NAMES = [
+  "OK",
+  "CANCELLED",
+  "UNKNOWN",
+  "INVALID_ARGUMENT",
+  "DEADLINE_EXCEEDED",
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "PERMISSION_DENIED",
+  "RESOURCE_EXHAUSTED",
+  "FAILED_PRECONDITION",
+  "ABORTED",
+  "OUT_OF_RANGE",
+  "UNIMPLEMENTED",
+  "INTERNAL",
+  "UNAVAILABLE",
+  "DATA_LOSS",
+  "UNAUTHENTICATED",
+] as const;
+/** A gRPC status slot's name: its code's, or "OTHER" for a value that is not a canonical code. */
+export function grpcStatusName(code: number): string {
+  return GRPC_STATUS_NAMES[code] ?? "OTHER";
+}
+/**
  * Nanoseconds summed over the requests whose duration was measured. Not a
  * kernel slot: the kernel keeps each latency bucket's sum beside its count,
  * and KernelProbe.readCounters adds them up here.
@@ -27,6 +58,8 @@ export type Side = "server" | "client";
 export type SlotMeaning =
   | { side: Side; kind: "requests" }
   | { side: Side; kind: "response"; status: number }
+  /** code: 0..GRPC_STATUS_MAX, or GRPC_OTHER. */
+  | { side: Side; kind: "grpc"; code: number }
   | { side: Side; kind: "latency_sum_ns" }
   | { side: Side; kind: "latency_bucket"; bucket: number };
 
@@ -36,6 +69,7 @@ export function slotMeaning(slot: number): SlotMeaning | undefined {
   if (slot >= 2 * CLIENT_SIDE) return undefined;
   if (local === REQUEST_SLOT) return { side, kind: "requests" };
   if (local >= STATUS_MIN && local <= STATUS_MAX) return { side, kind: "response", status: local };
+  if (local >= GRPC_SLOT && local <= GRPC_SLOT + GRPC_OTHER) return { side, kind: "grpc", code: local - GRPC_SLOT };
   if (local === LATENCY_SUM_SLOT) return { side, kind: "latency_sum_ns" };
   if (local >= LATENCY_SLOT && local < LATENCY_SLOT + LATENCY_BUCKETS) return { side, kind: "latency_bucket", bucket: local - LATENCY_SLOT };
   return undefined;

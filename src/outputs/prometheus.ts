@@ -7,7 +7,7 @@
  * 1.0.0) and a new kind of family (latency histograms: `_bucket`, `_sum`,
  * `_count` samples) is one more family, not a new writer.
  */
-import { bucketOfUs, bucketUpperUs, LATENCY_BUCKETS, LOSS_REASONS, type Side, slotMeaning } from "../kernel/kernel_abi";
+import { bucketOfUs, bucketUpperUs, grpcStatusName, LATENCY_BUCKETS, LOSS_REASONS, type Side, slotMeaning } from "../kernel/kernel_abi";
 import type { ProcessTotal } from "../pipeline/process_totals";
 
 export const METRIC_PREFIX = "http_statistics_";
@@ -170,35 +170,43 @@ export const boundsAreBucketEdges = () => HISTOGRAM_BOUNDS_US.every((us) => buck
 interface SideCounts {
   requests?: number;
   responses: Array<[status: number, count: number]>;
+  /** gRPC calls by grpc-status (kernel_abi's GRPC_OTHER for a value that is no canonical code). */
+  grpc: Array<[code: number, count: number]>;
   /** Requests per bound (cumulative once written out); undefined when none was timed. */
   perBound?: number[];
   durationNs: number;
 }
 
 function sideCounts(counts: Map<number, number>): Record<Side, SideCounts> {
-  const sides: Record<Side, SideCounts> = { server: { responses: [], durationNs: 0 }, client: { responses: [], durationNs: 0 } };
+  const sides: Record<Side, SideCounts> = { server: { responses: [], grpc: [], durationNs: 0 }, client: { responses: [], grpc: [], durationNs: 0 } };
   for (const [slot, count] of counts) {
     const meaning = slotMeaning(slot);
     if (!meaning) continue;
     const side = sides[meaning.side];
     if (meaning.kind === "requests") side.requests = count;
     else if (meaning.kind === "response") side.responses.push([meaning.status, count]);
+    else if (meaning.kind === "grpc") side.grpc.push([meaning.code, count]);
     else if (meaning.kind === "latency_sum_ns") side.durationNs = count;
     else if (count > 0) (side.perBound ??= new Array<number>(LE_LABELS.length).fill(0))[BOUND_OF_BUCKET[meaning.bucket]!]! += count;
   }
-  for (const side of Object.values(sides)) side.responses.sort(([a], [b]) => a - b);
+  for (const side of Object.values(sides)) {
+    side.responses.sort(([a], [b]) => a - b);
+    side.grpc.sort(([a], [b]) => a - b);
+  }
   return sides;
 }
 
-/** The samples of one side's three families (requests, responses, durations) over every series. */
-function sideSamples(series: readonly SeriesSides[], side: Side): { requests: Sample[]; responses: Sample[]; durations: Sample[] } {
+/** The samples of one side's four families (requests, responses, durations, gRPC calls) over every series. */
+function sideSamples(series: readonly SeriesSides[], side: Side): { requests: Sample[]; responses: Sample[]; durations: Sample[]; grpc: Sample[] } {
   const requests: Sample[] = [];
   const responses: Sample[] = [];
   const durations: Sample[] = [];
+  const grpc: Sample[] = [];
   for (const { labels, sides } of series) {
-    const { requests: requestCount, responses: byStatus, perBound, durationNs } = sides[side];
+    const { requests: requestCount, responses: byStatus, grpc: byGrpcStatus, perBound, durationNs } = sides[side];
     if (requestCount !== undefined) requests.push({ suffix: "_total", labels, value: requestCount });
     for (const [status, count] of byStatus) responses.push({ suffix: "_total", labels: [...labels, ["code", String(status)]], value: count });
+    for (const [code, count] of byGrpcStatus) grpc.push({ suffix: "_total", labels: [...labels, ["grpc_status", grpcStatusName(code)]], value: count });
     if (!perBound) continue;
     let cumulative = 0;
     perBound.forEach((count, bound) => {
@@ -207,7 +215,7 @@ function sideSamples(series: readonly SeriesSides[], side: Side): { requests: Sa
     });
     durations.push({ suffix: "_sum", labels, value: durationNs / 1e9 }, { suffix: "_count", labels, value: cumulative });
   }
-  return { requests, responses, durations };
+  return { requests, responses, durations, grpc };
 }
 
 export function metricFamilies(input: MetricsInput): MetricFamily[] {
@@ -251,6 +259,18 @@ export function metricFamilies(input: MetricsInput): MetricFamily[] {
       type: "histogram",
       help: "Requests sent, by time from the send of their first byte to the read of their response's last byte.",
       samples: client.durations,
+    },
+    {
+      name: "grpc_responses",
+      type: "counter",
+      help: "gRPC calls answered since the plugin started, by the grpc-status sent (OTHER: not a canonical code).",
+      samples: server.grpc,
+    },
+    {
+      name: "client_grpc_responses",
+      type: "counter",
+      help: "gRPC calls the process made since the plugin started, by the grpc-status received (OTHER: not a canonical code).",
+      samples: client.grpc,
     },
     {
       name: "events_not_counted",

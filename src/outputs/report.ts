@@ -13,6 +13,9 @@
 import type { Tick } from "../pipeline/collector";
 import { bucketLowerUs, bucketUpperUs, CLIENT_SIDE, LATENCY_BUCKETS, type Side, slotMeaning } from "../kernel/kernel_abi";
 
+/** grpc-status 0: a call that succeeded. */
+const GRPC_OK = 0;
+
 export const PLUGIN_ID = "http-statistics";
 /** Short, as Scope's footer tooltip shows it on one line centred on the plugin's name. */
 export const PLUGIN_DESCRIPTION = "HTTP request and response rates (eBPF)";
@@ -26,6 +29,10 @@ export const OTHERS_METRIC = "http_OTHERS_responses_per_second";
 export const CLIENT_REQUESTS_METRIC = "http_client_requests_per_second";
 /** Responses the process received with a status of 400 or more. */
 export const CLIENT_ERRORS_METRIC = "http_client_errors_per_second";
+/** gRPC calls the process answered with a grpc-status other than OK. */
+export const GRPC_ERRORS_METRIC = "grpc_errors_per_second";
+/** gRPC calls the process made that ended with a grpc-status other than OK. */
+export const GRPC_CLIENT_ERRORS_METRIC = "grpc_client_errors_per_second";
 
 export function responseMetricId(code: number): string {
   return TRACKED.has(code) ? `http_${code}_responses_per_second` : OTHERS_METRIC;
@@ -48,6 +55,9 @@ function slotUse(slot: number): SlotUse {
     case "response":
       if (meaning.side === "server") return { metric: responseMetricId(meaning.status) };
       return meaning.status >= 400 ? { metric: CLIENT_ERRORS_METRIC } : undefined;
+    case "grpc":
+      if (meaning.code === GRPC_OK) return undefined;
+      return { metric: meaning.side === "server" ? GRPC_ERRORS_METRIC : GRPC_CLIENT_ERRORS_METRIC };
     case "latency_bucket":
       return { side: meaning.side, bucket: meaning.bucket };
     default:
@@ -86,7 +96,8 @@ export interface MetricTemplate {
  * Behind "+N", the server's p99 comes first: with the request rate it says
  * whether a process is healthy. Scope's open files keep their place (3);
  * then the rest of the latency spread, then what the process sends as a
- * client, all before load (11) and the per-code breakdown (20 on).
+ * client, then the gRPC calls that failed (answered, made), all before load
+ * (11) and the per-code breakdown (20 on).
  *
  * Counts per second are whole numbers ("integer" format, not "17.00");
  * latencies in ms use Scope's default number format: two decimals below
@@ -109,6 +120,8 @@ export const METRIC_TEMPLATES: Record<string, MetricTemplate> = Object.fromEntri
     { id: CLIENT_REQUESTS_METRIC, label: "HTTP Out Req/Second", priority: 6 },
     { id: CLIENT_ERRORS_METRIC, label: "HTTP Out Errors/Second", priority: 7 },
     { id: "http_client_latency_p99_ms", label: "HTTP Out p99 (ms)", format: MILLISECONDS_FORMAT, priority: 8 },
+    { id: GRPC_ERRORS_METRIC, label: "gRPC Errors/Second", priority: 9 },
+    { id: GRPC_CLIENT_ERRORS_METRIC, label: "gRPC Out Errors/Second", priority: 10 },
     ...TRACKED_CODES.map((code, index) => ({
       id: responseMetricId(code),
       label: `HTTP Resp ${code}/Second`,

@@ -14,7 +14,7 @@ import { LOSS_REASONS } from "../../src/kernel/kernel_abi";
 import { lossKey } from "../../src/outputs/report";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
 import { startNginx, waitForPort, type RunningServer } from "../support/servers";
-import { processSeries, sideCounts, timedCount, timedSum } from "../support/metrics_text";
+import { grpcCounts, processSeries, sideCounts, timedCount, timedSum } from "../support/metrics_text";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, reportedLoss, type Totals } from "./harness";
 
 setDefaultTimeout(90_000);
@@ -350,6 +350,54 @@ describe("Upgrade: h2c: the request sent in HTTP/1.1 is stream 1, answered in HT
   });
 });
 
+describe("Hypercorn (ASGI over h2c with prior knowledge)", () => {
+  // Python's h2 indexes every field: each literal status is inserted once per connection and referred to after.
+  const PLAN: Record<number, number> = { 200: 4, 418: 5, 201: 3, 503: 4 };
+  let server: { proc: Subprocess<"ignore", "pipe", "inherit">; port: number };
+  beforeAll(async () => {
+    const proc = Bun.spawn(["/usr/bin/python3", join(FIXTURES, "hypercorn_app.py")], { stdout: "pipe", stderr: "inherit" });
+    const reader = proc.stdout.getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the Hypercorn server exited before listening");
+      text += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    server = { proc, port: Number(text.trim()) };
+    await waitForPort(server.port);
+  });
+  afterAll(async () => {
+    server?.proc.kill("SIGTERM");
+    await server?.proc.exited;
+  });
+
+  test("server side (Hypercorn) and client side (nghttp, h2load, curl): exact", async () => {
+    const lossesBefore = await lossTotals();
+    const before = await countsOf(server.proc.pid, "server");
+    const base = `http://127.0.0.1:${server.port}`;
+    const urls: string[] = [];
+    for (let i = 0; urls.length < Object.values(PLAN).reduce((a, b) => a + b, 0); i++)
+      for (const [code, n] of Object.entries(PLAN)) if (i < n) urls.push(`${base}/status/${code}?${i}`);
+    const nghttp = await run(["nghttp", "-n", ...urls]);
+    const h2load = await run(["h2load", "-n", "200", "-c", "1", "-m", "10", `${base}/status/404`]);
+    expect(h2loadTally(h2load.out)).toEqual({ done: 200, classes: [0, 0, 200, 0] });
+    const curl = await run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{http_version}", "--http2-prior-knowledge", `${base}/status/418`]);
+    expect(curl.out).toBe("418 2");
+    const expectedServer: Counts = { requests: urls.length + 201, codes: { ...PLAN, 418: PLAN[418]! + 1, 404: 200 } };
+    const counted = await settle(server.proc.pid, "server", before, expectedServer);
+    table.add({ case: "Hypercorn, server side", server: "hypercorn", client: "nghttp, h2load, curl", syscalls: "recvfrom / sendto", sent: totalsOf(expectedServer), counted: totalsOf(counted) });
+    expect(counted).toEqual(expectedServer);
+    const nghttpExpected: Counts = { requests: urls.length, codes: PLAN };
+    const nghttpCounted = await settle(nghttp.pid, "client", ZERO, nghttpExpected);
+    table.add({ case: "Hypercorn, client side", server: "hypercorn", client: "nghttp", syscalls: "writev / read", sent: totalsOf(nghttpExpected), counted: totalsOf(nghttpCounted) });
+    expect(nghttpCounted).toEqual(nghttpExpected);
+    expect(await settle(h2load.pid, "client", ZERO, { requests: 200, codes: { 404: 200 } })).toEqual({ requests: 200, codes: { 404: 200 } });
+    expect(await settle(curl.pid, "client", ZERO, { requests: 1, codes: { 418: 1 } })).toEqual({ requests: 1, codes: { 418: 1 } });
+    await expectNoHttp2Loss(lossesBefore);
+  });
+});
+
 describe("gRPC (Python grpcio, cleartext)", () => {
   let server: { proc: Subprocess<"ignore", "pipe", "inherit">; port: number };
   beforeAll(async () => {
@@ -369,21 +417,34 @@ describe("gRPC (Python grpcio, cleartext)", () => {
     await server?.proc.exited;
   });
 
-  test("unary OK / NOT_FOUND / INTERNAL and a server-streaming call: each a request and a 200, exact on both sides", async () => {
+  test("unary OK / NOT_FOUND / INTERNAL and server-streaming calls: each a request and a 200, and its grpc-status, exact on both sides", async () => {
     const lossesBefore = await lossTotals();
-    const before = await countsOf(server.proc.pid, "server");
-    const calls = ["OK", "NOT_FOUND", "INTERNAL", "STREAM", "OK", "NOT_FOUND"];
+    const before = await processSeries(plugin, server.proc.pid);
+    // Repeated on one connection: grpcio inserts each grpc-status into its HPACK dynamic table the
+    // first time (OK in trailers after the DATA; NOT_FOUND and INTERNAL in trailers-only answers,
+    // beside :status 200) and refers to that entry every time after.
+    const calls = ["OK", "NOT_FOUND", "INTERNAL", "STREAM", "OK", "NOT_FOUND", "INTERNAL", "STREAM", "NOT_FOUND", "OK", "INTERNAL", "NOT_FOUND"];
     const client = await run(["/usr/bin/python3", join(FIXTURES, "grpc_peer.py"), "client", String(server.port), ...calls]);
-    expect(client.out.trim().split("\n")).toEqual(calls.map((c) => (c === "STREAM" ? "OK" : c)));
-    // gRPC answers every call with HTTP status 200; its own status travels in trailers (not a metric yet).
+    const ended = calls.map((c) => (c === "STREAM" ? "OK" : c));
+    expect(client.out.trim().split("\n")).toEqual(ended);
+    // gRPC answers every call with HTTP status 200; its own status travels in trailers.
     const expected: Counts = { requests: calls.length, codes: { 200: calls.length } };
+    const expectedGrpc: Record<string, number> = {};
+    for (const status of ended) expectedGrpc[status] = (expectedGrpc[status] ?? 0) + 1;
     // grpcio writes a burst of frames as one sendmsg of many segments: every segment is walked.
-    const serverSide = await settle(server.proc.pid, "server", before, expected);
+    const serverSide = await settle(server.proc.pid, "server", sideCounts(before, "server"), expected);
     const clientSide = await settle(client.pid, "client", ZERO, expected);
     table.add({ case: "gRPC unary and streaming, server side", server: "grpcio", client: "grpcio", syscalls: "recvmsg / sendmsg (many segments)", sent: totalsOf(expected), counted: totalsOf(serverSide) });
     table.add({ case: "gRPC unary and streaming, client side", server: "grpcio", client: "grpcio", syscalls: "sendmsg (many segments) / recvmsg", sent: totalsOf(expected), counted: totalsOf(clientSide) });
     expect(serverSide).toEqual(expected);
     expect(clientSide).toEqual(expected);
+    // The trailers come with the answer's END_STREAM: counted with the responses, in by now.
+    const serverGrpc = grpcCounts(await processSeries(plugin, server.proc.pid), "server");
+    const grpcBefore = grpcCounts(before, "server");
+    expect(Object.fromEntries(Object.entries(serverGrpc).map(([status, n]) => [status, n - (grpcBefore[status] ?? 0)]).filter(([, n]) => n))).toEqual(expectedGrpc);
+    const clientSeries = await processSeries(plugin, client.pid);
+    expect(grpcCounts(clientSeries, "client")).toEqual(expectedGrpc);
+    expect(grpcCounts(clientSeries, "server")).toEqual({});
     await expectNoHttp2Loss(lossesBefore);
   });
 });

@@ -11,14 +11,18 @@
  * counted exactly, on both sides, except the statuses of blocks that begin
  * with a table entry older than the insertions the kernel remembers (the
  * client works out which from the block's bytes): exactly those blocks are
- * named h2_dynamic_table. No connection may lose its place.
+ * named h2_dynamic_table. The grpc-status of each block that ends a stream
+ * (trailers, or beside a final status) is counted by code, exactly; a
+ * block that ends a stream without one the kernel can see, but refers
+ * after its first field to an entry it cannot know, is named too. No
+ * connection may lose its place.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { LOSS_REASONS } from "../../src/kernel/kernel_abi";
 import { lossKey } from "../../src/outputs/report";
 import { REPO, startPlugin, type RunningPlugin } from "../support/plugin";
-import { processSeries, sideCounts } from "../support/metrics_text";
+import { grpcCounts, processSeries, sideCounts } from "../support/metrics_text";
 import { reportedLoss } from "../accuracy/harness";
 
 setDefaultTimeout(120_000);
@@ -34,8 +38,10 @@ interface Truth {
   codes: Record<string, number>;
   /** Of those, the statuses in blocks that begin with a table entry the kernel cannot know. */
   unknown: Record<string, number>;
-  /** Blocks that begin so (responses, trailers or 1xx). */
+  /** Blocks that begin so (responses, trailers or 1xx), and blocks ending a stream whose grpc-status may be in such an entry. */
   unknownBlocks: number;
+  /** gRPC calls by the grpc-status name they count under. */
+  grpc: Record<string, number>;
 }
 
 async function lossTotals(plugin: RunningPlugin): Promise<Record<string, number>> {
@@ -81,9 +87,10 @@ describe.each(["socket", "syscalls"])("--capture=%s", (capture) => {
       for (const [code, n] of Object.entries(run.truth.unknown)) expected.codes[code]! -= n;
       for (const code of Object.keys(expected.codes)) if (!expected.codes[code]) delete expected.codes[code];
       for (const [pid, side] of [[run.server, "server"], [run.client, "client"]] as const) {
-        const counted = sideCounts(await processSeries(plugin, pid), side);
+        const series = await processSeries(plugin, pid);
+        const counted = sideCounts(series, side);
         const codes = Object.fromEntries(Object.entries(counted.codes).map(([c, n]) => [String(c), n]));
-        expect({ seed: run.seed, side, requests: counted.requests, codes }).toEqual({ seed: run.seed, side, ...expected });
+        expect({ seed: run.seed, side, requests: counted.requests, codes, grpc: grpcCounts(series, side) }).toEqual({ seed: run.seed, side, ...expected, grpc: run.truth.grpc });
         unknownBlocks += run.truth.unknownBlocks;
       }
     }
@@ -92,6 +99,8 @@ describe.each(["socket", "syscalls"])("--capture=%s", (capture) => {
     // Exactly the blocks that begin with an entry the kernel cannot know are named, on each side.
     expect(after.h2_dynamic_table! - before.h2_dynamic_table!).toBe(unknownBlocks);
     const missing = runs.reduce((sum, run) => sum + Object.values(run.truth.unknown).reduce((a, b) => a + b, 0), 0);
-    process.stdout.write(`http2 fuzz (${capture}): ${runs.length * STREAMS} streams a side, ${missing} final statuses a side named, not counted; ${unknownBlocks} blocks named h2_dynamic_table\n`);
+    const grpc = runs.reduce((sum, run) => sum + Object.values(run.truth.grpc).reduce((a, b) => a + b, 0), 0);
+    const grpcOther = runs.reduce((sum, run) => sum + (run.truth.grpc.OTHER ?? 0), 0);
+    process.stdout.write(`http2 fuzz (${capture}): ${runs.length * STREAMS} streams a side, ${missing} final statuses a side named, not counted; ${unknownBlocks} blocks named h2_dynamic_table; ${grpc} grpc-status counted a side (${grpcOther} OTHER)\n`);
   });
 });

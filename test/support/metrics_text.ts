@@ -34,6 +34,17 @@ export function sideCounts(series: ProcessSeries, side: "server" | "client"): { 
   return { requests: series.get(`${prefix}requests_total`) ?? 0, codes };
 }
 
+/** One side's gRPC calls by grpc-status name (OTHER for a value that is no canonical code). */
+export function grpcCounts(series: ProcessSeries, side: "server" | "client"): Record<string, number> {
+  const prefix = side === "client" ? "http_statistics_client_" : "http_statistics_";
+  const statuses: Record<string, number> = {};
+  for (const [key, value] of series) {
+    const match = new RegExp(`^${prefix}grpc_responses_total\\{grpc_status=([A-Z_]+)\\}$`).exec(key);
+    if (match) statuses[match[1]!] = value;
+  }
+  return statuses;
+}
+
 /** Requests with a measured duration on one side (the histogram's _count), 0 when none. */
 export function timedCount(series: ProcessSeries, side: "server" | "client"): number {
   return series.get(`http_statistics_${side === "client" ? "client_" : ""}request_duration_seconds_count`) ?? 0;

@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "../../src/cli";
-import { CLIENT_SIDE, LATENCY_SLOT, LATENCY_SUM_SLOT, LOSS_REASONS, REQUEST_SLOT } from "../../src/kernel/kernel_abi";
+import { CLIENT_SIDE, GRPC_SLOT, LATENCY_SLOT, LATENCY_SUM_SLOT, LOSS_REASONS, REQUEST_SLOT } from "../../src/kernel/kernel_abi";
 import { ProcessTotals } from "../../src/pipeline/process_totals";
 import { buildMetrics } from "../../src/outputs/prometheus";
 import { parseExposition } from "../../src/outputs/top";
@@ -37,7 +37,7 @@ const dashboard = JSON.parse(read("grafana", "http-statistics.json")) as Dashboa
 function exported(): { names: Set<string>; labels: Set<string> } {
   const totals = new ProcessTotals(() => ({ comm: "nginx", container: "f".repeat(64) }), 1000);
   // Served and sent, timed on both sides: every family has a series.
-  const slots = [REQUEST_SLOT, 200, LATENCY_SUM_SLOT, LATENCY_SLOT + 150].flatMap((slot) => [slot, CLIENT_SIDE + slot]);
+  const slots = [REQUEST_SLOT, 200, GRPC_SLOT + 5, LATENCY_SUM_SLOT, LATENCY_SLOT + 150].flatMap((slot) => [slot, CLIENT_SIDE + slot]);
   totals.add(new Map([[7, new Map(slots.map((slot) => [slot, 1]))]]));
   const text = buildMetrics(
     { processes: totals.values(), labels: "process", losses: Object.fromEntries(LOSS_REASONS.map((r) => [r, 0])), version: "1", capture: "socket" },
@@ -52,7 +52,7 @@ describe("Grafana dashboard", () => {
   const scrapeLabels = new Set([...labels, "instance", "job"]);
   const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
 
-  test("identity and the panels the issues ask for: served traffic, its latency, the client side, losses", () => {
+  test("identity and the panels the issues ask for: served traffic, its latency, the client side, losses, gRPC statuses", () => {
     expect([dashboard.uid, dashboard.title]).toEqual(["http-statistics", "HTTP statistics"]);
     expect(dashboard.schemaVersion).toBeGreaterThanOrEqual(36);
     expect(dashboard.panels.map((p) => p.title)).toEqual([
@@ -66,6 +66,8 @@ describe("Grafana dashboard", () => {
       "Outgoing errors per second (4xx, 5xx received)",
       "Outgoing request latency p99 per process (top 10)",
       "Events not counted per second, by reason",
+      "gRPC calls per second by grpc-status",
+      "gRPC errors per second per process (top 10)",
     ]);
   });
 

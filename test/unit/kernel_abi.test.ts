@@ -7,7 +7,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { OBJECT } from "../../build";
-import { CAPTURES, COUNT_KEY, isTlsSection, LOSS_REASONS, UNIX_WALK } from "../../src/kernel/kernel_abi";
+import { CAPTURES, CLIENT_SIDE, COUNT_KEY, GRPC_OTHER, GRPC_SLOT, GRPC_STATUS_MAX, GRPC_STATUS_NAMES, isTlsSection, LATENCY_SLOT, LOSS_REASONS, REQUEST_SLOT, STATUS_MAX, STATUS_MIN, UNIX_WALK, slotMeaning } from "../../src/kernel/kernel_abi";
 import { listeningUnixInode } from "../../src/kernel/kernel_probe";
 
 interface BtfType {
@@ -32,6 +32,19 @@ test("loss reasons are enum hs_loss in order", () => {
   const body = /enum hs_loss \{([^}]*)\}/.exec(header)![1]!;
   const names = [...body.matchAll(/HS_LOSS_([A-Z0-9_]+)/g)].map((m) => m[1]!).filter((n) => n !== "MAX");
   expect(names.map((n) => n.toLowerCase())).toEqual([...LOSS_REASONS]);
+});
+
+test("the counter slots are the header's", () => {
+  const header = readFileSync("bpf/http_statistics.h", "utf8");
+  const define = (name: string) => Number(new RegExp(`#define HS_${name} (\\d+)`).exec(header)?.[1]);
+  expect([REQUEST_SLOT, STATUS_MIN, STATUS_MAX, GRPC_SLOT, GRPC_STATUS_MAX, LATENCY_SLOT, CLIENT_SIDE]).toEqual(
+    ["REQUEST_SLOT", "STATUS_MIN", "STATUS_MAX", "GRPC_SLOT", "GRPC_STATUS_MAX", "LATENCY_SLOT", "CLIENT_SIDE"].map(define),
+  );
+  expect(header).toContain("#define HS_GRPC_OTHER (HS_GRPC_STATUS_MAX + 1)");
+  expect(GRPC_STATUS_NAMES.length as number).toBe(GRPC_STATUS_MAX + 1);
+  expect(slotMeaning(GRPC_SLOT + 5)).toEqual({ side: "server", kind: "grpc", code: 5 });
+  expect(slotMeaning(CLIENT_SIDE + GRPC_SLOT + GRPC_OTHER)).toEqual({ side: "client", kind: "grpc", code: GRPC_OTHER });
+  expect(slotMeaning(GRPC_SLOT + GRPC_OTHER + 1)).toBeUndefined();
 });
 
 test("every program belongs to exactly one capture front-end, and each has its programs", () => {

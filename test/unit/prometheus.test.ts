@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Deltas } from "../../src/pipeline/collector";
-import { bucketOfUs, CLIENT_SIDE, LATENCY_BUCKETS, LOSS_REASONS } from "../../src/kernel/kernel_abi";
+import { bucketOfUs, CLIENT_SIDE, GRPC_OTHER, GRPC_SLOT, LATENCY_BUCKETS, LOSS_REASONS } from "../../src/kernel/kernel_abi";
 import { ProcessTotals } from "../../src/pipeline/process_totals";
 import { boundsAreBucketEdges, buildMetrics, canonicalNumber, HISTOGRAM_BOUNDS_US, negotiate, type MetricsInput } from "../../src/outputs/prometheus";
 import { timedSlots } from "../support/timed_slots";
@@ -66,8 +66,8 @@ describe("ProcessTotals", () => {
 describe("buildMetrics", () => {
   const totals = () =>
     totalsOf(
-      deltas({ 20: { 0: 5, 200: 4, 503: 1 }, 10: { 0: 7, 200: 6, 404: 1 } }),
-      deltas({ 21: { 0: 2, 200: 2 }, 11: { 301: 1 }, 10: { 0: 3, 200: 3 } }),
+      deltas({ 20: { 0: 5, 200: 4, 503: 1, [GRPC_SLOT]: 2, [GRPC_SLOT + 5]: 1 }, 10: { 0: 7, 200: 6, 404: 1 } }),
+      deltas({ 21: { 0: 2, 200: 2, [CLIENT_SIDE + GRPC_SLOT + 13]: 2 }, 11: { 301: 1 }, 10: { 0: 3, 200: 3 }, 20: { [GRPC_SLOT]: 1, [GRPC_SLOT + GRPC_OTHER]: 1 } }),
     );
 
   test("per process, text format 0.0.4: exact text", () => {
@@ -93,6 +93,14 @@ http_statistics_responses_total{pid="21",comm="node",container_id="${CONTAINER}"
 # TYPE http_statistics_client_responses_total counter
 # HELP http_statistics_client_request_duration_seconds Requests sent, by time from the send of their first byte to the read of their response's last byte.
 # TYPE http_statistics_client_request_duration_seconds histogram
+# HELP http_statistics_grpc_responses_total gRPC calls answered since the plugin started, by the grpc-status sent (OTHER: not a canonical code).
+# TYPE http_statistics_grpc_responses_total counter
+http_statistics_grpc_responses_total{pid="20",comm="python3",container_id="${CONTAINER}",grpc_status="OK"} 3
+http_statistics_grpc_responses_total{pid="20",comm="python3",container_id="${CONTAINER}",grpc_status="NOT_FOUND"} 1
+http_statistics_grpc_responses_total{pid="20",comm="python3",container_id="${CONTAINER}",grpc_status="OTHER"} 1
+# HELP http_statistics_client_grpc_responses_total gRPC calls the process made since the plugin started, by the grpc-status received (OTHER: not a canonical code).
+# TYPE http_statistics_client_grpc_responses_total counter
+http_statistics_client_grpc_responses_total{pid="21",comm="node",container_id="${CONTAINER}",grpc_status="INTERNAL"} 2
 # HELP http_statistics_events_not_counted_total Requests or responses the kernel side saw but could not count, by reason.
 # TYPE http_statistics_events_not_counted_total counter
 ${LOSS_LINES({ desync: 2, parse_budget: 1 })}# HELP http_statistics_build_info Always 1: the plugin's version and the capture it loaded.
@@ -123,6 +131,14 @@ http_statistics_responses_total{container_id="${CONTAINER}",code="503"} 1
 # TYPE http_statistics_client_responses counter
 # HELP http_statistics_client_request_duration_seconds Requests sent, by time from the send of their first byte to the read of their response's last byte.
 # TYPE http_statistics_client_request_duration_seconds histogram
+# HELP http_statistics_grpc_responses gRPC calls answered since the plugin started, by the grpc-status sent (OTHER: not a canonical code).
+# TYPE http_statistics_grpc_responses counter
+http_statistics_grpc_responses_total{container_id="${CONTAINER}",grpc_status="OK"} 3
+http_statistics_grpc_responses_total{container_id="${CONTAINER}",grpc_status="NOT_FOUND"} 1
+http_statistics_grpc_responses_total{container_id="${CONTAINER}",grpc_status="OTHER"} 1
+# HELP http_statistics_client_grpc_responses gRPC calls the process made since the plugin started, by the grpc-status received (OTHER: not a canonical code).
+# TYPE http_statistics_client_grpc_responses counter
+http_statistics_client_grpc_responses_total{container_id="${CONTAINER}",grpc_status="INTERNAL"} 2
 # HELP http_statistics_events_not_counted Requests or responses the kernel side saw but could not count, by reason.
 # TYPE http_statistics_events_not_counted counter
 ${LOSS_LINES()}# HELP http_statistics_build Always 1: the plugin's version and the capture it loaded.

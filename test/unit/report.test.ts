@@ -1,10 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import type { Tick } from "../../src/pipeline/collector";
-import { CLIENT_SIDE, LATENCY_BUCKETS, LATENCY_SLOT, LATENCY_SUM_SLOT } from "../../src/kernel/kernel_abi";
+import { CLIENT_SIDE, GRPC_OTHER, GRPC_SLOT, LATENCY_BUCKETS, LATENCY_SLOT, LATENCY_SUM_SLOT } from "../../src/kernel/kernel_abi";
 import {
   buildReport,
   CLIENT_ERRORS_METRIC,
   CLIENT_REQUESTS_METRIC,
+  GRPC_CLIENT_ERRORS_METRIC,
+  GRPC_ERRORS_METRIC,
   METRIC_TEMPLATES,
   metricIdForSlot,
   OTHERS_METRIC,
@@ -49,6 +51,16 @@ describe("metric ids", () => {
     for (const status of [100, 200, 204, 304, 399]) expect(metricIdForSlot(CLIENT_SIDE + status)).toBeUndefined();
   });
 
+  test("gRPC: every status but OK is an error, answered (server side) or received (client side); OK counts towards nothing", () => {
+    for (const code of [1, 5, 13, 16, GRPC_OTHER]) {
+      expect(metricIdForSlot(GRPC_SLOT + code)).toBe(GRPC_ERRORS_METRIC);
+      expect(metricIdForSlot(CLIENT_SIDE + GRPC_SLOT + code)).toBe(GRPC_CLIENT_ERRORS_METRIC);
+    }
+    expect(metricIdForSlot(GRPC_SLOT)).toBeUndefined();
+    expect(metricIdForSlot(CLIENT_SIDE + GRPC_SLOT)).toBeUndefined();
+    expect(metricIdForSlot(GRPC_SLOT + GRPC_OTHER + 1)).toBeUndefined();
+  });
+
   test("latency buckets and duration sums are no response: they count towards no per-second metric", () => {
     for (const slot of [LATENCY_SUM_SLOT, LATENCY_SLOT, LATENCY_SLOT + 599, LATENCY_SLOT + LATENCY_BUCKETS - 1, CLIENT_SIDE + LATENCY_SUM_SLOT, CLIENT_SIDE + LATENCY_SLOT + 200])
       expect([slot, metricIdForSlot(slot)]).toEqual([slot, undefined]);
@@ -65,6 +77,8 @@ describe("metric ids", () => {
       "http_client_requests_per_second",
       "http_client_errors_per_second",
       "http_client_latency_p99_ms",
+      "grpc_errors_per_second",
+      "grpc_client_errors_per_second",
       ...TRACKED_CODES.map((c) => `http_${c}_responses_per_second`),
       "http_OTHERS_responses_per_second",
     ]);
@@ -83,6 +97,8 @@ describe("metric ids", () => {
       ["HTTP Out Errors/Second", "integer", 7],
       ["HTTP Out p99 (ms)", "", 8],
     ]);
+    expect(METRIC_TEMPLATES[GRPC_ERRORS_METRIC]).toEqual({ id: GRPC_ERRORS_METRIC, label: "gRPC Errors/Second", format: "integer", priority: 9 });
+    expect(METRIC_TEMPLATES[GRPC_CLIENT_ERRORS_METRIC]).toEqual({ id: GRPC_CLIENT_ERRORS_METRIC, label: "gRPC Out Errors/Second", format: "integer", priority: 10 });
     // Counts are whole numbers; milliseconds take Scope's default format (two decimals).
     for (const t of Object.values(METRIC_TEMPLATES)) expect([t.id, t.format]).toEqual([t.id, t.id.endsWith("_ms") ? "" : "integer"]);
     expect(METRIC_TEMPLATES["http_202_responses_per_second"]!.label).toBe("HTTP Resp 202/Second");
@@ -158,7 +174,7 @@ describe("buildReport", () => {
     const empty = reportOf("h", []);
     for (const topology of [empty.Process, empty.Container, empty.Host]) {
       expect(topology.nodes).toEqual({});
-      expect(Object.keys(topology.metric_templates)).toHaveLength(24);
+      expect(Object.keys(topology.metric_templates)).toHaveLength(26);
     }
   });
 });
@@ -301,6 +317,30 @@ describe("latency percentiles", () => {
 
   test("the report with latency metrics passes the probe's checks", () => {
     expect(protocolViolations(reportOf("h", ticks), { pluginId: "http-statistics", hostId: "h" })).toEqual([]);
+  });
+});
+
+describe("gRPC errors", () => {
+  const ticks = [
+    tick(0, { 42: { 0: 4, 200: 4, [GRPC_SLOT]: 1, [GRPC_SLOT + 5]: 2, [GRPC_SLOT + 13]: 1 }, 43: { [CLIENT_SIDE]: 4, [CLIENT_SIDE + 200]: 4, [CLIENT_SIDE + GRPC_SLOT]: 3, [CLIENT_SIDE + GRPC_SLOT + GRPC_OTHER]: 1 } }),
+    tick(1, { 42: { 0: 1, 200: 1, [GRPC_SLOT]: 1 } }),
+  ];
+  const report = reportOf("h", ticks);
+
+  test("calls answered with a status but OK per second on the server; received on the client; the host sums both", () => {
+    const server = report.Process.nodes["h;42"] as Node;
+    const client = report.Process.nodes["h;43"] as Node;
+    expect(server.metrics![GRPC_ERRORS_METRIC]!.samples.map((s) => s.value)).toEqual([3, 0]);
+    expect(server.metrics![GRPC_CLIENT_ERRORS_METRIC]).toBeUndefined();
+    expect(client.metrics![GRPC_CLIENT_ERRORS_METRIC]!.samples.map((s) => s.value)).toEqual([1, 0]);
+    expect(client.metrics![GRPC_ERRORS_METRIC]).toBeUndefined();
+    const host = report.Host.nodes["h;<host>"] as Node;
+    expect(host.metrics![GRPC_ERRORS_METRIC]!.samples.map((s) => s.value)).toEqual([3, 0]);
+    expect(host.metrics![GRPC_CLIENT_ERRORS_METRIC]!.samples.map((s) => s.value)).toEqual([1, 0]);
+  });
+
+  test("the report with gRPC metrics passes the probe's checks", () => {
+    expect(protocolViolations(report, { pluginId: "http-statistics", hostId: "h" })).toEqual([]);
   });
 });
 
