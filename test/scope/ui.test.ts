@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { defaultOptions } from "../../src/cli";
-import { LOSS_LABELS, PLUGIN_DESCRIPTION } from "../../src/outputs/report";
+import { GRPC_CLIENT_ERRORS_METRIC, GRPC_ERRORS_METRIC, LOSS_LABELS, PLUGIN_DESCRIPTION } from "../../src/outputs/report";
 import { startChromium, type Browser, type Page } from "../support/chromium";
 import { REPO, requireRoot, startPlugin, type RunningPlugin } from "../support/plugin";
 import { ensureNginxImage, requirePodman, runNginxContainer, type NginxContainer } from "../support/podman";
@@ -158,6 +158,41 @@ describe("the real Scope, with the plugin and a Podman container running nginx",
     expect(table.label).toBe("HTTP statistics: events not counted");
     expect(table.rows.map((r) => r.entries.label)).toContain("total");
   });
+
+  test("gRPC: Scope shows each side's calls that did not end OK, per process", async () => {
+    const grpc = Bun.spawn(["/usr/bin/python3", join(REPO, "test", "fixtures", "grpc_peer.py"), "server"], { stdout: "pipe", stderr: "inherit" });
+    try {
+      const reader = grpc.stdout.getReader();
+      let port = "";
+      while (!port.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("the gRPC server exited before listening");
+        port += new TextDecoder().decode(value);
+      }
+      reader.releaseLock();
+      // 7 calls on one connection, 5 of which end with an error status.
+      const calls = ["OK", "NOT_FOUND", "INTERNAL", "NOT_FOUND", "STREAM", "INTERNAL", "NOT_FOUND"];
+      const client = Bun.spawn(["/usr/bin/python3", join(REPO, "test", "fixtures", "grpc_peer.py"), "client", port.trim(), ...calls], { stdout: "pipe", stderr: "inherit" });
+      expect(await client.exited).toBe(0);
+      const errorsIn = async (pid: number, id: string) => {
+        const details = await scope.api<Details>(detailsPath("processes", `${HOST};${pid}`)).catch(() => undefined);
+        const row = details && metric(details, id);
+        return row ? { label: row.label, sum: row.samples.reduce((a, s) => a + s.value, 0) } : undefined;
+      };
+      // Scope merges the plugin's reports every few seconds: wait until both sides have all 5.
+      let server, sent;
+      for (let i = 0; i < 150; i++) {
+        [server, sent] = await Promise.all([errorsIn(grpc.pid, GRPC_ERRORS_METRIC), errorsIn(client.pid, GRPC_CLIENT_ERRORS_METRIC)]);
+        if (server?.sum === 5 && sent?.sum === 5) break;
+        await Bun.sleep(200);
+      }
+      expect(server).toEqual({ label: "gRPC Errors/Second", sum: 5 });
+      expect(sent).toEqual({ label: "gRPC Out Errors/Second", sum: 5 });
+    } finally {
+      grpc.kill("SIGTERM");
+      await grpc.exited;
+    }
+  }, 60_000);
 
   test("in the UI: the process panel shows CPU, Memory and HTTP Req/Second, the count as 7 (not 7.00)", async () => {
     const page = await openPanel("processes", `${HOST};${container.workerPid}`, "HTTP Req/Second");
