@@ -15,6 +15,12 @@ const STT_FUNC = 2;
 
 export class ElfError extends Error {}
 
+export interface ElfSection {
+  address: number;
+  offset: number;
+  size: number;
+}
+
 export interface ElfSymbol {
   address: number;
   size: number;
@@ -48,6 +54,7 @@ const u64 = (v: DataView, at: number) => Number(v.getBigUint64(at, true));
 export class ElfFile {
   private readonly segments: Segment[] = [];
   private readonly functions = new Map<string, ElfSymbol>();
+  private readonly sections = new Map<string, ElfSection>();
 
   private constructor(private readonly fd: number) {
     const header = read(fd, 0, 64);
@@ -87,6 +94,10 @@ export class ElfFile {
     if (!offset || !count) return;
     const sections = view(read(this.fd, offset, size * count));
     const field = (i: number, at: number) => u64(sections, i * size + at);
+    const shstrndx = view(read(this.fd, 0x3e, 2)).getUint16(0, true);
+    const names = shstrndx < count ? read(this.fd, field(shstrndx, 24), field(shstrndx, 32)) : new Uint8Array();
+    for (let i = 0; i < count; i++)
+      this.sections.set(cString(names, sections.getUint32(i * size, true)), { address: field(i, 16), offset: field(i, 24), size: field(i, 32) });
     for (let i = 0; i < count; i++) {
       if (sections.getUint32(i * size + 4, true) !== SHT_DYNSYM) continue;
       const symbols = read(this.fd, field(i, 24), field(i, 32));
@@ -113,6 +124,16 @@ export class ElfFile {
     const segment = this.segments.find((s) => s.executable && address >= s.vaddr && address < s.vaddr + s.size);
     if (!segment) throw new ElfError(`address 0x${address.toString(16)} is in no executable segment`);
     return address - segment.vaddr + segment.offset;
+  }
+
+  /** A section by name (Go's function table is one), or undefined. */
+  section(name: string): ElfSection | undefined {
+    return this.sections.get(name);
+  }
+
+  /** `length` bytes of the file from `offset`. */
+  bytesAt(offset: number, length: number): Uint8Array {
+    return read(this.fd, offset, length);
   }
 
   /** Up to `length` bytes of code from `address`. */
