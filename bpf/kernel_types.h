@@ -160,6 +160,8 @@ struct pt_regs {
 	unsigned long orig_ax;
 	unsigned long cx;	/* a uprobe's fourth argument */
 	unsigned long ax;	/* a uretprobe's return value */
+	unsigned long bx;	/* Go's register ABI: the second argument word */
+	unsigned long r14;	/* Go's register ABI: the running goroutine */
 } __attribute__((preserve_access_index));
 
 /* x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl, a stable ABI). */

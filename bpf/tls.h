@@ -14,7 +14,7 @@
 
 #include "maps.bpf.h"
 
-/* One TLS session: an SSL object of a process. */
+/* One TLS session: an SSL object (OpenSSL) or a *tls.Conn (Go) of a process. */
 struct hs_tls_key {
 	__u32 tgid;
 	__u32 pad;
@@ -64,6 +64,58 @@ HS_MAP struct {
 	__type(value, struct hs_tls_thread);
 } tls_calls SEC(".maps");
 
+/* A goroutine of a process: Go's calls are followed per goroutine, not per
+ * thread, since a goroutine that blocks in Read resumes on whichever thread
+ * the scheduler gives it. The goroutine is its g pointer, which Go's
+ * register ABI keeps in R14. */
+struct hs_go_call_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 goroutine;
+};
+
+/* A crypto/tls Read or Write in progress, from its entry to one of its returns. */
+struct hs_go_call {
+	__u64 conn;		/* the *tls.Conn: the session */
+	__u64 buf;
+	__u8 inbound;
+	__u8 socket_moved;	/* a socket hook fired inside the call */
+	__u8 pending;		/* a Write whose bytes wait in go_tls_writes */
+	__u8 pad[5];
+};
+
+/* Go calls in progress; an entry lives from a call's entry to its return
+ * (a goroutine is in one at a time), and those of exited processes are
+ * swept from user space. 16,384 goroutines inside crypto/tls at once. */
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct hs_go_call_key);
+	__type(value, struct hs_go_call);
+} go_tls_calls SEC(".maps");
+
+/* A Write in progress on a session: its bytes, parsed at its return or,
+ * if a Read of the session returns first, before that Read's bytes. Go
+ * reads and writes a connection from different goroutines (net/http's
+ * client), and an answer can be read back before the Write that sent the
+ * request has returned: a response is only ever parsed after its request.
+ * A response proves the server had the request, so parsing the whole
+ * Write then counts nothing that was not sent. */
+struct hs_go_write {
+	__u64 buf;
+	__u64 len;
+	__u64 goroutine;	/* the writer: only its return parses what is left */
+};
+
+/* Writes in progress, one per session (tls.Conn serializes its writers;
+ * a second writer waits and is parsed at its own return). 16,384. */
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct hs_tls_key);
+	__type(value, struct hs_go_write);
+} go_tls_writes SEC(".maps");
+
 /* Processes that wrote TLS plaintext through a call that moved no socket
  * bytes (memory BIOs: Python asyncio, Node): their TLS connections are
  * decoded by session, not by socket. 4,096 processes. */
@@ -79,16 +131,30 @@ HS_MAP struct {
 static __always_inline void hs_tls_socket_event(struct hs_conn *conn)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct hs_go_call_key go_key = { .tgid = tgid };
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct hs_tls_thread *thread;
+	struct hs_go_call *go;
+	struct pt_regs *regs;
 	__u32 top;
 
 	if (conn->tls == HS_TLS_NONE || conn->tls == HS_TLS_COUNTED)
 		return;
-	thread = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
+	thread = bpf_task_storage_get(&tls_calls, task, 0, 0);
 	if (thread && thread->depth) {
 		top = thread->depth - 1;
 		if (top < HS_TLS_NESTING)
 			thread->calls[top].socket_moved = 1;
+		conn->tls = HS_TLS_DECODED;
+		return;
+	}
+	/* Go makes its socket calls on the thread running the goroutine, with
+	 * the goroutine still in R14, which the syscall saved. */
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	go_key.goroutine = regs->r14;
+	go = bpf_map_lookup_elem(&go_tls_calls, &go_key);
+	if (go) {
+		go->socket_moved = 1;
 		conn->tls = HS_TLS_DECODED;
 		return;
 	}

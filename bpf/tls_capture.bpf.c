@@ -15,8 +15,7 @@
  * nothing, a partial write parses what was written, and the retry of a
  * failed write is parsed once, when it succeeds.
  */
-#include "capture.h"
-#include "tls.h"
+#include "tls_session.h"
 
 static __always_inline int hs_tls_enter(__u64 ssl, __u64 buf, __u64 done, bool inbound)
 {
@@ -47,8 +46,6 @@ static __always_inline int hs_tls_return(int ret)
 	struct hs_tls_key key = { .tgid = id >> 32 };
 	struct hs_tls_thread *thread;
 	struct hs_tls_call call;
-	struct hs_stream *s;
-	struct hs_conn *conn;
 	__u8 yes = 1;
 	__u32 at;
 
@@ -78,24 +75,7 @@ static __always_inline int hs_tls_return(int ret)
 	}
 	if (!moved)
 		return 0;
-	key.ssl = call.ssl;
-	conn = bpf_map_lookup_elem(&tls_sessions, &key);
-	if (!conn) {
-		/* A session that predates the plugin: joined mid-stream. */
-		if (bpf_map_update_elem(&tls_sessions, &key, &hs_zero_conn, BPF_NOEXIST) ||
-		    !(conn = bpf_map_lookup_elem(&tls_sessions, &key))) {
-			hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
-			return 0;
-		}
-		hs_init_conn(conn, false);
-	}
-	if (conn->role == HS_ROLE_NOT_HTTP)
-		return 0;
-	s = call.inbound ? &conn->in : &conn->out;
-	if (hs_skip_body(conn, s, moved))
-		return 0;
-	hs_parse(conn, call.inbound, key.tgid, call.buf, moved);
-	return 0;
+	return hs_tls_session_moved(key.tgid, call.ssl, call.buf, moved, call.inbound);
 }
 
 /* (ssl, buf, num, &done) -> 1 or more once *done bytes moved: the internal
@@ -138,14 +118,5 @@ int hs_openssl_return(struct pt_regs *ctx)
 SEC("uprobe")
 int hs_openssl_clear(struct pt_regs *ctx)
 {
-	struct hs_tls_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = ctx->di };
-	struct hs_conn *conn;
-
-	if (bpf_map_update_elem(&tls_sessions, &key, &hs_zero_conn, BPF_ANY) ||
-	    !(conn = bpf_map_lookup_elem(&tls_sessions, &key))) {
-		hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
-		return 0;
-	}
-	hs_init_conn(conn, true);
-	return 0;
+	return hs_tls_session_start(bpf_get_current_pid_tgid() >> 32, ctx->di);
 }

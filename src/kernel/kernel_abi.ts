@@ -156,6 +156,10 @@ export const TLS_SESSIONS_MAP = "tls_sessions";
 export const TLS_SESSION_KEY_SIZE = 16;
 /** u32 tgid -> u8: processes whose TLS sessions write into memory (bpf/tls.h). */
 export const TLS_BIO_PROCESSES_MAP = "tls_bio_processes";
+/** struct hs_go_call_key { u32 tgid; u32 pad; u64 goroutine; } -> the Go crypto/tls call in progress (bpf/tls.h). */
+export const GO_TLS_CALLS_MAP = "go_tls_calls";
+/** struct hs_tls_key -> the Go crypto/tls Write in progress on that session (bpf/tls.h). */
+export const GO_TLS_WRITES_MAP = "go_tls_writes";
 export type Capture = keyof typeof CAPTURES;
 /** The map the syscall capture keeps connections in; the socket capture keeps them in the sockets. */
 export const SYSCALL_CONNECTIONS_MAP = "conns_by_sock";

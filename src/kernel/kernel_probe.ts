@@ -10,6 +10,8 @@ import {
   CAPTURES,
   CLIENT_SIDE,
   COUNT_KEY,
+  GO_TLS_CALLS_MAP,
+  GO_TLS_WRITES_MAP,
   LATENCY_SUM_SLOT,
   LOSS,
   LOSS_REASONS,
@@ -174,9 +176,9 @@ export class KernelProbe {
     return this.object.attachUprobe(name, path, offset, retprobe);
   }
 
-  /** Drops the TLS state of processes that are gone: sessions never freed, and their memory-BIO mark. */
+  /** Drops the TLS state of processes that are gone: sessions never freed, their memory-BIO mark, Go calls and writes they never returned from. */
   forgetTlsProcesses(alive: (tgid: number) => boolean): void {
-    for (const name of [TLS_SESSIONS_MAP, TLS_BIO_PROCESSES_MAP]) {
+    for (const name of [TLS_SESSIONS_MAP, TLS_BIO_PROCESSES_MAP, GO_TLS_CALLS_MAP, GO_TLS_WRITES_MAP]) {
       const map = this.object.declaredMap(name);
       const { keys, count } = map.lookupAll();
       const view = new DataView(keys.buffer, keys.byteOffset);

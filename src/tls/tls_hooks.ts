@@ -9,6 +9,7 @@
 import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import type { UprobeLink } from "../kernel/libbpf";
 import { ElfError, ElfFile } from "./elf";
+import { goTlsFunctions, goTlsProbes, type GoTlsProbes } from "./go";
 import { exportsOpenssl, opensslProbes, type OpensslProbes } from "./openssl";
 
 /** What TlsHooks needs of the loaded object. */
@@ -134,25 +135,66 @@ export class TlsHooks {
     }
   }
 
-  /** An executable that carries OpenSSL and exports its calls (Node's official builds do). */
+  /** An executable that carries OpenSSL and exports its calls (Node's official builds do), or a Go program using crypto/tls. */
   private checkExecutable(id: string, path: string, foundIn: string, shownPath: string): void {
     if (this.files.has(id) || this.plainExecutables.has(id)) return;
-    let carries = false;
+    let elf: ElfFile;
     try {
-      const elf = ElfFile.open(path);
-      try {
-        carries = exportsOpenssl(elf);
-      } finally {
-        elf.close();
-      }
+      elf = ElfFile.open(path);
     } catch {
-      // not an ELF file we can read: nothing to probe
+      this.plainExecutables.add(id); // not an ELF file we can read: nothing to probe
+      return;
+    }
+    let carries: "openssl" | GoTlsProbes | undefined;
+    try {
+      if (exportsOpenssl(elf)) carries = "openssl";
+      else {
+        const go = goTlsFunctions(elf);
+        if (go) carries = goTlsProbes(elf, go);
+      }
+    } catch (error) {
+      // A Go program using crypto/tls whose calls cannot be placed: named, its connections undecoded.
+      return this.refuse(id, shownPath, foundIn, error);
+    } finally {
+      elf.close();
     }
     if (!carries) {
       this.plainExecutables.add(id);
       return;
     }
-    this.attach(id, path, foundIn, shownPath, "OpenSSL (inside the executable)");
+    if (carries === "openssl") this.attach(id, path, foundIn, shownPath, "OpenSSL (inside the executable)");
+    else this.attachGo(id, path, foundIn, shownPath, carries);
+  }
+
+  /** A Go executable: probes on crypto/tls's Read, Write and handshakes (src/tls/go.ts). */
+  private attachGo(id: string, path: string, foundIn: string, shownPath: string, placed: GoTlsProbes): void {
+    try {
+      this.files.set(id, this.attachAll(path, placed.probes));
+      const hooked = { library: "Go crypto/tls", path: shownPath, foundIn };
+      this.hooked.push(hooked);
+      const slower = placed.entriesAtStart.length ? `; ${placed.entriesAtStart.join(", ")} probed at their first instruction` : "";
+      this.log(`TLS: decoding Go crypto/tls plaintext from ${path === shownPath ? path : `${shownPath} as ${foundIn} runs it`} (every process running that file; probes on (*Conn).Read and Write, their returns, and the handshakes${slower})`);
+    } catch (error) {
+      this.refuse(id, shownPath, foundIn, error);
+    }
+  }
+
+  /** Attaches probes in order, all or none. */
+  private attachAll(path: string, probes: Array<{ program: string; offset: number; retprobe: boolean }>): UprobeLink[] {
+    const links: UprobeLink[] = [];
+    try {
+      for (const probe of probes) links.push(this.target.attachUprobe(probe.program, path, probe.offset, probe.retprobe));
+    } catch (error) {
+      for (const link of links) link.destroy();
+      throw error;
+    }
+    return links;
+  }
+
+  private refuse(id: string, shownPath: string, foundIn: string, error: unknown): void {
+    this.files.set(id, "refused");
+    const reason = error instanceof Error ? error.message : String(error);
+    this.log(`TLS: not decoding ${shownPath} (${foundIn}): ${reason}; its connections count as tls_undecoded`);
   }
 
   private attach(id: string, path: string, foundIn: string, shownPath = path, library = libraryName(shownPath)): void {
@@ -167,22 +209,13 @@ export class TlsHooks {
         elf.close();
       }
       const { placement, probes } = placed;
-      const links: UprobeLink[] = [];
-      try {
-        for (const probe of probes) links.push(this.target.attachUprobe(probe.program, path, probe.offset, probe.retprobe));
-      } catch (error) {
-        for (const link of links) link.destroy();
-        throw error;
-      }
-      this.files.set(id, links);
+      this.files.set(id, this.attachAll(path, probes));
       const hooked = { library, path: shownPath, foundIn };
       this.hooked.push(hooked);
       const where = placement === "internal" ? "its internal read and write functions" : "SSL_read, SSL_write and their _ex variants";
       this.log(`TLS: decoding ${hooked.library} plaintext from ${path === shownPath ? path : `${shownPath} as ${foundIn} maps it`} (every process mapping that file; probes on ${where})`);
     } catch (error) {
-      this.files.set(id, "refused");
-      const reason = error instanceof Error ? error.message : String(error);
-      this.log(`TLS: not decoding ${shownPath} (${foundIn}): ${reason}; its connections count as tls_undecoded`);
+      this.refuse(id, shownPath, foundIn, error);
     }
   }
 
