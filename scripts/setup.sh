@@ -54,6 +54,7 @@ test_packages=(
   python3-grpcio                   # gRPC server and client of the HTTP/2 tests (/usr/bin/python3)
   python3-hypercorn                # an ASGI server answering h2c with prior knowledge in the HTTP/2 tests (/usr/bin/python3)
   openssl gnutls-bin               # HTTPS tests: certificates; gnutls-serv, a TLS library we do not decode
+  golang-go                        # HTTPS tests: builds the Go crypto/tls server and client (test/fixtures/go_tls)
 )
 packages=("${build_packages[@]}")
 [ "$mode" = all ] && packages+=("${test_packages[@]}")
