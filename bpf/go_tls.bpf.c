@@ -15,10 +15,18 @@ static __always_inline int hs_go_enter(struct pt_regs *ctx, bool inbound)
 	struct hs_go_call_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .goroutine = ctx->r14 };
 	struct hs_go_call call = { .conn = ctx->ax, .buf = ctx->bx, .inbound = inbound };
 	struct hs_tls_key session = { .tgid = key.tgid, .ssl = ctx->ax };
-	struct hs_go_write write = { .buf = ctx->bx, .len = ctx->cx, .goroutine = ctx->r14 };
+	struct hs_go_write write = { .buf = ctx->bx, .len = ctx->cx, .goroutine = ctx->r14 }, *waiting;
 
-	if (!inbound && !bpf_map_update_elem(&go_tls_writes, &session, &write, BPF_NOEXIST))
-		call.pending = 1;
+	if (!inbound) {
+		/* The same goroutine again: its entry after the stack grew, or a Write that never returned (a panic). */
+		waiting = bpf_map_lookup_elem(&go_tls_writes, &session);
+		if (waiting && waiting->goroutine == write.goroutine) {
+			*waiting = write;
+			call.pending = 1;
+		} else if (!waiting && !bpf_map_update_elem(&go_tls_writes, &session, &write, BPF_NOEXIST)) {
+			call.pending = 1;
+		}
+	}
 	if (bpf_map_update_elem(&go_tls_calls, &key, &call, BPF_ANY))
 		hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
 	return 0;
