@@ -66,8 +66,8 @@ async function decoding(binary: string): Promise<void> {
 }
 
 /** The Go client: its paths given on stdin only once `ready` resolves; the statuses and connection count it printed. */
-async function goClient(port: number, paths: string[], ready: () => Promise<void> = async () => {}) {
-  const proc = Bun.spawn([unstripped, "client", String(port)], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+async function goClient(port: number, paths: string[], ready: () => Promise<void> = async () => {}, mode = "client") {
+  const proc = Bun.spawn([unstripped, mode, String(port)], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   await ready();
   proc.stdin.write(paths.join("\n") + "\n");
   proc.stdin.end();
@@ -174,5 +174,18 @@ describe("HTTPS on Go's crypto/tls, counted exactly on both sides", () => {
     expect({ requests: counted.requests, codes: counted.codes }).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
     expect(counted.timed).toBe(PLAN_TOTAL);
     expect(sideCounts(await processSeries(plugin, client.pid), "client")).toEqual({ requests: PLAN_TOTAL, codes: PLAN });
+  });
+
+  test("Writes from goroutines at every stack depth, some growing the stack on entry, each counted once", async () => {
+    const rounds = 20;
+    const paths = Array.from({ length: rounds }, () => planPaths(PLAN)).flat();
+    const client = await goClient(early.port, paths, () => decoding(unstripped), "deepclient");
+    const expected = Object.fromEntries(Object.entries(PLAN).map(([code, n]) => [code, rounds * n]));
+    expect(client.codes).toEqual(expected);
+    await plugin.reportAfter(Date.now());
+    const sent = await side(client.pid, "client");
+    table.add({ case: "go tls client, writes at growing stack depths", server: "go net/http", client: "go crypto/tls", syscalls: "crypto/tls (*Conn).Read / Write", sent: expectedTotals(expected), counted: expectedTotals(sent.codes) });
+    expect({ requests: sent.requests, codes: sent.codes }).toEqual({ requests: rounds * PLAN_TOTAL, codes: expected });
+    expect(sent.timed).toBe(rounds * PLAN_TOTAL);
   });
 });
