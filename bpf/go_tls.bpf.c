@@ -44,17 +44,33 @@ int hs_go_tls_write(struct pt_regs *ctx)
 	return hs_go_enter(ctx, false);
 }
 
-/* The Write in progress on a session, taken (parsed whole) before a Read's bytes. */
+/* Steps a Read waits for a writer parsing the session's Write on another
+ * CPU (a lookup each; the writer takes a microsecond or two). */
+#define HS_GO_WAIT_STEPS 4096
+
+static long hs_go_wait_step(__u64 i, void *ctx)
+{
+	struct hs_go_write *write = bpf_map_lookup_elem(&go_tls_writes, ctx);
+
+	return !write || *(volatile __u32 *)&write->state != HS_GO_WRITE_PARSING;
+}
+
+/* The Write in progress on a session, parsed whole before a Read's bytes
+ * unless its writer is parsing it already. */
 static __always_inline void hs_go_flush_write(struct hs_tls_key *session)
 {
-	struct hs_go_write *found = bpf_map_lookup_elem(&go_tls_writes, session), write;
+	struct hs_go_write *found = bpf_map_lookup_elem(&go_tls_writes, session);
 
 	if (!found)
 		return;
-	write = *found;
+	if (__sync_val_compare_and_swap(&found->state, HS_GO_WRITE_WAITING, HS_GO_WRITE_PARSING) != HS_GO_WRITE_WAITING) {
+		bpf_loop(HS_GO_WAIT_STEPS, hs_go_wait_step, session, 0);
+		return;
+	}
+	if (found->len)
+		hs_tls_session_moved(session->tgid, session->ssl, found->buf, found->len, false);
+	__sync_lock_test_and_set(&found->state, HS_GO_WRITE_PARSED);
 	bpf_map_delete_elem(&go_tls_writes, session);
-	if (write.len)
-		hs_tls_session_moved(session->tgid, session->ssl, write.buf, write.len, false);
 }
 
 /* A return instruction of Read or Write: n bytes moved (errors return n = 0). */
@@ -82,10 +98,15 @@ int hs_go_tls_return(struct pt_regs *ctx)
 			hs_go_flush_write(&session);
 	} else if (call.pending) {
 		write = bpf_map_lookup_elem(&go_tls_writes, &session);
-		/* Gone: a Read of the session returned first and parsed it whole. */
-		if (!write || write->goroutine != key.goroutine)
+		/* Taken: a Read of the session returned first and parsed it whole. */
+		if (!write || write->goroutine != key.goroutine ||
+		    __sync_val_compare_and_swap(&write->state, HS_GO_WRITE_WAITING, HS_GO_WRITE_PARSING) != HS_GO_WRITE_WAITING)
 			return 0;
+		if (n > 0)
+			hs_tls_session_moved(key.tgid, call.conn, call.buf, n, false);
+		__sync_lock_test_and_set(&write->state, HS_GO_WRITE_PARSED);
 		bpf_map_delete_elem(&go_tls_writes, &session);
+		return 0;
 	}
 	if (n <= 0)
 		return 0;

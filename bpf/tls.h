@@ -105,6 +105,18 @@ struct hs_go_write {
 	__u64 buf;
 	__u64 len;
 	__u64 goroutine;	/* the writer: only its return parses what is left */
+	__u32 state;		/* enum hs_go_write_state, changed by compare-and-swap */
+	__u32 pad;
+};
+
+/* Who parses a waiting Write: the writer's return or a Read's return may
+ * reach it at the same moment on two CPUs; the one that moves it from
+ * WAITING to PARSING parses it, and a Read that finds it PARSING waits for
+ * PARSED before parsing its response. */
+enum hs_go_write_state {
+	HS_GO_WRITE_WAITING = 0,
+	HS_GO_WRITE_PARSING,
+	HS_GO_WRITE_PARSED,
 };
 
 /* Writes in progress, one per session (tls.Conn serializes its writers;
