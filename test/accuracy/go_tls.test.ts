@@ -122,7 +122,7 @@ describe("HTTPS on Go's crypto/tls, counted exactly on both sides", () => {
     await plugin.reportAfter(Date.now());
     const server = await side(early.pid, "server");
     const sent = await side(client.pid, "client");
-    table.add({ case: "go https server (stripped), go client keep-alive", server: "go net/http", client: "go net/http", syscalls: "crypto/tls (*Conn).Read / Write", sent: expectedTotals(expected.codes), counted: expectedTotals(server.codes) });
+    table.add({ case: "go https server (stripped), go net/http client", server: "go net/http", client: "go net/http", syscalls: "crypto/tls (*Conn).Read / Write", sent: expectedTotals(expected.codes), counted: expectedTotals(server.codes) });
     expect({ requests: server.requests, codes: server.codes }).toEqual(expected);
     expect({ requests: sent.requests, codes: sent.codes }).toEqual(expected);
     expect(server.timed).toBe(expected.requests);
