@@ -5,8 +5,10 @@
  * kernel's tracepoint and BPF dispatch), which no program body can go
  * below. bench/lib/variants.ts writes floor_sections.h from the product
  * object's own section names ("tp_btf/..." for the default socket capture,
- * "tracepoint/..." for the syscall fallback), so a floor and the front-end it
- * stands for always attach to the same set.
+ * "tracepoint/..." for the syscall fallback) and the syscall exits the
+ * product attaches its one exit program to (SYSCALL_EXITS in
+ * src/kernel/kernel_abi.ts), so a floor and the front-end it stands for
+ * always attach to the same set.
  */
 #include <linux/types.h>
 #include <bpf/bpf_helpers.h>

@@ -48,10 +48,10 @@ static __always_inline struct sock *hs_sock_of(struct task_struct *task, __u32 f
 	return hs_sock_of_file(file, ino);
 }
 
-static __always_inline int hs_syscall_event_on(struct hs_syscall_exit *ctx, __u32 fd, bool inbound, __u64 flags)
+/* One data call that returned on a socket descriptor: the end of a stream, or bytes to parse. */
+static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, struct task_struct *task, struct pt_regs *regs,
+					    __u32 fd, bool inbound, __u64 flags)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	bool messages = ctx->syscall_nr == HS_NR_RECVMMSG || ctx->syscall_nr == HS_NR_SENDMMSG;
 	struct hs_conn *conn;
 	__s64 ret = ctx->ret;
@@ -89,105 +89,62 @@ static __always_inline int hs_syscall_event_on(struct hs_syscall_exit *ctx, __u3
 	return 0;
 }
 
-/* The calls whose descriptor is their first argument. */
-static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, bool inbound, __u64 flags)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	return hs_syscall_event_on(ctx, regs->di, inbound, flags);
-}
-
-SEC("tracepoint/syscalls/sys_exit_read")
-int hs_exit_read(struct hs_syscall_exit *ctx)
-{
-	return hs_syscall_event(ctx, true, 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_readv")
-int hs_exit_readv(struct hs_syscall_exit *ctx)
-{
-	return hs_syscall_event(ctx, true, 0);
-}
-
-/* recvfrom(fd, buf, len, flags, ...) */
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int hs_exit_recvfrom(struct hs_syscall_exit *ctx)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	return hs_syscall_event(ctx, true, regs->r10);
-}
-
-/* recvmsg(fd, msg, flags) */
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int hs_exit_recvmsg(struct hs_syscall_exit *ctx)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	return hs_syscall_event(ctx, true, regs->dx);
-}
-
-SEC("tracepoint/syscalls/sys_exit_write")
-int hs_exit_write(struct hs_syscall_exit *ctx)
-{
-	return hs_syscall_event(ctx, false, 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_writev")
-int hs_exit_writev(struct hs_syscall_exit *ctx)
-{
-	return hs_syscall_event(ctx, false, 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int hs_exit_sendto(struct hs_syscall_exit *ctx)
-{
-	return hs_syscall_event(ctx, false, 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int hs_exit_sendmsg(struct hs_syscall_exit *ctx)
-{
-	return hs_syscall_event(ctx, false, 0);
-}
-
-/* sendfile(out_fd, in_fd, offset, count): the socket is out_fd; its bytes are body bytes to skip. */
-SEC("tracepoint/syscalls/sys_exit_sendfile64")
-int hs_exit_sendfile64(struct hs_syscall_exit *ctx)
-{
-	return hs_syscall_event(ctx, false, 0);
-}
-
-/* splice(fd_in, off_in, fd_out, off_out, len, flags): one end is a pipe. Its
- * socket end's bytes are body bytes to skip, or a named loss; without this a
- * unix socket, which has no sequence numbers, would not know they moved. */
-SEC("tracepoint/syscalls/sys_exit_splice")
-int hs_exit_splice(struct hs_syscall_exit *ctx)
+/*
+ * The exits of the twelve data syscalls, in one program that user space
+ * attaches to each one's tracepoint (SYSCALL_EXITS in
+ * src/kernel/kernel_abi.ts), so the kernel verifies the parser behind it
+ * once at start, not once per syscall. The calls differ only in the
+ * direction, the descriptor and the flags, taken here from the registers the
+ * syscall saved, so the parser is inlined at one call site only.
+ */
+SEC("tracepoint")
+int hs_syscall_exit(struct hs_syscall_exit *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	__u32 fd = regs->di;
+	bool inbound = false;
+	__u64 flags = 0;
 	__u64 ino;
 
-	if (ctx->ret <= 0)
+	switch (ctx->syscall_nr) {
+	case HS_NR_READ:
+	case HS_NR_READV:
+		inbound = true;
+		break;
+	/* recvfrom(fd, buf, len, flags, ...), recvmmsg(fd, msgvec, vlen, flags, timeout) */
+	case HS_NR_RECVFROM:
+	case HS_NR_RECVMMSG:
+		inbound = true;
+		flags = regs->r10;
+		break;
+	/* recvmsg(fd, msg, flags) */
+	case HS_NR_RECVMSG:
+		inbound = true;
+		flags = regs->dx;
+		break;
+	case HS_NR_WRITE:
+	case HS_NR_WRITEV:
+	case HS_NR_SENDTO:
+	case HS_NR_SENDMSG:
+	case HS_NR_SENDMMSG:
+	/* sendfile(out_fd, in_fd, offset, count): the socket is out_fd; its bytes are body bytes to skip. */
+	case HS_NR_SENDFILE:
+		break;
+	/* splice(fd_in, off_in, fd_out, off_out, len, flags): one end is a pipe. Its
+	 * socket end's bytes are body bytes to skip, or a named loss; without this a
+	 * unix socket, which has no sequence numbers, would not know they moved. */
+	case HS_NR_SPLICE:
+		if (ctx->ret <= 0)
+			return 0;
+		inbound = hs_sock_of(task, fd, &ino) != 0;
+		if (!inbound)
+			fd = regs->dx;
+		break;
+	default:
 		return 0;
-	if (hs_sock_of(task, regs->di, &ino))
-		return hs_syscall_event_on(ctx, regs->di, true, 0);
-	return hs_syscall_event_on(ctx, regs->dx, false, 0);
-}
-
-/* recvmmsg(fd, msgvec, vlen, flags, timeout) */
-SEC("tracepoint/syscalls/sys_exit_recvmmsg")
-int hs_exit_recvmmsg(struct hs_syscall_exit *ctx)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	return hs_syscall_event(ctx, true, regs->r10);
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendmmsg")
-int hs_exit_sendmmsg(struct hs_syscall_exit *ctx)
-{
-	return hs_syscall_event(ctx, false, 0);
+	}
+	return hs_syscall_event(ctx, task, regs, fd, inbound, flags);
 }
 
 /* io_uring moves socket bytes without any of the syscalls above: each of

@@ -99,7 +99,9 @@ async function run(options: Options): Promise<void> {
   const collector = new RateCollector(() => probe.readCounters(), options.windowSeconds);
   collector.prime();
   const listening = options.listen ? `; GET /metrics also on ${options.listen.hostname.includes(":") ? `[${options.listen.hostname}]` : options.listen.hostname}:${options.listen.port}` : "";
-  log(`serving ${options.socket}${listening} (capture: ${CAPTURES[capture].describe}, ${probe.programs} programs attached, libbpf ${library.version} ${library.path})`);
+  // One program may sit on several hooks (the syscall capture's on twelve syscall exits).
+  const hooks = probe.hooks === probe.programs ? "" : ` to ${probe.hooks} hooks`;
+  log(`serving ${options.socket}${listening} (capture: ${CAPTURES[capture].describe}, ${probe.programs} programs attached${hooks}, libbpf ${library.version} ${library.path})`);
 
   // Align ticks to wall-clock seconds so samples from successive reports line up.
   let tickCount = 0;

@@ -4,7 +4,8 @@
  *   floor            empty programs on the default capture's attach points:
  *                    the product object's tp_btf/* sections (bench/floor.bpf.c)
  *   floor-syscalls   empty programs on the syscall fallback's attach points:
- *                    the product object's tracepoint/* sections
+ *                    the product object's tracepoint/* sections, and the
+ *                    syscall exits its one exit program is attached to
  *   minimal          bench/minimal.bpf.c: reads a call's first 8 bytes, nothing more
  *   essentials       bench/essentials.bpf.c: every kernel call an exact, timed
  *                    body needs (state, registers, the bytes, a clock, a
@@ -19,6 +20,7 @@ import { $, type Subprocess } from "bun";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SYSCALL_EXIT_TRACEPOINTS } from "../../src/kernel/kernel_abi";
 import { OUT_DIR, REPO } from "./common";
 
 export const VARIANTS = ["none", "floor", "floor-syscalls", "minimal", "essentials", "plugin", "plugin-syscalls", "previous", "bpftrace"] as const;
@@ -42,10 +44,14 @@ export interface Running {
 export const PRODUCT_OBJECT = `${REPO}/build/http_statistics.bpf.o`;
 export const PLUGIN_BINARY = `${REPO}/dist/http-statistics`;
 
-/** Which sections of the product object each floor mirrors, and the attach-point pattern after the prefix. */
-const FLOORS: Record<FloorName, { prefix: string; point: string; macro: (point: string) => string }> = {
-  floor: { prefix: "tp_btf", point: "[a-z0-9_]+", macro: (p) => `HS_FLOOR_BTF(${p})` },
-  "floor-syscalls": { prefix: "tracepoint", point: "[a-z0-9_]+/[a-z0-9_]+", macro: (p) => `HS_FLOOR_TP(${p.replace("/", ", ")})` },
+/**
+ * Which sections of the product object each floor mirrors, the attach-point
+ * pattern after the prefix, and the points the product's user space
+ * attaches a program to by name (its section names none).
+ */
+const FLOORS: Record<FloorName, { prefix: string; point: string; macro: (point: string) => string; attachedByName: readonly string[] }> = {
+  floor: { prefix: "tp_btf", point: "[a-z0-9_]+", macro: (p) => `HS_FLOOR_BTF(${p})`, attachedByName: [] },
+  "floor-syscalls": { prefix: "tracepoint", point: "[a-z0-9_]+/[a-z0-9_]+", macro: (p) => `HS_FLOOR_TP(${p.replace("/", ", ")})`, attachedByName: SYSCALL_EXIT_TRACEPOINTS },
 };
 
 const floorObject = (name: FloorName) => `${OUT_DIR}/${name}/floor.bpf.o`;
@@ -69,7 +75,8 @@ export async function buildFloors(product = PRODUCT_OBJECT): Promise<Record<Floo
   const multiarch = `/usr/include/${process.arch === "x64" ? "x86_64" : "aarch64"}-linux-gnu`;
   const result = {} as Record<FloorName, string[]>;
   for (const name of Object.keys(FLOORS) as FloorName[]) {
-    const points = await sectionPoints(product, name);
+    const sectioned = await sectionPoints(product, name);
+    const points = sectioned.length ? [...new Set([...sectioned, ...FLOORS[name].attachedByName])].sort() : [];
     result[name] = points;
     const dir = `${OUT_DIR}/${name}`;
     rmSync(dir, { recursive: true, force: true });

@@ -141,9 +141,23 @@ export const UNIX_WALK_SECTION = "iter/unix";
 export const UNIX_WALK_PROGRAM = "hs_walk_unix";
 /** u32 0 -> struct hs_unix_walk; user space sets own_ino (the report socket's inode number) before the walk. */
 export const UNIX_WALK = { map: "unix_walk", keySize: 4, valueSize: 32, ownInoOffset: 16 } as const;
+/**
+ * The syscall capture's program for the exits of the data syscalls: one
+ * program, so the kernel verifies its parser once, whose section names no
+ * attach point; user space attaches it to each syscalls:sys_exit_<call> of
+ * SYSCALL_EXITS, and it tells them apart by the syscall number.
+ */
+export const SYSCALL_EXIT_SECTION = "tracepoint";
+export const SYSCALL_EXIT_PROGRAM = "hs_syscall_exit";
+export const SYSCALL_EXITS = ["read", "readv", "recvfrom", "recvmsg", "recvmmsg", "write", "writev", "sendto", "sendmsg", "sendmmsg", "sendfile64", "splice"] as const;
+/** Its attach points, as "category/event" like the section names of the other tracepoint programs. */
+export const SYSCALL_EXIT_TRACEPOINTS = SYSCALL_EXITS.map((call) => `syscalls/sys_exit_${call}`);
 export const CAPTURES = {
   socket: { sections: (section: string) => section.startsWith("tp_btf/") || section === UNIX_WALK_SECTION || isTlsSection(section), describe: "socket layer (sock_recv_length, sock_send_length)" },
-  syscalls: { sections: (section: string) => section.startsWith("tracepoint/") || section === UNIX_WALK_SECTION || isTlsSection(section), describe: "syscall exits (fallback for kernels without the socket tracepoints)" },
+  syscalls: {
+    sections: (section: string) => section.startsWith("tracepoint/") || section === SYSCALL_EXIT_SECTION || section === UNIX_WALK_SECTION || isTlsSection(section),
+    describe: "syscall exits (fallback for kernels without the socket tracepoints)",
+  },
 } as const;
 
 /** The TLS library probes (bpf/tls_capture.bpf.c): loaded with either capture, attached per library file by src/tls/. */

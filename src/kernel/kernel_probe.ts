@@ -17,6 +17,9 @@ import {
   LOSS_REASONS,
   isTlsSection,
   SYSCALL_CONNECTIONS_MAP,
+  SYSCALL_EXIT_PROGRAM,
+  SYSCALL_EXIT_SECTION,
+  SYSCALL_EXIT_TRACEPOINTS,
   UNIX_WALK,
   UNIX_WALK_PROGRAM,
   TLS_BIO_PROCESSES_MAP,
@@ -92,7 +95,9 @@ export class KernelProbe {
 
   private constructor(
     private readonly object: BpfObject,
+    /** The capture's programs attached at start, and the hooks they sit on (one program may sit on several). */
     readonly programs: number,
+    readonly hooks: number,
   ) {
     this.counters = object.perCpuMap("counters", COUNT_KEY);
     this.losses = object.perCpuMap("losses", LOSS);
@@ -106,8 +111,13 @@ export class KernelProbe {
       object.setMaxEntries(SYSCALL_CONNECTIONS_MAP, sizing.capture === "syscalls" ? sizing.maxConnections : 1);
       object.setMaxEntries("counters", sizing.maxCounters);
       await object.load();
-      // The TLS probes are attached per library file, as src/tls/ finds them.
-      object.attachAll(isTlsSection);
+      // The TLS probes are attached per library file, as src/tls/ finds them; the syscall exits' one program below.
+      object.attachAll((section) => isTlsSection(section) || section === SYSCALL_EXIT_SECTION);
+      if (sizing.capture === "syscalls")
+        for (const tracepoint of SYSCALL_EXIT_TRACEPOINTS) {
+          const [category, event] = tracepoint.split("/") as [string, string];
+          object.attachTracepoint(SYSCALL_EXIT_PROGRAM, category, event);
+        }
       // After the capture is attached: a unix socket the walk does not list was made while it watched.
       const ownInode = sizing.reportSocket === undefined ? undefined : listeningUnixInode(sizing.reportSocket);
       if (ownInode !== undefined) {
@@ -116,7 +126,7 @@ export class KernelProbe {
         object.map(UNIX_WALK.map, UNIX_WALK).update(new Uint8Array(UNIX_WALK.keySize), walk);
       }
       object.runIterator(UNIX_WALK_PROGRAM);
-      return new KernelProbe(object, object.attached);
+      return new KernelProbe(object, object.attachedPrograms, object.attached);
     } catch (error) {
       object.close();
       throw error;

@@ -35,6 +35,7 @@ function openLibbpf(path: string) {
     libbpf_num_possible_cpus: { args: [], returns: i32 },
     bpf_program__attach: { args: [P], returns: P },
     bpf_program__attach_uprobe_opts: { args: [P, i32, cstring, u64, P], returns: P },
+    bpf_program__attach_tracepoint: { args: [P, cstring, cstring], returns: P },
     bpf_link__destroy: { args: [P], returns: i32 },
     bpf_link__fd: { args: [P], returns: i32 },
     bpf_iter_create: { args: [i32], returns: i32 },
@@ -329,7 +330,8 @@ export interface MapLayout {
 
 /** An opened (and after load(), loaded) BPF object with its programs' links. */
 export class BpfObject {
-  private links: Pointer[] = [];
+  /** Each link, and the program it attaches (one program may have several). */
+  private readonly links = new Map<Pointer, string>();
   private readonly linkByProgram = new Map<string, Pointer>();
   private readonly unloaded = new Set<string>();
   private closed = false;
@@ -411,15 +413,20 @@ export class BpfObject {
         const code = -errno();
         throw new BpfError(`cannot attach ${name}: ${strerror(code)}`, code, this.library.drainLog());
       }
-      this.links.push(link);
+      this.links.set(link, name);
       this.linkByProgram.set(name, link);
     }
-    return this.links.length;
+    return this.links.size;
   }
 
-  /** How many programs are attached now. */
+  /** How many attachments (links) the object holds now. */
   get attached(): number {
-    return this.links.length;
+    return this.links.size;
+  }
+
+  /** How many distinct programs are attached now. */
+  get attachedPrograms(): number {
+    return new Set(this.links.values()).size;
   }
 
   /** Runs an attached iterator program once, to its end (its output, if any, is dropped), then detaches it. */
@@ -442,9 +449,20 @@ export class BpfObject {
     } finally {
       closeSync(fd);
       this.library.symbols.bpf_link__destroy(link);
-      this.links = this.links.filter((l) => l !== link);
+      this.links.delete(link);
       this.linkByProgram.delete(program);
     }
+  }
+
+  /** Attaches program `name`, a tracepoint program, to the tracepoint `category`/`event` besides any other it sits on. */
+  attachTracepoint(name: string, category: string, event: string): void {
+    const lib = this.library.symbols;
+    const link = asPointer(lib.bpf_program__attach_tracepoint(this.program(name), Buffer.from(`${category}\0`), Buffer.from(`${event}\0`)));
+    if (!link) {
+      const code = -errno();
+      throw new BpfError(`cannot attach ${name} to ${category}:${event}: ${strerror(code)}`, code, this.library.drainLog());
+    }
+    this.links.set(link, name);
   }
 
   /**
@@ -455,8 +473,7 @@ export class BpfObject {
    */
   attachUprobe(name: string, path: string, offset: number, retprobe: boolean): UprobeLink {
     const lib = this.library.symbols;
-    const prog = asPointer(lib.bpf_object__find_program_by_name(this.handle, Buffer.from(`${name}\0`)));
-    if (!prog) throw new BpfError(`the eBPF object has no program ${name}`, -ENOENT);
+    const prog = this.program(name);
     // struct bpf_uprobe_opts as libbpf 1.1 lays it out: sz, ref_ctr_offset, bpf_cookie, retprobe, func_name.
     const opts = new BigUint64Array(5);
     opts[0] = BigInt(opts.byteLength);
@@ -466,14 +483,18 @@ export class BpfObject {
       const code = -errno();
       throw new BpfError(`cannot attach ${name} to ${path}+0x${offset.toString(16)}: ${strerror(code)}`, code, this.library.drainLog());
     }
-    this.links.push(link);
+    this.links.set(link, name);
     return { destroy: () => this.destroyLink(link) };
   }
 
+  private program(name: string): Pointer {
+    const prog = asPointer(this.library.symbols.bpf_object__find_program_by_name(this.handle, Buffer.from(`${name}\0`)));
+    if (!prog) throw new BpfError(`the eBPF object has no program ${name}`, -ENOENT);
+    return prog;
+  }
+
   private destroyLink(link: Pointer): void {
-    const at = this.links.indexOf(link);
-    if (at < 0) return;
-    this.links.splice(at, 1);
+    if (!this.links.delete(link)) return;
     this.library.symbols.bpf_link__destroy(link);
   }
 
@@ -504,8 +525,8 @@ export class BpfObject {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const link of this.links) this.library.symbols.bpf_link__destroy(link);
-    this.links = [];
+    for (const link of this.links.keys()) this.library.symbols.bpf_link__destroy(link);
+    this.links.clear();
     this.linkByProgram.clear();
     this.library.symbols.bpf_object__close(this.handle);
     void this.image;

@@ -7,7 +7,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { OBJECT } from "../../build";
-import { CAPTURES, CLIENT_SIDE, COUNT_KEY, GRPC_OTHER, GRPC_SLOT, GRPC_STATUS_MAX, GRPC_STATUS_NAMES, isTlsSection, LATENCY_SLOT, LOSS_REASONS, REQUEST_SLOT, STATUS_MAX, STATUS_MIN, UNIX_WALK, slotMeaning } from "../../src/kernel/kernel_abi";
+import { CAPTURES, CLIENT_SIDE, COUNT_KEY, GRPC_OTHER, GRPC_SLOT, GRPC_STATUS_MAX, GRPC_STATUS_NAMES, isTlsSection, LATENCY_SLOT, LOSS_REASONS, REQUEST_SLOT, STATUS_MAX, STATUS_MIN, SYSCALL_EXIT_PROGRAM, SYSCALL_EXIT_SECTION, SYSCALL_EXITS, UNIX_WALK, slotMeaning } from "../../src/kernel/kernel_abi";
 import { listeningUnixInode } from "../../src/kernel/kernel_probe";
 
 interface BtfType {
@@ -48,17 +48,24 @@ test("the counter slots are the header's", () => {
 });
 
 test("every program belongs to exactly one capture front-end, and each has its programs", () => {
-  const sections = [...Bun.spawnSync(["llvm-readelf", "-S", OBJECT]).stdout.toString().matchAll(/ (tp_btf\/\S+|tracepoint\/\S+|[a-z_]+\/\S+) /g)]
-    .map((m) => m[1]!)
-    .filter((name) => !name.startsWith(".rel") && name !== ".maps");
-  const socket = sections.filter(CAPTURES.socket.sections);
-  const syscalls = sections.filter(CAPTURES.syscalls.sections);
+  // "<section> <name>" of each program: a function symbol outside .text (where the subprograms are).
+  const programs = [...Bun.spawnSync(["llvm-objdump", "-t", OBJECT]).stdout.toString().matchAll(/ g +F (\S+)\s+[0-9a-f]+ (\S+)$/gm)]
+    .filter((m) => m[1] !== ".text")
+    .map((m) => ({ section: m[1]!, name: m[2]! }));
+  const sections = [...new Set(programs.map((p) => p.section))];
+  const socket = sections.filter(CAPTURES.socket.sections).filter((s) => !isTlsSection(s));
+  const syscalls = sections.filter(CAPTURES.syscalls.sections).filter((s) => !isTlsSection(s));
   expect(socket.sort()).toEqual(["iter/unix", "tp_btf/inet_sock_set_state", "tp_btf/sock_recv_length", "tp_btf/sock_send_length"]);
-  expect(syscalls).toContain("tracepoint/syscalls/sys_exit_read");
-  expect(syscalls).toContain("tracepoint/sock/inet_sock_set_state");
-  expect(syscalls).toContain("tracepoint/syscalls/sys_exit_splice");
-  // The walk of existing unix sockets is the one program both run.
-  expect(socket.length + syscalls.length).toBe(sections.length + 1);
+  expect(syscalls.sort()).toEqual(["iter/unix", SYSCALL_EXIT_SECTION, "tracepoint/io_uring/io_uring_complete", "tracepoint/sock/inet_sock_set_state"]);
+  // The syscall exits are one program, whose section names no attach point: user space attaches it to each.
+  expect(programs.filter((p) => p.section === SYSCALL_EXIT_SECTION).map((p) => p.name)).toEqual([SYSCALL_EXIT_PROGRAM]);
+  // ...and dispatches on exactly the syscalls it is attached to (sendfile64's number is HS_NR_SENDFILE).
+  const source = readFileSync("bpf/syscall_capture.bpf.c", "utf8");
+  const dispatch = source.slice(source.indexOf(`int ${SYSCALL_EXIT_PROGRAM}(`), source.indexOf("default:", source.indexOf(`int ${SYSCALL_EXIT_PROGRAM}(`)));
+  const cases = [...dispatch.matchAll(/case HS_NR_([A-Z0-9_]+):/g)].map((m) => m[1]!.toLowerCase());
+  expect(cases.sort()).toEqual(SYSCALL_EXITS.map((call) => call.replace(/64$/, "")).sort());
+  // The walk of existing unix sockets is the one program both run; the TLS probes are loaded with either.
+  expect(socket.length + syscalls.length).toBe(sections.filter((s) => !isTlsSection(s)).length + 1);
 });
 
 test("the unix walk's entry matches its BTF, and the report socket's inode is found by path among listeners only", () => {
