@@ -13,7 +13,7 @@ import type { Subprocess } from "bun";
 import { LOSS_REASONS } from "../../src/kernel/kernel_abi";
 import { lossKey } from "../../src/outputs/report";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
-import { startNginx, waitForPort, type RunningServer } from "../support/servers";
+import { spawnPrintingPort, startNginx, waitForPort, type RunningServer } from "../support/servers";
 import { grpcCounts, processSeries, sideCounts, timedCount, timedSum } from "../support/metrics_text";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, reportedLoss, type Totals } from "./harness";
 
@@ -254,16 +254,7 @@ describe("Node http2: statuses outside HPACK's static table, repeated on one con
   const PLAN: Record<number, number> = { 201: 12, 302: 9, 418: 15, 200: 4, 503: 6 };
   let server: { proc: Subprocess<"ignore", "pipe", "inherit">; port: number };
   beforeAll(async () => {
-    const proc = Bun.spawn(["node", join(FIXTURES, "http2_server.mjs")], { stdout: "pipe", stderr: "inherit" });
-    const reader = proc.stdout.getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the Node http2 server exited before listening");
-      text += new TextDecoder().decode(value);
-    }
-    reader.releaseLock();
-    server = { proc, port: Number(text.trim()) };
+    server = await spawnPrintingPort(["node", join(FIXTURES, "http2_server.mjs")], "the Node http2 server");
   });
   afterAll(async () => {
     server?.proc.kill("SIGTERM");
@@ -305,16 +296,7 @@ describe("Node http2: statuses outside HPACK's static table, repeated on one con
 describe("Upgrade: h2c: the request sent in HTTP/1.1 is stream 1, answered in HTTP/2", () => {
   let server: { proc: Subprocess<"ignore", "pipe", "inherit">; port: number };
   beforeAll(async () => {
-    const proc = Bun.spawn(["/usr/bin/python3", join(FIXTURES, "h2c_upgrade_server.py")], { stdout: "pipe", stderr: "inherit" });
-    const reader = proc.stdout.getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the h2c upgrade server exited before listening");
-      text += new TextDecoder().decode(value);
-    }
-    reader.releaseLock();
-    server = { proc, port: Number(text.trim()) };
+    server = await spawnPrintingPort(["/usr/bin/python3", join(FIXTURES, "h2c_upgrade_server.py")], "the h2c upgrade server");
   });
   afterAll(async () => {
     server?.proc.kill("SIGTERM");
@@ -355,16 +337,7 @@ describe("Hypercorn (ASGI over h2c with prior knowledge)", () => {
   const PLAN: Record<number, number> = { 200: 4, 418: 5, 201: 3, 503: 4 };
   let server: { proc: Subprocess<"ignore", "pipe", "inherit">; port: number };
   beforeAll(async () => {
-    const proc = Bun.spawn(["/usr/bin/python3", join(FIXTURES, "hypercorn_app.py")], { stdout: "pipe", stderr: "inherit" });
-    const reader = proc.stdout.getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the Hypercorn server exited before listening");
-      text += new TextDecoder().decode(value);
-    }
-    reader.releaseLock();
-    server = { proc, port: Number(text.trim()) };
+    server = await spawnPrintingPort(["/usr/bin/python3", join(FIXTURES, "hypercorn_app.py")], "the Hypercorn server");
     await waitForPort(server.port);
   });
   afterAll(async () => {
@@ -401,16 +374,7 @@ describe("Hypercorn (ASGI over h2c with prior knowledge)", () => {
 describe("gRPC (Python grpcio, cleartext)", () => {
   let server: { proc: Subprocess<"ignore", "pipe", "inherit">; port: number };
   beforeAll(async () => {
-    const proc = Bun.spawn(["/usr/bin/python3", join(FIXTURES, "grpc_peer.py"), "server"], { stdout: "pipe", stderr: "inherit" });
-    const reader = proc.stdout.getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the gRPC server exited before listening");
-      text += new TextDecoder().decode(value);
-    }
-    reader.releaseLock();
-    server = { proc, port: Number(text.trim()) };
+    server = await spawnPrintingPort(["/usr/bin/python3", join(FIXTURES, "grpc_peer.py"), "server"], "the gRPC server");
   });
   afterAll(async () => {
     server?.proc.kill("SIGTERM");

@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { LOSS_REASONS } from "../../src/kernel/kernel_abi";
 import { lossKey } from "../../src/outputs/report";
 import { REPO, startPlugin, type RunningPlugin } from "../support/plugin";
+import { spawnPrintingPort } from "../support/servers";
 import { grpcCounts, processSeries, sideCounts } from "../support/metrics_text";
 import { reportedLoss } from "../accuracy/harness";
 
@@ -51,16 +52,8 @@ async function lossTotals(plugin: RunningPlugin): Promise<Record<string, number>
 
 /** One seed: the reference's counts, and the pids of both ends. */
 async function connection(seed: number): Promise<{ truth: Truth; server: number; client: number }> {
-  const server = Bun.spawn([PYTHON, PEER, "server", String(seed)], { stdout: "pipe", stderr: "inherit" });
-  const reader = server.stdout.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`fuzz server (seed ${seed}) exited before listening`);
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  const client = Bun.spawn([PYTHON, PEER, "client", String(seed), text.trim(), String(STREAMS)], { stdout: "pipe", stderr: "pipe" });
+  const { proc: server, port } = await spawnPrintingPort([PYTHON, PEER, "server", String(seed)], `fuzz server (seed ${seed})`);
+  const client = Bun.spawn([PYTHON, PEER, "client", String(seed), String(port), String(STREAMS)], { stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(client.stdout).text(), new Response(client.stderr).text(), client.exited]);
   if (code !== 0) throw new Error(`fuzz client (seed ${seed}) exited ${code}: ${err}`);
   await server.exited;

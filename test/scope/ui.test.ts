@@ -16,6 +16,7 @@ import { startChromium, type Browser, type Page } from "../support/chromium";
 import { REPO, requireRoot, startPlugin, type RunningPlugin } from "../support/plugin";
 import { ensureNginxImage, requirePodman, runNginxContainer, type NginxContainer } from "../support/podman";
 import { scopeBinary, startScope, type RunningScope } from "../support/scope";
+import { spawnPrintingPort } from "../support/servers";
 import { curl, statusUrls } from "../support/traffic";
 
 const SCOPE_PORT = 14151;
@@ -160,19 +161,11 @@ describe("the real Scope, with the plugin and a Podman container running nginx",
   });
 
   test("gRPC: Scope shows each side's calls that did not end OK, per process", async () => {
-    const grpc = Bun.spawn(["/usr/bin/python3", join(REPO, "test", "fixtures", "grpc_peer.py"), "server"], { stdout: "pipe", stderr: "inherit" });
+    const { proc: grpc, port } = await spawnPrintingPort(["/usr/bin/python3", join(REPO, "test", "fixtures", "grpc_peer.py"), "server"], "the gRPC server");
     try {
-      const reader = grpc.stdout.getReader();
-      let port = "";
-      while (!port.includes("\n")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error("the gRPC server exited before listening");
-        port += new TextDecoder().decode(value);
-      }
-      reader.releaseLock();
       // 7 calls on one connection, 5 of which end with an error status.
       const calls = ["OK", "NOT_FOUND", "INTERNAL", "NOT_FOUND", "STREAM", "INTERNAL", "NOT_FOUND"];
-      const client = Bun.spawn(["/usr/bin/python3", join(REPO, "test", "fixtures", "grpc_peer.py"), "client", port.trim(), ...calls], { stdout: "pipe", stderr: "inherit" });
+      const client = Bun.spawn(["/usr/bin/python3", join(REPO, "test", "fixtures", "grpc_peer.py"), "client", String(port), ...calls], { stdout: "pipe", stderr: "inherit" });
       expect(await client.exited).toBe(0);
       const errorsIn = async (pid: number, id: string) => {
         const details = await scope.api<Details>(detailsPath("processes", `${HOST};${pid}`)).catch(() => undefined);

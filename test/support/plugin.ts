@@ -158,7 +158,6 @@ export function total(report: ScopeReport, hostId: string, pid: number, metric: 
   return samples.reduce((sum, s) => sum + s.value, 0);
 }
 
-/** Every metric of one process summed over the window: {metricId: total}. */
 /** Sums over the window of every count metric (per second) of one process; latency metrics are no counts to sum. */
 export function totals(report: ScopeReport, hostId: string, pid: number): Record<string, number> {
   const node = report.Process.nodes[`${hostId};${pid}`];

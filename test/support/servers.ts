@@ -31,6 +31,20 @@ export async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 
   }
 }
 
+/** A fixture that prints the port it listens on as its first line of stdout: the process and that port. */
+export async function spawnPrintingPort(argv: string[], name: string): Promise<{ proc: Subprocess<"ignore", "pipe", "inherit">; port: number }> {
+  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "inherit" });
+  const reader = proc.stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${name} exited before listening`);
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return { proc, port: Number(text.trim()) };
+}
+
 export function childrenOf(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
