@@ -231,6 +231,75 @@ static __always_inline bool hs_moved_nothing(__s64 ret, __u64 flags)
 	return ret <= 0 || (flags & (HS_MSG_PEEK | HS_MSG_OOB));
 }
 
+/* The sock of a socket file, or 0, and its inode number. */
+static __always_inline struct sock *hs_sock_of_file(struct file *file, __u64 *ino)
+{
+	struct socket *sock;
+	struct inode *inode;
+
+	if (!file)
+		return 0;
+	inode = BPF_CORE_READ(file, f_inode);
+	if ((BPF_CORE_READ(inode, i_mode) & HS_S_IFMT) != HS_S_IFSOCK)
+		return 0;
+	*ino = BPF_CORE_READ(inode, i_ino);
+	sock = BPF_CORE_READ(file, private_data);
+	return BPF_CORE_READ(sock, sk);
+}
+
+/* The sock behind fd in the current task, or 0. Every read and write of
+ * every process comes here: the task (a BTF pointer) leads to the
+ * descriptor array by plain loads, and only the array's slot and what lies
+ * behind it cost a helper call each. */
+static __always_inline struct sock *hs_sock_of(struct task_struct *task, __u32 fd, __u64 *ino)
+{
+	struct files_struct *files = task->files;
+	struct fdtable *fdt;
+	struct file *file;
+
+	if (!files)
+		return 0;
+	fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return 0;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]))
+		return 0;
+	return hs_sock_of_file(file, ino);
+}
+
+/* Whether a socket event fired inside the task's own data syscall on this
+ * very socket, in the same direction: only then do the saved registers
+ * describe its bytes in a task that uses io_uring, whose completions run
+ * inside whatever syscall the task makes next (its workers make none).
+ * An io_uring task's plain write to its stdout socket is then parsed, not
+ * lost. */
+static __always_inline bool hs_own_data_call(struct task_struct *task, struct pt_regs *regs, struct sock *sk, bool inbound)
+{
+	__u64 ino;
+
+	if (task->flags & HS_PF_IO_WORKER)
+		return false;
+	switch (regs->orig_ax) {
+	case HS_NR_READ:
+	case HS_NR_READV:
+	case HS_NR_RECVFROM:
+	case HS_NR_RECVMSG:
+		if (!inbound)
+			return false;
+		break;
+	case HS_NR_WRITE:
+	case HS_NR_WRITEV:
+	case HS_NR_SENDTO:
+	case HS_NR_SENDMSG:
+		if (inbound)
+			return false;
+		break;
+	default:
+		return false;
+	}
+	return hs_sock_of(task, regs->di, &ino) == sk;
+}
+
 /* The connection's parser state, or 0 when there is none and no room for one. */
 static __always_inline struct hs_conn *hs_conn_lookup(enum hs_front front, struct sock *sk)
 {

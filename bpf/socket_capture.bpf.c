@@ -19,6 +19,7 @@ static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, 
 {
 	__u16 family = sk->__sk_common.skc_family;
 	struct task_struct *task;
+	struct pt_regs *regs;
 	struct hs_conn *conn;
 	struct socket *sock;
 	bool is_tcp;
@@ -45,15 +46,15 @@ static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, 
 	if (!conn)
 		return 0;
 	task = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	/* io_uring completes a receive inside whatever syscall the task makes
 	 * next, and its workers have no syscall at all: the registers would
-	 * describe some other buffer. */
-	if (task->io_uring || (task->flags & HS_PF_IO_WORKER)) {
+	 * describe some other buffer, unless the syscall is this call itself. */
+	if ((task->io_uring || (task->flags & HS_PF_IO_WORKER)) && !hs_own_data_call(task, regs, sk, inbound)) {
 		hs_cannot_see(conn, inbound ? &conn->in : &conn->out, HS_LOSS_IO_URING);
 		return 0;
 	}
-	hs_parse_call(conn, inbound, task->tgid,
-		      (struct pt_regs *)bpf_task_pt_regs(task), ret);
+	hs_parse_call(conn, inbound, task->tgid, regs, ret);
 	return 0;
 }
 

@@ -12,42 +12,6 @@
  */
 #include "capture.h"
 
-/* The sock of a socket file, or 0, and its inode number. */
-static __always_inline struct sock *hs_sock_of_file(struct file *file, __u64 *ino)
-{
-	struct socket *sock;
-	struct inode *inode;
-
-	if (!file)
-		return 0;
-	inode = BPF_CORE_READ(file, f_inode);
-	if ((BPF_CORE_READ(inode, i_mode) & HS_S_IFMT) != HS_S_IFSOCK)
-		return 0;
-	*ino = BPF_CORE_READ(inode, i_ino);
-	sock = BPF_CORE_READ(file, private_data);
-	return BPF_CORE_READ(sock, sk);
-}
-
-/* The sock behind fd in the current task, or 0. Every read and write of
- * every process comes here: the task (a BTF pointer) leads to the
- * descriptor array by plain loads, and only the array's slot and what lies
- * behind it cost a helper call each. */
-static __always_inline struct sock *hs_sock_of(struct task_struct *task, __u32 fd, __u64 *ino)
-{
-	struct files_struct *files = task->files;
-	struct fdtable *fdt;
-	struct file *file;
-
-	if (!files)
-		return 0;
-	fdt = files->fdt;
-	if (!fdt || fd >= fdt->max_fds)
-		return 0;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]))
-		return 0;
-	return hs_sock_of_file(file, ino);
-}
-
 /* One data call that returned on a socket descriptor: the end of a stream, or bytes to parse. */
 static __always_inline int hs_syscall_event(struct hs_syscall_exit *ctx, struct task_struct *task, struct pt_regs *regs,
 					    __u32 fd, bool inbound, __u64 flags)
