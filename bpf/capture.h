@@ -316,6 +316,11 @@ static __always_inline struct hs_conn *hs_conn_create(enum hs_front front, struc
 	__u64 key = (__u64)sk;
 
 	if (front == HS_FRONT_SOCKET) {
+		/* The kernel's own sockets (NFS, SMB) carry no file; the task's
+		 * registers say nothing of them. Checked here, once per socket,
+		 * not on every call. */
+		if (!sk->sk_socket || !sk->sk_socket->file)
+			return 0;
 		conn = bpf_sk_storage_get(&conns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	} else {
 		conn = 0;

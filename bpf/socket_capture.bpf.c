@@ -21,7 +21,6 @@ static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, 
 	struct task_struct *task;
 	struct pt_regs *regs;
 	struct hs_conn *conn;
-	struct socket *sock;
 	bool is_tcp;
 
 	if (ret < 0 || (flags & (HS_MSG_PEEK | HS_MSG_OOB)) || sk->sk_type != HS_SOCK_STREAM)
@@ -35,10 +34,6 @@ static __always_inline int hs_socket_event(struct sock *sk, int ret, int flags, 
 			hs_tcp_read_end(conn);
 		return 0;
 	}
-	/* The kernel's own sockets (NFS, SMB) carry no file; the task's registers say nothing of them. */
-	sock = sk->sk_socket;
-	if (!sock || !sock->file)
-		return 0;
 	if (is_tcp)
 		conn = hs_tcp_call(HS_FRONT_SOCKET, sk, inbound, ret, flags, false);
 	else

@@ -142,16 +142,18 @@ HS_MAP struct {
  * capture's early exit for connections that are not HTTP). */
 static __always_inline void hs_tls_socket_event(struct hs_conn *conn)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct hs_go_call_key go_key = { .tgid = tgid };
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct hs_go_call_key go_key = {};
+	struct task_struct *task;
 	struct hs_tls_thread *thread;
 	struct hs_go_call *go;
 	struct pt_regs *regs;
 	__u32 top;
 
+	/* Every call on a connection that is not HTTP comes here: no helper before this exit. */
 	if (conn->tls == HS_TLS_NONE || conn->tls == HS_TLS_COUNTED)
 		return;
+	task = bpf_get_current_task_btf();
+	go_key.tgid = bpf_get_current_pid_tgid() >> 32;
 	thread = bpf_task_storage_get(&tls_calls, task, 0, 0);
 	if (thread && thread->depth) {
 		top = thread->depth - 1;
@@ -170,7 +172,7 @@ static __always_inline void hs_tls_socket_event(struct hs_conn *conn)
 		conn->tls = HS_TLS_DECODED;
 		return;
 	}
-	if (conn->tls == HS_TLS_UNDECODED && bpf_map_lookup_elem(&tls_bio_processes, &tgid))
+	if (conn->tls == HS_TLS_UNDECODED && bpf_map_lookup_elem(&tls_bio_processes, &go_key.tgid))
 		conn->tls = HS_TLS_DECODED;
 }
 
