@@ -391,16 +391,20 @@ static __always_inline struct hs_conn *hs_tcp_call(enum hs_front front, struct s
 			return 0;
 		if (front == HS_FRONT_SYSCALL && BPF_CORE_READ(sk, __sk_common.skc_state) == HS_TCP_CLOSE) {
 			/* A call may return after its socket reached TCP_CLOSE, which
-			 * deleted its entry: one made now would outlive the socket, and
-			 * the next socket at this address would inherit its state.
-			 * Checked after the insert, so that a close racing it deletes
-			 * it either way. */
+			 * moved its entry to closed_conns: one made now would outlive
+			 * the socket, and the next socket at this address would inherit
+			 * its state. Checked after the insert, so that a close racing it
+			 * deletes it either way. The call goes on with the state the
+			 * close left, if there was one. */
 			__u64 key = (__u64)sk;
 
 			bpf_map_delete_elem(&conns_by_sock, &key);
-			return 0;
+			conn = bpf_map_lookup_elem(&closed_conns, &key);
+			if (!conn || conn->role == HS_ROLE_NOT_HTTP)
+				return 0;
+		} else {
+			hs_tcp_first_call(front, conn, tp, inbound, ret);
 		}
-		hs_tcp_first_call(front, conn, tp, inbound, ret);
 	}
 	s = inbound ? &conn->in : &conn->out;
 	if (messages) {

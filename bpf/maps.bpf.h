@@ -51,6 +51,18 @@ HS_MAP struct {
 	__type(value, struct hs_conn);
 } conns_by_sock SEC(".maps");
 
+/* Syscall capture: the state of a connection that reached TCP_CLOSE while a
+ * call on it was still inside the kernel (on loopback a peer's reset
+ * arrives inside the send that provoked it), for that call's exit to count.
+ * LRU, so entries need no retirement: an exit comes microseconds after its
+ * close, far fewer than 1,024 closes later. Sized 1 for the socket capture. */
+HS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct hs_conn);
+} closed_conns SEC(".maps");
+
 /* Unix stream sockets that existed when the plugin started: address -> inode
  * number (0 for one not yet accepted), which tells a later socket at the same
  * address apart. The walk of iter/unix fills it once, a socket's first call

@@ -153,12 +153,18 @@ int hs_sock_state(struct hs_inet_sock_set_state *ctx)
 	__u64 sk = ctx->skaddr;
 	struct hs_conn *conn = bpf_map_lookup_elem(&conns_by_sock, &sk);
 
-	if (!conn)
+	if (!conn) {
+		/* Whatever an earlier socket at this address left is not this one's. */
+		if (ctx->newstate == HS_TCP_CLOSE)
+			bpf_map_delete_elem(&closed_conns, &sk);
 		return 0;
+	}
 	if (conn->role != HS_ROLE_NOT_HTTP)
 		hs_tcp_state_change(conn, ctx->oldstate, ctx->newstate);
 	if (ctx->newstate == HS_TCP_CLOSE) {
 		hs_tls_closed(conn);
+		/* A call still inside the kernel finds the state there at its exit (capture.h). */
+		bpf_map_update_elem(&closed_conns, &sk, conn, BPF_ANY);
 		bpf_map_delete_elem(&conns_by_sock, &sk);
 	}
 	return 0;

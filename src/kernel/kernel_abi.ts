@@ -177,3 +177,5 @@ export const GO_TLS_WRITES_MAP = "go_tls_writes";
 export type Capture = keyof typeof CAPTURES;
 /** The map the syscall capture keeps connections in; the socket capture keeps them in the sockets. */
 export const SYSCALL_CONNECTIONS_MAP = "conns_by_sock";
+/** Where the syscall capture keeps a connection closed while a call on it was still in the kernel (bpf/maps.bpf.h). */
+export const SYSCALL_CLOSED_CONNECTIONS_MAP = "closed_conns";

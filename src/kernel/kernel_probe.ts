@@ -16,6 +16,7 @@ import {
   LOSS,
   LOSS_REASONS,
   isTlsSection,
+  SYSCALL_CLOSED_CONNECTIONS_MAP,
   SYSCALL_CONNECTIONS_MAP,
   SYSCALL_EXIT_PROGRAM,
   SYSCALL_EXIT_SECTION,
@@ -109,6 +110,7 @@ export class KernelProbe {
     try {
       object.selectPrograms(CAPTURES[sizing.capture].sections);
       object.setMaxEntries(SYSCALL_CONNECTIONS_MAP, sizing.capture === "syscalls" ? sizing.maxConnections : 1);
+      if (sizing.capture !== "syscalls") object.setMaxEntries(SYSCALL_CLOSED_CONNECTIONS_MAP, 1);
       object.setMaxEntries("counters", sizing.maxCounters);
       await object.load();
       // The TLS probes are attached per library file, as src/tls/ finds them; the syscall exits' one program below.

@@ -5,6 +5,10 @@
  * uwsgi's --http-socket answers this way; so does a Python HTTP/1.0 server
  * that sends its head at once and its body after a known delay, so a
  * duration that ended with the head would be short by that delay.
+ *
+ * Also a connection's abrupt end: a server that answers after its client
+ * closed. The send succeeds, and on loopback the client's reset takes the
+ * socket to TCP_CLOSE before the send returns: the response still counts.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
@@ -19,6 +23,7 @@ setDefaultTimeout(60_000);
 const PEERS = join(import.meta.dir, "close_peers.py");
 const UWSGI_PORT = 18796;
 const PYTHON_PORT = 18797;
+const LATE_PORT = 18798;
 /** Delay and code of each request, one connection each. */
 const REQUESTS: [number, number][] = [
   [20, 200],
@@ -37,6 +42,7 @@ let plugin: RunningPlugin;
 let meter: Meter;
 let uwsgi: ReturnType<typeof Bun.spawn>;
 let python: ReturnType<typeof Bun.spawn>;
+let late: ReturnType<typeof Bun.spawn>;
 
 beforeAll(async () => {
   plugin = await startPlugin({ args: ACCURACY_WINDOW });
@@ -47,13 +53,15 @@ beforeAll(async () => {
     { stdout: "ignore", stderr: "ignore" },
   );
   python = Bun.spawn(["python3", PEERS, "server", String(PYTHON_PORT)], { stdout: "ignore", stderr: "inherit" });
+  late = Bun.spawn(["python3", PEERS, "lateserver", String(LATE_PORT)], { stdout: "ignore", stderr: "inherit" });
   await waitForPort(UWSGI_PORT);
   await waitForPort(PYTHON_PORT);
+  await waitForPort(LATE_PORT);
   await meter.start();
 }, 30_000);
 afterAll(async () => {
   table.flush();
-  for (const proc of [uwsgi, python]) {
+  for (const proc of [uwsgi, python, late]) {
     proc?.kill("SIGTERM");
     await proc?.exited;
   }
@@ -95,3 +103,14 @@ for (const [name, port, server] of [
     expect(clientMs).toBeLessThanOrEqual(measuredMs);
   });
 }
+
+test("a response sent after the client closed, the client's reset arriving inside the send: counted", async () => {
+  const codes = REQUESTS.map(([, code]) => code);
+  const leaver = Bun.spawn(["python3", PEERS, "leaver", String(LATE_PORT), ...codes.map((code) => `/delay/0/${code}`)], { stdout: "ignore", stderr: "pipe" });
+  expect({ code: await leaver.exited, err: await new Response(leaver.stderr).text() }).toEqual({ code: 0, err: "" });
+  const counted = await meter.measureEach([late.pid]);
+  table.add({ case: "response sent as the client resets", server: "python socket", client: "raw python, closes unread", syscalls: "recv / sendall", sent: expectedTotals(PLAN), counted: counted.get(late.pid)! });
+  expect(counted.get(late.pid)).toEqual(expectedTotals(PLAN));
+  // The client sent each request and read nothing.
+  expect(sideCounts(await processSeries(plugin, leaver.pid), "client")).toEqual({ requests: REQUESTS.length, codes: {} });
+});

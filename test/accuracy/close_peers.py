@@ -4,6 +4,10 @@
 #   server PORT              HTTP/1.0: reads a request, sends the head, sleeps MS, sends the body, closes
 #   client PORT PATHS...     a connection per path: writes the request, reads to the end of the stream;
 #                            prints {"codes": [...], "durations": [ms...]} as measured here
+#   lateserver PORT          reads a request, waits for the client to close, then answers it (with a
+#                            Content-Length): the send succeeds, and on loopback the client's reset
+#                            closes the socket before the send returns
+#   leaver PORT PATHS...     a connection per path: writes the request and closes at once, reading nothing
 import json
 import socket
 import sys
@@ -37,11 +41,32 @@ def handle(conn):
         conn.sendall(b"status %d\n" % code)
 
 
-def serve(port):
+def answer_late(conn):
+    with conn:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = conn.recv(65536)
+            if not data:
+                return
+            head += data
+        while conn.recv(65536):
+            pass
+        _, code = parse(head.split(b" ")[1].decode())
+        body = b"status %d\n" % code
+        conn.sendall(b"HTTP/1.1 %d Status\r\nContent-Length: %d\r\n\r\n%s" % (code, len(body), body))
+
+
+def serve(port, handler):
     listener = socket.create_server(("127.0.0.1", port))
     while True:
         conn, _ = listener.accept()
-        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+        threading.Thread(target=handler, args=(conn,), daemon=True).start()
+
+
+def leave(port, paths):
+    for path in paths:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path.encode())
 
 
 def client(port, paths):
@@ -64,6 +89,10 @@ def client(port, paths):
 
 if __name__ == "__main__":
     if sys.argv[1] == "server":
-        serve(int(sys.argv[2]))
+        serve(int(sys.argv[2]), handle)
+    elif sys.argv[1] == "lateserver":
+        serve(int(sys.argv[2]), answer_late)
+    elif sys.argv[1] == "leaver":
+        leave(int(sys.argv[2]), sys.argv[3:])
     elif sys.argv[1] == "client":
         client(int(sys.argv[2]), sys.argv[3:])
