@@ -27,14 +27,22 @@ def app(environ, start_response):
     return [b"status %d\n" % code]
 
 
+def read_head(conn):
+    """A request's head, or None if the client closed first."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        head += data
+    return head
+
+
 def handle(conn):
     with conn:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = conn.recv(65536)
-            if not data:
-                return
-            head += data
+        head = read_head(conn)
+        if head is None:
+            return
         ms, code = parse(head.split(b" ")[1].decode())
         conn.sendall(b"HTTP/1.0 %d Status\r\nContent-Type: text/plain\r\n\r\n" % code)
         time.sleep(ms / 1000)
@@ -43,12 +51,9 @@ def handle(conn):
 
 def answer_late(conn):
     with conn:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = conn.recv(65536)
-            if not data:
-                return
-            head += data
+        head = read_head(conn)
+        if head is None:
+            return
         while conn.recv(65536):
             pass
         _, code = parse(head.split(b" ")[1].decode())
