@@ -18,6 +18,7 @@ import { opensslProbes } from "../src/tls/openssl";
 import { median, REPO, round, staticPage, table } from "./lib/common";
 import { readUntil, startPlugin, stopProcess, type Running } from "./lib/variants";
 import { runWrk } from "./wrk";
+import { runNginx } from "../test/support/servers";
 
 export const TLS_VARIANTS = ["none", "floor", "plugin", "bpftrace"] as const;
 type TlsVariant = (typeof TLS_VARIANTS)[number];
@@ -64,38 +65,16 @@ async function pairsNs(dir: string, pairs: number): Promise<number> {
 
 async function startHttpsNginx(dir: string, port: number): Promise<() => Promise<void>> {
   writeFileSync(join(dir, "static.html"), staticPage());
-  writeFileSync(
-    join(dir, "nginx.conf"),
-    `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
+  const nginx = await runNginx(dir, port, {
+    http: `keepalive_requests 1000000;
   server {
     listen 127.0.0.1:${port} ssl;
     ssl_certificate ${dir}/cert.pem;
     ssl_certificate_key ${dir}/key.pem;
     location = /static.html { root ${dir}; }
-  }
-}
-`,
-  );
-  const proc = Bun.spawn(["nginx", "-c", join(dir, "nginx.conf")], { stdout: "ignore", stderr: "inherit" });
-  for (let i = 0; i < 100; i++) {
-    try {
-      (await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } })).end();
-      break;
-    } catch {
-      await Bun.sleep(50);
-    }
-  }
-  return async () => {
-    proc.kill("SIGTERM");
-    await proc.exited;
-  };
+  }`,
+  });
+  return nginx.stop;
 }
 
 export async function benchTls(options: { rounds: number; seconds: number; pairs: number; port: number; log: (line: string) => void }): Promise<TlsSummary> {

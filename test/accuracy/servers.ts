@@ -7,7 +7,7 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { childrenOf, waitForPort } from "../support/servers";
+import { runNginx, STATUS_LOCATIONS, waitForPort } from "../support/servers";
 
 export const BIG_BYTES = 1 << 20;
 
@@ -24,45 +24,26 @@ export async function startLoggedNginx(port: number, workers: number): Promise<L
   const dir = mkdtempSync(join(tmpdir(), "hs-acc-nginx-"));
   chmodSync(dir, 0o755); // workers run unprivileged and must read big.bin
   writeFileSync(join(dir, "big.bin"), Buffer.alloc(BIG_BYTES, "n"), { mode: 0o644 });
-  const locations = Array.from({ length: 400 }, (_, i) => i + 200)
-    .map((code) => `location = /status/${code} { return ${code} "status ${code}\\n"; }`)
-    .join("\n    ");
   const log = join(dir, "access.log");
-  writeFileSync(
-    join(dir, "nginx.conf"),
-    `worker_processes ${workers};
-worker_rlimit_nofile 16384;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 8192; }
-http {
-  log_format served '$pid $status';
-  access_log ${log} served;
+  const nginx = await runNginx(dir, port, {
+    workers,
+    main: "worker_rlimit_nofile 16384;",
+    connections: 8192,
+    accessLog: `${log} served`,
+    http: `log_format served '$pid $status';
   keepalive_requests 1000000;
   sendfile on;
-  client_body_temp_path ${dir}/body;
   server {
     listen 127.0.0.1:${port} backlog=4096;
     listen [::1]:${port} backlog=4096;
     root ${dir};
     location = /big.bin { }
-    ${locations}
-  }
-}
-`,
-  );
-  const proc = Bun.spawn(["nginx", "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { stdout: "ignore", stderr: "pipe" });
-  await waitForPort(port, "127.0.0.1");
-  let pids: number[] = [];
-  for (let i = 0; i < 100 && pids.length < workers; i++) {
-    pids = childrenOf(proc.pid);
-    await Bun.sleep(20);
-  }
-  if (pids.length !== workers) throw new Error(`nginx started ${pids.length} workers, not ${workers}`);
+    ${STATUS_LOCATIONS}
+  }`,
+  });
   return {
     port,
-    workers: pids,
+    workers: nginx.workers,
     servedByPid(reset = true) {
       const served = new Map<number, Record<number, number>>();
       const text = existsSync(log) ? readFileSync(log, "utf8") : "";
@@ -76,10 +57,7 @@ http {
       if (reset) writeFileSync(log, ""); // the next case starts from an empty log
       return served;
     },
-    async stop() {
-      proc.kill("SIGTERM");
-      await proc.exited;
-    },
+    stop: nginx.stop,
   };
 }
 

@@ -6,14 +6,14 @@
  * tls_undecoded loss, and nothing is counted for it.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { lossKey } from "../../src/outputs/report";
 import { REPO, startPlugin, type RunningPlugin } from "../support/plugin";
-import { childrenOf, waitForPort } from "../support/servers";
-import { ensureNginxImage, LIMITS, podman, requirePodman } from "../support/podman";
+import { childrenOf, runNginx, STATUS_LOCATIONS, waitForPort } from "../support/servers";
+import { ensureNginxImage, requirePodman, runNginxContainer } from "../support/podman";
 import { processSeries, sideCounts, timedCount, timedSum } from "../support/metrics_text";
 import { histogram, planPaths } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, reportedLoss } from "./harness";
@@ -58,41 +58,17 @@ const curl = (base: string, paths: string[], extra: string[] = []) =>
 
 async function startNginxTls(http2 = false): Promise<{ port: number; worker: number }> {
   const port = await freePort();
-  const statuses = Object.keys(PLAN)
-    .map((code) => `location = /status/${code} { return ${code} "status ${code}\\n"; }`)
-    .join("\n    ");
-  writeFileSync(
-    join(dir, "nginx.conf"),
-    `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  server {
+  const nginx = await runNginx(dir, port, {
+    http: `server {
     listen 127.0.0.1:${port} ssl${http2 ? " http2" : ""};
     ssl_certificate ${cert};
     ssl_certificate_key ${key};
     location = /upload { client_max_body_size 10m; client_body_buffer_size 10m; return 201 "stored\\n"; }
-    ${statuses}
-  }
-}
-`,
-  );
-  const proc = Bun.spawn(["nginx", "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { stdout: "ignore", stderr: "inherit" });
-  stops.push(async () => {
-    proc.kill("SIGTERM");
-    await proc.exited;
+    ${STATUS_LOCATIONS}
+  }`,
   });
-  await waitForPort(port);
-  let workers: number[] = [];
-  for (let i = 0; i < 100 && workers.length === 0; i++) {
-    workers = childrenOf(proc.pid);
-    await Bun.sleep(20);
-  }
-  return { port, worker: workers[0]! };
+  stops.push(nginx.stop);
+  return { port, worker: nginx.workers[0]! };
 }
 
 async function startDaemon(argv: string[], port: number): Promise<number> {
@@ -263,39 +239,15 @@ describe("HTTPS on OpenSSL inside an executable", () => {
 describe("HTTPS in a container with its own libssl", () => {
   test("nginx (ssl) in a podman container: its copy of libssl found and decoded, counted exactly", async () => {
     requirePodman();
-    const image = await ensureNginxImage();
+    await ensureNginxImage();
     const port = await freePort();
-    const name = `hs-tls-${port}`;
-    writeFileSync(
-      join(dir, "container.conf"),
-      `worker_processes 1;
-daemon off;
-user root;
-pid /tmp/nginx.pid;
-error_log stderr;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path /tmp/body;
-  proxy_temp_path /tmp/proxy;
-  fastcgi_temp_path /tmp/fastcgi;
-  uwsgi_temp_path /tmp/uwsgi;
-  scgi_temp_path /tmp/scgi;
-  server {
-    listen 127.0.0.1:${port} ssl;
-    ssl_certificate /etc/test-nginx/cert.pem;
-    ssl_certificate_key /etc/test-nginx/key.pem;
-    ${Object.keys(PLAN).map((code) => `location = /status/${code} { return ${code} "status ${code}\\n"; }`).join("\n    ")}
-  }
-}
-`,
-    );
-    await podman(["rm", "-f", name], "removing a stale container").catch(() => "");
-    await podman(["run", "-d", "--name", name, "--net=host", ...LIMITS, "-v", `${dir}:/etc/test-nginx:ro`, image, "-c", "/etc/test-nginx/container.conf", "-e", "stderr"], "starting the nginx container");
-    stops.push(() => podman(["rm", "-f", "-t", "2", name], "removing the nginx container"));
-    const master = Number((await podman(["inspect", "--format", "{{.State.Pid}}", name], "inspecting the nginx container")).trim());
+    const mounted = mkdtempSync(join(dir, "container-"));
+    copyFileSync(cert, join(mounted, "cert.pem"));
+    copyFileSync(key, join(mounted, "key.pem"));
+    const container = await runNginxContainer(`hs-tls-${port}`, port, Object.keys(PLAN).map(Number), mounted, { tls: true });
+    stops.push(container.stop);
+    const [master, worker] = [container.masterPid, container.workerPid];
     await waitForPort(port);
-    const worker = childrenOf(master)[0]!;
     // The image carries its own copy of libssl (another file): found by the plugin's scan of processes.
     const attached = new RegExp(`TLS: decoding OpenSSL 3 plaintext from \\S*libssl\\.so\\.3 as nginx\\[(${master}|${worker})\\] maps it`);
     for (let i = 0; i < 100 && !attached.test(plugin.logSoFar()); i++) await Bun.sleep(100);

@@ -6,11 +6,11 @@
  * traffic count nothing. The truth is each client's own list of codes.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
-import { childrenOf, waitForPort } from "../support/servers";
+import { childrenOf, runNginx, type NginxProcess } from "../support/servers";
 import { processSeries, sideCounts, timedCount } from "../support/metrics_text";
 import { histogram, planPaths } from "./clients";
 import { ACCURACY_WINDOW, AccuracyTable, expectedTotals, Meter } from "./harness";
@@ -33,7 +33,7 @@ let plugin: RunningPlugin;
 let meter: Meter;
 let gunicorn: ReturnType<typeof Bun.spawn>;
 let gunicornWorker: number;
-let nginx: ReturnType<typeof Bun.spawn>;
+let nginx: NginxProcess;
 let nginxWorker: number;
 let peer: ReturnType<typeof Bun.spawn>;
 
@@ -87,36 +87,23 @@ beforeAll(async () => {
   );
   await waitForFile(GUNICORN_SOCKET);
   gunicornWorker = await onlyChild(gunicorn.pid);
-  writeFileSync(
-    join(dir, "nginx.conf"),
-    `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  server {
+  nginx = await runNginx(dir, NGINX_PORT, {
+    http: `server {
     listen 127.0.0.1:${NGINX_PORT};
     location / { proxy_pass http://unix:${GUNICORN_SOCKET}:; }
-  }
-}
-`,
-  );
-  nginx = Bun.spawn(["nginx", "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { stdout: "ignore", stderr: "inherit" });
-  await waitForPort(NGINX_PORT);
-  nginxWorker = await onlyChild(nginx.pid);
+  }`,
+  });
+  nginxWorker = nginx.workers[0]!;
   await meter.start();
 }, 30_000);
 afterAll(async () => {
   table.flush();
   early?.stdin.end();
-  for (const proc of [early, peer, nginx, gunicorn]) {
+  for (const proc of [early, peer, gunicorn]) {
     proc?.kill("SIGTERM");
     await proc?.exited;
   }
+  await nginx?.stop();
   await plugin?.stop();
 }, 30_000);
 

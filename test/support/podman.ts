@@ -85,9 +85,10 @@ export interface NginxContainer {
 /**
  * nginx in a container of its own (own cgroup, pid and mount namespaces),
  * on the host's network so loopback reaches it. One worker, so one process
- * serves every request. GET /status/NNN answers NNN.
+ * serves every request. GET /status/NNN answers NNN. `tls`: HTTPS, with the
+ * cert.pem and key.pem the caller put in `dir`.
  */
-export async function runNginxContainer(name: string, port: number, codes: number[], dir: string): Promise<NginxContainer> {
+export async function runNginxContainer(name: string, port: number, codes: number[], dir: string, options: { tls?: boolean } = {}): Promise<NginxContainer> {
   const locations = codes.map((code) => `location = /status/${code} { return ${code} "status ${code}\\n"; }`).join("\n    ");
   await Bun.write(
     join(dir, "nginx.conf"),
@@ -105,7 +106,8 @@ http {
   uwsgi_temp_path /tmp/uwsgi;
   scgi_temp_path /tmp/scgi;
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${options.tls ? " ssl" : ""};
+    ${options.tls ? "ssl_certificate /etc/test-nginx/cert.pem; ssl_certificate_key /etc/test-nginx/key.pem;" : ""}
     ${locations}
   }
 }

@@ -65,8 +65,8 @@ export interface NginxOptions {
   http2?: boolean;
 }
 
-/** nginx's return takes a literal code, so one exact location per code. */
-const STATUS_LOCATIONS = Array.from({ length: 400 }, (_, i) => i + 200)
+/** nginx's return takes a literal code, so one exact location per code: GET /status/NNN answers NNN. */
+export const STATUS_LOCATIONS = Array.from({ length: 400 }, (_, i) => i + 200)
   .map((code) => `location = /status/${code} { return ${code} "status ${code}\\n"; }`)
   .join("\n    ");
 
@@ -79,45 +79,77 @@ export async function startNginx(options: NginxOptions): Promise<RunningServer> 
   const locations = options.proxyTo
     ? `location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }`
     : `location = /index.html { }\n    ${STATUS_LOCATIONS}`;
-  writeFileSync(
-    join(dir, "nginx.conf"),
-    `worker_processes ${options.workers ?? 2};
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000;
-  client_body_temp_path ${dir}/body;
+  const nginx = await runNginx(dir, options.port, {
+    workers: options.workers ?? 2,
+    http: `keepalive_requests 100000;
   ${upstream}
   server {
     ${listen}
     root ${dir};
     ${locations}
     ${options.locations ?? ""}
-  }
+  }`,
+  });
+  return { port: options.port, servingPids: nginx.workers, stop: nginx.stop };
+}
+
+export interface NginxConfig {
+  /** The http block's own directives and servers. */
+  http: string;
+  workers?: number;
+  connections?: number;
+  /** Directives at the top level, beside worker_processes. */
+  main?: string;
+  /** The access_log directive's arguments (after `http`, which may define their log_format). */
+  accessLog?: string;
+}
+
+export interface NginxProcess {
+  workers: number[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Writes `dir`/nginx.conf (nginx in the foreground, keeping its pid, logs and
+ * temporary files in `dir`) around `config.http`, runs it, and waits for
+ * `port` to answer and every worker to run.
+ */
+export async function runNginx(dir: string, port: number, config: NginxConfig): Promise<NginxProcess> {
+  const workers = config.workers ?? 1;
+  writeFileSync(
+    join(dir, "nginx.conf"),
+    `worker_processes ${workers};
+${config.main ?? ""}
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events { worker_connections ${config.connections ?? 4096}; }
+http {
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  ${config.http}
+  access_log ${config.accessLog ?? "off"};
 }
 `,
   );
-  const proc = Bun.spawn(["nginx", "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], {
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  await waitForPort(options.port);
-  let workers: number[] = [];
-  for (let i = 0; i < 100 && workers.length < (options.workers ?? 2); i++) {
-    workers = childrenOf(proc.pid);
-    await Bun.sleep(20);
-  }
-  return {
-    port: options.port,
-    servingPids: workers,
-    async stop() {
-      proc.kill("SIGTERM");
-      await proc.exited;
-    },
+  const proc = Bun.spawn(["nginx", "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { stdout: "ignore", stderr: "inherit" });
+  const stop = async () => {
+    proc.kill("SIGTERM");
+    await proc.exited;
   };
+  try {
+    await waitForPort(port);
+    let pids: number[] = [];
+    for (let i = 0; i < 100 && pids.length < workers; i++) {
+      pids = childrenOf(proc.pid);
+      if (pids.length < workers) await Bun.sleep(20);
+    }
+    if (pids.length !== workers) throw new Error(`nginx started ${pids.length} workers, not ${workers}`);
+    return { workers: pids, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
 
 async function startFixture(command: string[], port: number, host = "127.0.0.1"): Promise<RunningServer> {
