@@ -11,6 +11,7 @@
 #define HS_CAPTURE_H
 
 #include "http_parser.h"
+#include "http2_parser.h"
 #include "tls.h"
 #include <bpf/bpf_core_read.h>
 
@@ -129,7 +130,7 @@ static __always_inline int hs_iov_chunk(struct hs_iov_walk *w, __u32 chunk)
 		len = sc->iov[i].len < w->bytes ? sc->iov[i].len : w->bytes;
 		/* A segment is parsed like a call of its own: lines, names and tokens may span any number of them. */
 		if (len)
-			hs_parse(w->conn, w->inbound, w->tgid, sc->iov[i].base, len);
+			hs_parse(w->conn, w->inbound | HS_PARSE_SEGMENT, w->tgid, sc->iov[i].base, len);
 		w->bytes -= len;
 	}
 	return 0;
@@ -160,6 +161,9 @@ static __always_inline void hs_parse_iov(struct hs_conn *conn, struct hs_stream 
 		hs_cannot_see(conn, s, HS_LOSS_READ_FAULT);
 		return;
 	}
+	/* HTTP/2 on a connection joined mid-stream: told from the whole call, whose segments may cut frames anywhere. */
+	if (hs_h2_joining(conn, s, inbound) && hs_h2_join(conn, tgid, iov, bytes, HS_H2_CALL(inbound, w.vlen)) == HS_H2_JOIN_HELD)
+		return;
 	if (!hs_iov_chunk(&w, 0) && w.bytes && w.vlen > HS_MAX_IOV)
 		bpf_loop(HS_IOV_MAX / HS_MAX_IOV - 1, hs_iov_chunk_cb, &w, 0);
 	if (w.fault)

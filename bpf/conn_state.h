@@ -106,7 +106,8 @@ struct hs_conn {
 	__u32 ino;		/* syscall capture, unix sockets (low 32 bits): the socket's inode number, told apart from a dead socket at the same address */
 	__u32 until_close_tgid;	/* the process whose answer's body ends with the connection */
 	__u8 tls;		/* enum hs_tls: what became of a connection that began with a TLS handshake */
-	__u8 pad[3];
+	__u8 h2_join;		/* HS_H2_JOINED: an HTTP/2 connection joined mid-stream (http2_parser.h) */
+	__u8 h2_pending[2];	/* joined, side not yet told: header blocks without END_STREAM whose first field we could not read, received [0] and sent [1] */
 	union {
 		__u64 request_ns[HS_TIMED_REQUESTS];
 		struct hs_h2_conn h2;	/* HS_ROLE_H2_*: HTTP/1.x's queue is never used */

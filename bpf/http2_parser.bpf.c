@@ -32,6 +32,7 @@ enum hs_h2_type {
 #define HS_H2_KIND_OTHER 1
 #define HS_H2_KIND_STATUS 2
 #define HS_H2_KIND_GRPC 3
+#define HS_H2_KIND_PSEUDO 4
 #define HS_H2_KIND_MASK 0x7f
 
 /* huff: the string is Huffman-coded; its first bytes are collected. */
@@ -55,8 +56,12 @@ enum hs_h2_type {
 #define HS_H2_NAME_KEPT HS_H2_GRPC_NAME_LEN
 #define HS_H2_VALUE_KEPT 8
 
-/* HPACK's static table holds :status at indexes 8 to 14. */
+/* HPACK's static table holds the request pseudo-headers at indexes 1 to 7, :status at 8 to 14. */
 #define HS_HPACK_STATIC 61
+#define HS_HPACK_LAST_PSEUDO 7
+#define HS_HPACK_LAST_STATUS 14
+/* ':' Huffman-coded takes 7 bits: 1011100. */
+#define HS_H2_COLON_HUFFMAN 0xb8
 
 /* Where one call's walk stands. Scratch holds win_len bytes of the call from offset win. */
 struct hs_h2_cursor {
@@ -196,6 +201,8 @@ static __always_inline __u16 hs_hpack_tag(struct hs_h2_dir *d, __u32 i)
 	case 13: return HS_H2_TAG_STATUS | 404;
 	case 14: return HS_H2_TAG_STATUS | 500;
 	}
+	if (i <= HS_HPACK_LAST_PSEUDO)
+		return HS_H2_TAG_PSEUDO;
 	if (i <= HS_HPACK_STATIC)
 		return HS_H2_TAG_OTHER;
 	/* The dynamic table counts from its newest entry. */
@@ -211,6 +218,8 @@ static __always_inline __u8 hs_hpack_kind(__u16 tag)
 		return HS_H2_KIND_STATUS;
 	if (tag & HS_H2_TAG_GRPC)
 		return HS_H2_KIND_GRPC;
+	if (tag == HS_H2_TAG_PSEUDO)
+		return HS_H2_KIND_PSEUDO;
 	return tag == HS_H2_TAG_UNKNOWN ? HS_H2_KIND_UNKNOWN : HS_H2_KIND_OTHER;
 }
 
@@ -343,13 +352,22 @@ static __always_inline __u8 hs_hpack_name_kind(struct hs_h2_dir *d)
 			return HS_H2_KIND_STATUS;
 		if (d->collected_len == HS_H2_GRPC_HUFFMAN_LEN && d->collected == HS_H2_GRPC_HUFFMAN)
 			return HS_H2_KIND_GRPC;
-		return HS_H2_KIND_OTHER;
+		return d->collected_len && ((__u8)d->collected & 0xfe) == HS_H2_COLON_HUFFMAN ? HS_H2_KIND_PSEUDO : HS_H2_KIND_OTHER;
 	}
 	if (d->collected_len == HS_H2_STATUS_NAME_LEN && d->collected == HS_H2_STATUS_NAME)
 		return HS_H2_KIND_STATUS;
 	if (d->collected_len == HS_H2_GRPC_NAME_LEN && d->collected == HS_H2_GRPC_NAME && !(d->huff & HS_H2_TAIL_MISMATCH))
 		return HS_H2_KIND_GRPC;
-	return HS_H2_KIND_OTHER;
+	return d->collected_len && (__u8)d->collected == ':' ? HS_H2_KIND_PSEUDO : HS_H2_KIND_OTHER;
+}
+
+/* A HEADERS opened a client stream: a request, timed from now. */
+static __always_inline void hs_h2_request(struct hs_conn *c, struct hs_h2_dir *d, __u32 tgid, __u32 stream)
+{
+	d->stream = stream;
+	c->h2_join &= ~HS_H2_JOINED;
+	hs_add(tgid, hs_side(c) + HS_REQUEST_SLOT, 0);
+	hs_h2_timing_start(c, stream);
 }
 
 /* A field of a block that ends a call's answer: its grpc-status counts, once. */
@@ -370,6 +388,15 @@ static __always_inline void hs_h2_field(struct hs_conn *c, struct hs_h2_dir *d, 
 {
 	__u32 status;
 
+	/* Joined mid-stream: a client's block that ends its stream opens it only if it begins with a request pseudo-header. */
+	if (d->block & HS_H2_BLOCK_REQUEST) {
+		d->block &= ~HS_H2_BLOCK_REQUEST;
+		if (tag == HS_H2_TAG_PSEUDO)
+			hs_h2_request(c, d, cur->tgid, d->stream);
+		else if (tag == HS_H2_TAG_UNKNOWN)
+			hs_count_loss(HS_LOSS_H2_DYNAMIC_TABLE);
+		return;
+	}
 	if (d->block & HS_H2_BLOCK_ENDS_CALL)
 		hs_h2_grpc_field(c, d, cur, tag);
 	if (!(d->block & HS_H2_BLOCK_ANSWER))
@@ -411,6 +438,8 @@ static __always_inline void hs_hpack_string_done(struct hs_conn *c, struct hs_h2
 		tag = HS_H2_TAG_STATUS | hs_hpack_status(d);
 	else if (kind == HS_H2_KIND_GRPC)
 		tag = HS_H2_TAG_GRPC | hs_hpack_grpc_status(d);
+	else if (kind == HS_H2_KIND_PSEUDO)
+		tag = HS_H2_TAG_PSEUDO;
 	else
 		tag = kind == HS_H2_KIND_OTHER ? HS_H2_TAG_OTHER : HS_H2_TAG_UNKNOWN;
 	if (d->name_kind & HS_H2_INSERT)
@@ -454,7 +483,8 @@ static __always_inline void hs_hpack_int_done(struct hs_conn *c, struct hs_h2_di
 	d->collected = 0;
 	d->collected_len = 0;
 	if (d->what == HS_HW_NAME ? value <= HS_H2_NAME_KEPT
-				  : value <= HS_H2_VALUE_KEPT && (d->name_kind & HS_H2_KIND_MASK) >= HS_H2_KIND_STATUS)
+				  : value <= HS_H2_VALUE_KEPT && ((d->name_kind & HS_H2_KIND_MASK) == HS_H2_KIND_STATUS ||
+								  (d->name_kind & HS_H2_KIND_MASK) == HS_H2_KIND_GRPC))
 		d->huff |= HS_H2_COLLECT;
 	if (!value)
 		hs_hpack_string_done(c, d, cur);
@@ -605,19 +635,30 @@ static __always_inline int hs_h2_frame(struct hs_conn *c, struct hs_h2_dir *d, s
 		if (!stream || (type == HS_H2_T_PUSH_PROMISE && requests))
 			return hs_h2_lose(c, d);
 		d->block = flags & HS_H2_F_END_HEADERS ? 0 : HS_H2_BLOCK_OPEN;
-		if (requests) {
+		if (requests && !(c->h2_join & HS_H2_JOINED)) {
 			/* A client opens a stream with a HEADERS on an odd id above all it used; anything else is trailers. */
-			if ((stream & 1) && stream > d->stream) {
-				d->stream = stream;
-				hs_add(cur->tgid, hs_side(c) + HS_REQUEST_SLOT, 0);
-				hs_h2_timing_start(c, stream);
-			}
+			if ((stream & 1) && stream > d->stream)
+				hs_h2_request(c, d, cur->tgid, stream);
 			return 0;
 		}
 		d->stream = stream;
-		d->ends = type == HS_H2_T_HEADERS && (flags & HS_H2_F_END_STREAM);
-		if (type == HS_H2_T_HEADERS && (stream & 1))
-			d->block |= HS_H2_BLOCK_ANSWER | (d->ends ? HS_H2_BLOCK_ENDS_CALL : 0);
+		if (requests) {
+			/* Joined mid-stream, the streams opened before are unknown. Trailers
+			 * end their stream: a HEADERS that does not opens one. One that does
+			 * is walked (its first field tells), and so is every block until a
+			 * request is found, to keep the order of the table's insertions. */
+			if (!(stream & 1))
+				return hs_h2_lose(c, d);
+			if (!(flags & HS_H2_F_END_STREAM)) {
+				hs_h2_request(c, d, cur->tgid, stream);
+				return 0;
+			}
+			d->block |= HS_H2_BLOCK_WALKED | HS_H2_BLOCK_REQUEST;
+		} else {
+			d->ends = type == HS_H2_T_HEADERS && (flags & HS_H2_F_END_STREAM);
+			if (type == HS_H2_T_HEADERS && (stream & 1))
+				d->block |= HS_H2_BLOCK_ANSWER | (d->ends ? HS_H2_BLOCK_ENDS_CALL : 0);
+		}
 		fixed = type == HS_H2_T_PUSH_PROMISE ? 4 : flags & HS_H2_F_PRIORITY ? 5 : 0;
 		if (len < fixed + !!(flags & HS_H2_F_PADDED))
 			return hs_h2_lose(c, d);
@@ -632,7 +673,7 @@ static __always_inline int hs_h2_frame(struct hs_conn *c, struct hs_h2_dir *d, s
 		d->block &= ~HS_H2_BLOCK_OPEN;
 		if (!(flags & HS_H2_F_END_HEADERS))
 			d->block |= HS_H2_BLOCK_OPEN;
-		if (requests)
+		if (requests && !(d->block & HS_H2_BLOCK_WALKED))
 			return 0;
 		d->step = HS_H2_BLOCK;
 		break;
@@ -821,6 +862,376 @@ __noinline int hs_h2_step(struct hs_conn *conn, struct hs_scratch *sc, struct hs
 		return hs_h2_preface(conn, d, sc, cur);
 	}
 	return 1;
+}
+
+/*
+ * Joining a connection older than the plugin (docs/http2.md). Nothing on
+ * it is known: not where its frames start, not its dynamic tables, not its
+ * streams. A call is taken for HTTP/2 only when every frame it holds can be
+ * one, as far as the frame headers tell, and the last ends with the call:
+ * text (HTTP/1.x), TLS records and other binary protocols fail that at their
+ * first bytes (a frame's length starts with a zero byte and stays within
+ * 16,384; each type has its flags, stream and length).
+ */
+
+/* Frames one call may hold for its chain to be checked. */
+#define HS_H2_JOIN_FRAMES 32
+/* Bytes read per frame: its header, the padding and priority fields a HEADERS may have, and 8 of its block. */
+#define HS_H2_JOIN_PEEK 24
+#define HS_H2_FRAME_HEADER 9
+
+/* What the first field of a header block says about it. */
+enum hs_h2_first {
+	HS_H2_FIRST_UNKNOWN = 0,	/* a dynamic-table entry, or bytes the call does not hold */
+	HS_H2_FIRST_OTHER,		/* a regular field: trailers */
+	HS_H2_FIRST_REQUEST,		/* a request pseudo-header */
+	HS_H2_FIRST_STATUS,		/* :status */
+	HS_H2_FIRST_INVALID,		/* no HPACK block can begin so */
+};
+
+/* Which side a call's blocks show its sender to be. */
+#define HS_H2_SENDS_REQUESTS 0x01
+#define HS_H2_SENDS_ANSWERS 0x02
+
+struct hs_h2_chain {
+	__u64 buf;		/* the call's bytes, or its iovec array */
+	__u64 len;
+	__u32 vlen;		/* segments in that array (0: buf holds the bytes); the first HS_MAX_IOV are in scratch */
+	__u8 unseen;		/* the chain runs past the segments in scratch */
+	__u64 at;		/* where the next frame header is */
+	__u32 frames;		/* frames checked */
+	__u32 block_stream;	/* the stream of a header block still open */
+	__u32 pending;		/* blocks without END_STREAM whose first field is unknown: requests or answers, by the side */
+	__u32 unknown_ends;	/* blocks with END_STREAM whose first field is unknown: requests, answers or trailers */
+	__u8 open;		/* a header block awaits its CONTINUATION */
+	__u8 sends;		/* HS_H2_SENDS_* */
+	__u8 broken;		/* a frame that cannot be HTTP/2's */
+};
+
+static __always_inline __u8 hs_h2_first_index(__u32 i)
+{
+	if (!i)
+		return HS_H2_FIRST_INVALID;
+	if (i <= HS_HPACK_LAST_PSEUDO)
+		return HS_H2_FIRST_REQUEST;
+	if (i <= HS_HPACK_LAST_STATUS)
+		return HS_H2_FIRST_STATUS;
+	return i <= HS_HPACK_STATIC ? HS_H2_FIRST_OTHER : HS_H2_FIRST_UNKNOWN;
+}
+
+/* Byte i of a block's first n bytes, held little-endian in w. */
+#define HS_H2_AT(w, i) ((__u8)((w) >> (8 * ((i) & 7))))
+
+/* The first field of a header block from its first n bytes (at most 8, in w). */
+static __always_inline __u8 hs_h2_first_field(__u64 w, __u32 n)
+{
+	__u32 i = 0, k, index, name_len;
+	bool in_size = false;
+	__u8 f;
+
+	/* Table size updates may come first, each an integer of one byte or more (RFC 7541, 6.3). */
+	for (k = 0; k < 8 && i < n; k++) {
+		f = HS_H2_AT(w, i);
+		if (in_size) {
+			in_size = f & 0x80;
+		} else {
+			if ((f & 0xe0) != 0x20)
+				break;
+			in_size = (f & 0x1f) == 0x1f;
+		}
+		i++;
+	}
+	if (in_size)
+		return HS_H2_FIRST_UNKNOWN;
+	if (i >= n)
+		return HS_H2_FIRST_UNKNOWN;
+	f = HS_H2_AT(w, i);
+	if (f & 0x80)
+		return (f & 0x7f) == 0x7f ? HS_H2_FIRST_UNKNOWN : hs_h2_first_index(f & 0x7f);
+	if (f & 0x40) {
+		index = f & 0x3f;
+		if (index == 0x3f)
+			return HS_H2_FIRST_UNKNOWN;
+	} else {
+		index = f & 0x0f;
+		if (index == 0x0f) {
+			if (i + 1 >= n || (HS_H2_AT(w, i + 1) & 0x80))
+				return HS_H2_FIRST_UNKNOWN;
+			index += HS_H2_AT(w, i + 1);
+		}
+	}
+	if (index)
+		return hs_h2_first_index(index);
+	/* A literal name: a pseudo-header's starts with ':', and :status is told by its whole name. */
+	if (i + 2 >= n)
+		return HS_H2_FIRST_UNKNOWN;
+	name_len = HS_H2_AT(w, i + 1);
+	if (name_len & 0x80) {
+		if ((HS_H2_AT(w, i + 2) & 0xfe) != HS_H2_COLON_HUFFMAN)
+			return HS_H2_FIRST_OTHER;
+		if ((name_len & 0x7f) != HS_H2_STATUS_HUFFMAN_LEN)
+			return HS_H2_FIRST_REQUEST;
+		if (i + 2 + HS_H2_STATUS_HUFFMAN_LEN > n)
+			return HS_H2_FIRST_UNKNOWN;
+		return ((w >> (8 * ((i + 2) & 7))) & 0xffffffffffULL) == HS_H2_STATUS_HUFFMAN ? HS_H2_FIRST_STATUS : HS_H2_FIRST_REQUEST;
+	}
+	if (HS_H2_AT(w, i + 2) != ':')
+		return HS_H2_FIRST_OTHER;
+	if (name_len != HS_H2_STATUS_NAME_LEN)
+		return HS_H2_FIRST_REQUEST;
+	/* ":status", ":method" and ":scheme" are all 7 long: 6 of them tell. */
+	if (i + 8 > n)
+		return HS_H2_FIRST_UNKNOWN;
+	return (w >> 16) == (HS_H2_STATUS_NAME & 0xffffffffffffULL) ? HS_H2_FIRST_STATUS : HS_H2_FIRST_REQUEST;
+}
+
+/* Whether a frame header can be HTTP/2's, by its type's flags, stream and length (RFC 9113, section 6). */
+static __always_inline bool hs_h2_plausible(__u8 type, __u8 flags, __u32 len, __u32 stream)
+{
+	__u32 padded = !!(flags & HS_H2_F_PADDED);
+
+	switch (type) {
+	case HS_H2_T_DATA:
+		return stream && !(flags & ~(HS_H2_F_END_STREAM | HS_H2_F_PADDED)) && len >= padded;
+	case HS_H2_T_HEADERS:
+		return stream && !(flags & ~(HS_H2_F_END_STREAM | HS_H2_F_END_HEADERS | HS_H2_F_PADDED | HS_H2_F_PRIORITY)) &&
+		       len >= padded + (flags & HS_H2_F_PRIORITY ? 5 : 0);
+	case HS_H2_T_PRIORITY:
+		return stream && !flags && len == 5;
+	case HS_H2_T_RST_STREAM:
+		return stream && !flags && len == 4;
+	case HS_H2_T_SETTINGS:
+		return !stream && !(flags & ~HS_H2_F_ACK) && (flags & HS_H2_F_ACK ? !len : !(len % HS_H2_SETTINGS_ENTRY));
+	case HS_H2_T_PUSH_PROMISE:
+		return stream && !(flags & ~(HS_H2_F_END_HEADERS | HS_H2_F_PADDED)) && len >= 4 + padded;
+	case HS_H2_T_PING:
+		return !stream && !(flags & ~HS_H2_F_ACK) && len == 8;
+	case HS_H2_T_GOAWAY:
+		return !stream && !flags && len >= 8;
+	case HS_H2_T_WINDOW_UPDATE:
+		return !flags && len == 4;
+	case HS_H2_T_CONTINUATION:
+		return stream && !(flags & ~HS_H2_F_END_HEADERS);
+	}
+	return false;
+}
+
+/* A HEADERS frame (its first n peeked bytes in p): what its block's first field says of its sender. 0: it cannot be HTTP/2. */
+static __always_inline int hs_h2_chain_headers(struct hs_h2_chain *chain, __u8 *p, __u32 n, __u8 flags, __u32 len, __u32 stream)
+{
+	__u32 start = HS_H2_FRAME_HEADER, end = HS_H2_FRAME_HEADER + len, k;
+	__u64 w = 0;
+	__u8 first;
+
+	if (flags & HS_H2_F_PADDED) {
+		if (n <= HS_H2_FRAME_HEADER || p[HS_H2_FRAME_HEADER] > len - 1 - (flags & HS_H2_F_PRIORITY ? 5 : 0))
+			return 0;
+		end -= p[HS_H2_FRAME_HEADER];
+		start++;
+	}
+	if (flags & HS_H2_F_PRIORITY)
+		start += 5;
+	if (end > n)
+		end = n;
+#pragma unroll
+	for (k = 0; k < 8; k++)
+		if (start + k < end)
+			w |= (__u64)p[(start + k) & (HS_H2_JOIN_PEEK - 1 + 8)] << (8 * k);
+	first = hs_h2_first_field(w, end > start ? (end - start > 8 ? 8 : end - start) : 0);
+	switch (first) {
+	case HS_H2_FIRST_INVALID:
+		return 0;
+	case HS_H2_FIRST_REQUEST:
+		/* Only a client sends one, on a stream it opens: odd. */
+		if (!(stream & 1))
+			return 0;
+		chain->sends |= HS_H2_SENDS_REQUESTS;
+		return 1;
+	case HS_H2_FIRST_STATUS:
+		chain->sends |= HS_H2_SENDS_ANSWERS;
+		return 1;
+	case HS_H2_FIRST_OTHER:
+		/* Only trailers begin so, and they end their stream. */
+		return !!(flags & HS_H2_F_END_STREAM);
+	}
+	/* Pushed answers (even streams) are walked, never counted. */
+	if (stream & 1) {
+		if (flags & HS_H2_F_END_STREAM)
+			chain->unknown_ends++;
+		else
+			chain->pending++;
+	}
+	return 1;
+}
+
+/* n bytes of a vectored call from the chain's place into scratch, across
+ * segments; non-zero when they cannot be read or lie past the segments in scratch. */
+static __always_inline int hs_h2_chain_gather(struct hs_scratch *sc, struct hs_h2_chain *chain, __u32 n)
+{
+	__u64 seg_start = 0, seg_len, off, take;
+	__u32 i, got = 0;
+
+	for (i = 0; i < HS_MAX_IOV; i++) {
+		if (i >= chain->vlen || got >= n)
+			break;
+		seg_len = sc->iov[i].len;
+		if (chain->at + got < seg_start + seg_len) {
+			off = chain->at + got - seg_start;
+			take = seg_len - off < n - got ? seg_len - off : n - got;
+			if (take > HS_H2_JOIN_PEEK)
+				return 1;
+			if (bpf_probe_read_user(&sc->data[HS_SCRATCH_FRONT + (got & (HS_H2_JOIN_PEEK + 7))], take,
+						(void *)(sc->iov[i].base + off)))
+				return 1;
+			got += take;
+		}
+		seg_start += seg_len;
+	}
+	if (got < n)
+		chain->unseen = 1;
+	return got < n;
+}
+
+/* The next frame of a chain; 1 when the chain is over (or broken). Global:
+ * verified once, not once per frame of the chain. */
+__noinline int hs_h2_chain_frame(struct hs_scratch *sc, struct hs_h2_chain *chain)
+{
+	__u32 n, flen, stream;
+	__u8 *p, type, flags;
+
+	if (!sc || !chain || chain->at >= chain->len)
+		return 1;
+	p = &sc->data[HS_SCRATCH_FRONT];
+	n = chain->len - chain->at < HS_H2_JOIN_PEEK ? chain->len - chain->at : HS_H2_JOIN_PEEK;
+	if (n < HS_H2_FRAME_HEADER)
+		goto broken;
+	if (!chain->vlen ? bpf_probe_read_user(p, n, (void *)(chain->buf + chain->at)) : hs_h2_chain_gather(sc, chain, n)) {
+		if (chain->unseen)
+			return 1;
+		goto broken;
+	}
+	flen = (p[0] << 16) | (p[1] << 8) | p[2];
+	type = p[3];
+	flags = p[4];
+	stream = ((__u32)p[5] << 24) | (p[6] << 16) | (p[7] << 8) | p[8];
+	/* The reserved bit is clear; a header block's fragments follow each other on its stream. */
+	if ((p[5] & 0x80) || flen > HS_H2_DEFAULT_MAX_FRAME || !hs_h2_plausible(type, flags, flen, stream))
+		goto broken;
+	if (chain->open ? type != HS_H2_T_CONTINUATION || stream != chain->block_stream : type == HS_H2_T_CONTINUATION)
+		goto broken;
+	if (type == HS_H2_T_HEADERS || type == HS_H2_T_PUSH_PROMISE)
+		chain->block_stream = stream;
+	if (type == HS_H2_T_HEADERS || type == HS_H2_T_PUSH_PROMISE || type == HS_H2_T_CONTINUATION)
+		chain->open = !(flags & HS_H2_F_END_HEADERS);
+	/* Only a server promises. */
+	if (type == HS_H2_T_PUSH_PROMISE)
+		chain->sends |= HS_H2_SENDS_ANSWERS;
+	if (type == HS_H2_T_HEADERS && !hs_h2_chain_headers(chain, p, n, flags, flen, stream))
+		goto broken;
+	chain->at += HS_H2_FRAME_HEADER + flen;
+	chain->frames++;
+	return 0;
+broken:
+	chain->broken = 1;
+	return 1;
+}
+
+/*
+ * Whether a call's bytes are a chain of frames that can be HTTP/2, as far as
+ * it can be followed (HS_H2_JOIN_FRAMES frames, the first HS_MAX_IOV segments
+ * of a vectored call), ending with the call if it ends there; `open_end`: or
+ * running past it (the call ends inside a frame). Fills in what its header
+ * blocks say. vlen: buf is an iovec array of vlen segments.
+ */
+static __always_inline bool hs_h2_chain(struct hs_scratch *sc, __u64 buf, __u64 len, __u32 vlen, bool open_end,
+					struct hs_h2_chain *chain)
+{
+	__u32 i;
+
+	chain->buf = buf;
+	chain->len = len;
+	chain->vlen = vlen;
+	if (vlen && bpf_probe_read_user(sc->iov, (vlen < HS_MAX_IOV ? vlen : HS_MAX_IOV) * sizeof(sc->iov[0]), (void *)buf))
+		return false;
+	for (i = 0; i < HS_H2_JOIN_FRAMES; i++)
+		if (hs_h2_chain_frame(sc, chain))
+			break;
+	if (chain->broken || !chain->frames || chain->sends == (HS_H2_SENDS_REQUESTS | HS_H2_SENDS_ANSWERS))
+		return false;
+	/* Followed to its last frame: it ends with the call (or, open_end, past it). Not followed so far: what was followed holds. */
+	return chain->at <= len || open_end;
+}
+
+/* The connection is HTTP/2 from this call on, `inbound` its first direction walked; the other's next call must start at a frame. */
+static __always_inline void hs_h2_adopt(struct hs_conn *conn, __u8 role, __u32 inbound, __u32 tgid)
+{
+	__u32 requests_in = role == HS_ROLE_H2_SERVER, pending_requests, pending_answers;
+
+	pending_requests = conn->h2_pending[requests_in ? 0 : 1];
+	pending_answers = conn->h2_pending[requests_in ? 1 : 0];
+	hs_h2_begin(conn, role, HS_H2_PREFACE_LEN);
+	conn->h2.in.step = inbound ? HS_H2_FRAME : HS_H2_JOIN;
+	conn->h2.out.step = inbound ? HS_H2_JOIN : HS_H2_FRAME;
+	/* Frames were sized by SETTINGS we never saw. */
+	conn->h2.in.max_frame = HS_H2_MAX_FRAME_LIMIT;
+	conn->h2.out.max_frame = HS_H2_MAX_FRAME_LIMIT;
+	conn->h2_join = HS_H2_JOINED;
+	conn->in.resync = 0;
+	conn->out.resync = 0;
+	conn->in.state = HS_ST_START;
+	conn->out.state = HS_ST_START;
+	conn->in.line_len = 0;
+	conn->out.line_len = 0;
+	/* Blocks seen before the side was known: a client's opened streams, a server's were answers whose status we could not read. */
+	if (pending_requests)
+		hs_add_events(tgid, hs_side(conn) + HS_REQUEST_SLOT, pending_requests, 0);
+	if (pending_answers)
+		hs_count_losses(HS_LOSS_H2_DYNAMIC_TABLE, pending_answers);
+}
+
+__noinline int hs_h2_join(struct hs_conn *conn, __u32 tgid, __u64 buf, __u64 len, __u32 call)
+{
+	__u32 inbound = call & 1, vlen = call >> 1;
+	struct hs_h2_chain chain = {};
+	struct hs_scratch *sc;
+	struct hs_h2_dir *d;
+	__u32 zero = 0, pending;
+	__u8 *kept;
+
+	if (!conn)
+		return HS_H2_JOIN_NOT;
+	sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (!sc)
+		return HS_H2_JOIN_NOT;
+	if (conn->role == HS_ROLE_H2_SERVER || conn->role == HS_ROLE_H2_CLIENT) {
+		/* The other direction's first call since the connection was adopted: it must start at a frame, and its blocks be its side's. */
+		d = inbound ? &conn->h2.in : &conn->h2.out;
+		if (!hs_h2_chain(sc, buf, len, vlen, true, &chain) ||
+		    (chain.sends & (inbound == (conn->role == HS_ROLE_H2_SERVER) ? HS_H2_SENDS_ANSWERS : HS_H2_SENDS_REQUESTS))) {
+			hs_h2_lose(conn, d);
+			return HS_H2_JOIN_HELD;
+		}
+		d->step = HS_H2_FRAME;
+		return HS_H2_JOIN_WALK;
+	}
+	if (!hs_h2_chain(sc, buf, len, vlen, false, &chain))
+		return HS_H2_JOIN_NOT;
+	if (!chain.sends) {
+		/* HTTP/2, it seems, but whose side is not told yet: what a block may have been waits for it. */
+		kept = &conn->h2_pending[inbound ? 0 : 1];
+		pending = *kept + chain.pending;
+		if (pending > 0xff) {
+			hs_count_losses(HS_LOSS_H2_DYNAMIC_TABLE, pending - 0xff);
+			pending = 0xff;
+		}
+		*kept = pending;
+		if (chain.unknown_ends)
+			hs_count_losses(HS_LOSS_H2_DYNAMIC_TABLE, chain.unknown_ends);
+		return HS_H2_JOIN_HELD;
+	}
+	/* The side that sends requests is the client. */
+	hs_h2_adopt(conn, (chain.sends == HS_H2_SENDS_REQUESTS) == !inbound ? HS_ROLE_H2_CLIENT : HS_ROLE_H2_SERVER, inbound, tgid);
+	return HS_H2_JOIN_WALK;
 }
 
 __noinline int hs_h2_parse(struct hs_conn *conn, __u32 inbound, __u32 tgid, __u64 buf, __u64 len)

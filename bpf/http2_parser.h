@@ -26,6 +26,37 @@
 /* Global, so the verifier checks it once per program rather than at every call site. */
 int hs_h2_parse(struct hs_conn *conn, __u32 inbound, __u32 tgid, __u64 buf, __u64 len);
 
+/*
+ * A connection older than the plugin shows no preface. A call on it that
+ * starts at a message boundary may be HTTP/2: when its bytes are a chain of
+ * frames that can all be HTTP/2, from its first byte to its last, holding
+ * a header block whose first field says which side sends it (a request
+ * pseudo-header, or :status), the connection is HTTP/2 from that call on,
+ * and the call is walked.
+ */
+int hs_h2_join(struct hs_conn *conn, __u32 tgid, __u64 buf, __u64 len, __u32 call);
+/* hs_h2_join's call: its direction, and whether buf is an iovec array of vlen segments (vlen 0: the bytes themselves). */
+#define HS_H2_CALL(inbound, vlen) (((vlen) << 1) | !!(inbound))
+/* What hs_h2_join made of a call. It also checks the first call of an
+ * adopted connection's other direction (step HS_H2_JOIN): that it starts at
+ * a frame, or the direction is lost. */
+enum hs_h2_join_result {
+	HS_H2_JOIN_NOT = 0,	/* no HTTP/2: the HTTP/1.x parser goes on */
+	HS_H2_JOIN_HELD,	/* taken, nothing to walk */
+	HS_H2_JOIN_WALK,	/* HTTP/2: hs_h2_parse walks the call */
+};
+
+/* Whether a call must go through hs_h2_join first: a connection joined
+ * mid-stream (or that lost its place) at a call that may start a message,
+ * or an adopted one's direction that has not shown a frame's start yet. */
+static __always_inline bool hs_h2_joining(struct hs_conn *conn, struct hs_stream *s, bool inbound)
+{
+	if (conn->role == HS_ROLE_H2_SERVER || conn->role == HS_ROLE_H2_CLIENT)
+		return (inbound ? conn->h2.in.step : conn->h2.out.step) == HS_H2_JOIN;
+	return conn->role == HS_ROLE_UNKNOWN && conn->tries && !conn->timing && s->resync && s->state == HS_ST_START &&
+	       !s->line_len;
+}
+
 #define HS_H2_PREFACE_LEN 24
 #define HS_H2_DEFAULT_MAX_FRAME 16384
 /* "PRI * HT": the client preface's first word, little-endian. */
@@ -69,6 +100,7 @@ static __always_inline void hs_h2_begin(struct hs_conn *conn, __u8 role, __u32 s
 	__builtin_memset(&conn->in.h2_timed, 0, sizeof(conn->in.h2_timed));
 	__builtin_memset(&conn->out.h2_timed, 0, sizeof(conn->out.h2_timed));
 	conn->role = role;
+	conn->h2_join = 0;
 	conn->h2.in.max_frame = HS_H2_DEFAULT_MAX_FRAME;
 	conn->h2.out.max_frame = HS_H2_DEFAULT_MAX_FRAME;
 	requests->step = HS_H2_PREFACE;

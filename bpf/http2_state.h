@@ -22,6 +22,7 @@ enum hs_h2_step {
 	HS_H2_BLOCK,		/* walking a header block fragment (frame_left - pad_len bytes of it) */
 	HS_H2_SETTINGS,		/* reading SETTINGS entries (hdr_have bytes of the next kept) */
 	HS_H2_LOST,		/* lost its place: nothing more is counted on this connection */
+	HS_H2_JOIN,		/* joined mid-stream: the next call must be seen to start at a frame */
 };
 
 /* HPACK: what the next byte of a header block is. */
@@ -57,7 +58,8 @@ struct hs_h2_timed {
 
 /* A dynamic table entry's tag, or a field's: what it says about a response. */
 #define HS_H2_TAG_UNKNOWN 0		/* its name is unknown (it came from an entry we never saw) */
-#define HS_H2_TAG_OTHER 1		/* any field but :status and grpc-status */
+#define HS_H2_TAG_OTHER 1		/* any field but :status, grpc-status and the request pseudo-headers */
+#define HS_H2_TAG_PSEUDO 2		/* a pseudo-header other than :status (:method, :path...): only a request begins with one */
 #define HS_H2_TAG_STATUS 0x8000		/* :status, with its value in the low bits (0: not three digits) */
 #define HS_H2_TAG_GRPC 0x4000		/* grpc-status, with its code in the low bits (HS_GRPC_OTHER: not a canonical code) */
 #define HS_H2_TAG_VALUE 0x03ff
@@ -70,6 +72,11 @@ struct hs_h2_timed {
 #define HS_H2_BLOCK_ANSWER 0x02		/* a block on a client-opened stream whose first field decides whether it is a response */
 #define HS_H2_BLOCK_ENDS_CALL 0x04	/* a HEADERS ending a client stream's answer (trailers, or a trailers-only answer): its grpc-status is still to count */
 #define HS_H2_BLOCK_UNRESOLVED 0x08	/* a field after the first referred to a dynamic-table entry we do not remember */
+#define HS_H2_BLOCK_WALKED 0x10		/* requests, joined mid-stream: this block is walked, to tell a request from trailers and keep the table's order */
+#define HS_H2_BLOCK_REQUEST 0x20	/* such a block ends its stream: its first field says whether it opens it */
+
+/* h2_join: a connection joined mid-stream (older than the plugin). */
+#define HS_H2_JOINED 0x01		/* the highest stream its client opened is unknown: a HEADERS opens one only when it can be told from trailers */
 
 /* One direction of an HTTP/2 connection: 64 bytes. */
 struct hs_h2_dir {

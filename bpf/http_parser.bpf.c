@@ -940,16 +940,20 @@ __noinline int hs_next_pass(struct hs_conn *conn, struct hs_scratch *sc, struct 
 
 __noinline int hs_parse(struct hs_conn *conn, __u32 inbound, __u32 tgid, __u64 buf, __u64 len)
 {
-	struct hs_cursor cur = { .buf = buf, .len = len, .tgid = tgid, .inbound = inbound };
+	struct hs_cursor cur = { .buf = buf, .len = len, .tgid = tgid, .inbound = inbound & 1 };
+	bool segment = inbound & HS_PARSE_SEGMENT;
 	struct hs_scratch *sc;
 	struct hs_stream *s;
 	__u32 zero = 0, i;
 
+	inbound &= 1;
 	if (!conn || conn->role == HS_ROLE_NOT_HTTP)
+		return 0;
+	s = inbound ? &conn->in : &conn->out;
+	if (!segment && hs_h2_joining(conn, s, inbound) && hs_h2_join(conn, tgid, buf, len, HS_H2_CALL(inbound, 0)) == HS_H2_JOIN_HELD)
 		return 0;
 	if (conn->role == HS_ROLE_H2_SERVER || conn->role == HS_ROLE_H2_CLIENT)
 		return hs_h2_parse(conn, inbound, tgid, buf, len);
-	s = inbound ? &conn->in : &conn->out;
 	sc = bpf_map_lookup_elem(&scratch, &zero);
 	if (!sc)
 		return 0;

@@ -19,8 +19,12 @@
 
 #include "latency.h"
 
-/* Global, so the verifier checks it once per program rather than at every call site. */
+/* Global, so the verifier checks it once per program rather than at every call site.
+ * inbound, with HS_PARSE_SEGMENT: the bytes are one segment of a vectored call,
+ * not a whole call (hs_parse_iov looks at the whole call for what only a
+ * call's start tells). */
 int hs_parse(struct hs_conn *conn, __u32 inbound, __u32 tgid, __u64 buf, __u64 len);
+#define HS_PARSE_SEGMENT 0x2
 
 /* The stream can no longer tell where its messages start: look for one at
  * the start of each later call. Answers can no longer be paired with

@@ -121,21 +121,26 @@ HS_MAP struct {
 	__type(value, struct hs_scratch);
 } scratch SEC(".maps");
 
-static __always_inline void hs_count_loss(enum hs_loss reason)
+static __always_inline void hs_count_losses(enum hs_loss reason, __u64 n)
 {
 	__u32 key = reason;
 	__u64 *value = bpf_map_lookup_elem(&losses, &key);
 
 	if (value)
-		__sync_fetch_and_add(value, 1);
+		__sync_fetch_and_add(value, n);
 }
 
-/* Counts one event in a (process, slot) counter, with the nanoseconds it
+static __always_inline void hs_count_loss(enum hs_loss reason)
+{
+	hs_count_losses(reason, 1);
+}
+
+/* Counts events in a (process, slot) counter, with the nanoseconds they
  * took (0 but for latency buckets), creating the counter on first use. */
-static __always_inline void hs_add(__u32 tgid, __u32 slot, __u64 ns)
+static __always_inline void hs_add_events(__u32 tgid, __u32 slot, __u64 events, __u64 ns)
 {
 	struct hs_count_key key = { .tgid = tgid, .slot = slot };
-	struct hs_count first = { .events = 1, .ns = ns }, *value;
+	struct hs_count first = { .events = events, .ns = ns }, *value;
 
 	value = bpf_map_lookup_elem(&counters, &key);
 	if (!value) {
@@ -149,9 +154,15 @@ static __always_inline void hs_add(__u32 tgid, __u32 slot, __u64 ns)
 		}
 	}
 	/* Atomic although per CPU: a preempted program may share the CPU with another. */
-	__sync_fetch_and_add(&value->events, 1);
+	__sync_fetch_and_add(&value->events, events);
 	if (ns)
 		__sync_fetch_and_add(&value->ns, ns);
+}
+
+/* One event. */
+static __always_inline void hs_add(__u32 tgid, __u32 slot, __u64 ns)
+{
+	hs_add_events(tgid, slot, 1, ns);
 }
 
 #endif /* HS_MAPS_BPF_H */
