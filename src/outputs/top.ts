@@ -52,6 +52,9 @@ export interface TopRow {
   outRequests: number;
   /** Requests sent per second since the previous read. */
   outRate?: number;
+  /** gRPC calls the process answered since the plugin started, and those whose grpc-status was not OK. */
+  grpcCalls: number;
+  grpcErrors: number;
 }
 
 const rowKey = (labels: { pid?: string | number; container_id?: string }) => `${labels.pid ?? ""}/${labels.container_id ?? ""}`;
@@ -100,6 +103,8 @@ export function topRows(samples: readonly ExposedSample[], previous?: { rows: re
           classes: [0, 0, 0, 0],
           durations: [],
           outRequests: 0,
+          grpcCalls: 0,
+          grpcErrors: 0,
         }),
       );
     return row;
@@ -114,6 +119,11 @@ export function topRows(samples: readonly ExposedSample[], previous?: { rows: re
       const le = sample.labels.le === "+Inf" ? Infinity : Number(sample.labels.le);
       rowOf(sample.labels).durations.push([le, sample.value]);
     } else if (sample.name === "http_statistics_client_requests_total") rowOf(sample.labels).outRequests += sample.value;
+    else if (sample.name === "http_statistics_grpc_responses_total") {
+      const row = rowOf(sample.labels);
+      row.grpcCalls += sample.value;
+      if (sample.labels.grpc_status !== "OK") row.grpcErrors += sample.value;
+    }
   }
   const rows = [...byKey.values()];
   for (const row of rows) row.durations.sort(([a], [b]) => a - b);
@@ -148,11 +158,13 @@ interface Layout {
   command: number;
   container: boolean;
   out: boolean;
+  /** Shown only when a process answered gRPC calls. */
+  grpc: boolean;
   p99: boolean;
   numbers: number;
 }
 
-function columns({ command, container, out, p99, numbers }: Layout): Column[] {
+function columns({ command, container, out, grpc, p99, numbers }: Layout): Column[] {
   const count = (title: string, cell: (r: TopRow) => string): Column => ({ title, width: numbers, align: "right", cell });
   return [
     { title: "PID", width: 7, align: "right", cell: (r) => (r.pid === undefined ? "-" : String(r.pid)) },
@@ -164,6 +176,7 @@ function columns({ command, container, out, p99, numbers }: Layout): Column[] {
     count("3XX", (r) => number(r.classes[1])),
     count("4XX", (r) => number(r.classes[2])),
     count("5XX", (r) => number(r.classes[3])),
+    ...(grpc ? [count("GRPC ERR", (r) => (r.grpcCalls ? number(r.grpcErrors) : "-"))] : []),
     ...(out ? [count("OUT/S", (r) => (r.outRate === undefined ? "-" : r.outRate.toFixed(1)))] : []),
   ];
 }
@@ -175,6 +188,7 @@ const narrowCommand = (layout: Layout, excess: number): Layout => ({ ...layout, 
 const NARROWER: ReadonlyArray<(layout: Layout, excess: number) => Layout> = [
   (layout) => ({ ...layout, container: false }),
   (layout) => ({ ...layout, out: false }),
+  (layout) => ({ ...layout, grpc: false }),
   narrowCommand,
   (layout, excess) => ({ ...layout, numbers: Math.max(6, layout.numbers - Math.ceil(excess / (layout.p99 ? 6 : 5))) }),
   (layout) => ({ ...layout, p99: false }),
@@ -185,12 +199,13 @@ const NARROWER: ReadonlyArray<(layout: Layout, excess: number) => Layout> = [
 /**
  * The table in at most `width` columns and `height` lines: the container
  * column goes first when narrow, then the requests sent (OUT/S), then the
+ * gRPC errors (a column only while some process answered gRPC), then the
  * command narrows to 7, the counts to 6 characters, and the p99 goes;
  * below that (under 50 columns) lines are cut. Rows that do not fit the
  * height are counted in the title.
  */
 export function renderTop(rows: readonly TopRow[], width: number, height: number, title: string): string[] {
-  let layout: Layout = { command: 15, container: true, out: true, p99: true, numbers: 8 };
+  let layout: Layout = { command: 15, container: true, out: true, grpc: rows.some((r) => r.grpcCalls > 0), p99: true, numbers: 8 };
   let cols = columns(layout);
   for (const narrower of NARROWER) {
     if (lineWidth(cols) <= width) break;
@@ -210,7 +225,9 @@ export function renderTop(rows: readonly TopRow[], width: number, height: number
     fit(`${title}${hidden}`),
     line(cols.map((c) => c.title)),
     ...rows.slice(0, room).map((row) => line(cols.map((c) => c.cell(row)))),
-    fit("P99: served since the last read. 2XX-5XX: since start. OUT/S: sent. q quits."),
+    fit(layout.grpc
+      ? "P99: served since the last read. 2XX-5XX, GRPC ERR (not OK): since start. OUT/S: sent. q quits."
+      : "P99: served since the last read. 2XX-5XX: since start. OUT/S: sent. q quits."),
   ];
 }
 

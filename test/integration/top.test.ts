@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { REPO, requireRoot, startPlugin, type RunningPlugin } from "../support/plugin";
-import { startNginx, startPythonServer, type RunningServer } from "../support/servers";
+import { spawnPrintingPort, startNginx, startPythonServer, type RunningServer } from "../support/servers";
 import { curl, statusUrls } from "../support/traffic";
 
 const NGINX_PORT = 18705;
@@ -111,6 +111,28 @@ describe("http-statistics top", () => {
     expect(text).toMatch(/^top exited 0$/m);
     expect(text).not.toContain("REQ/S");
   }, 30_000);
+
+  test("a gRPC server: a GRPC ERR column with the calls it answered with a status other than OK", async () => {
+    tmux("send-keys", "-t", SESSION, "clear", "Enter");
+    await waitForScreen((t) => t.trim() === "$", "a cleared shell");
+    const server = await spawnPrintingPort(["/usr/bin/python3", join(REPO, "test", "fixtures", "grpc_peer.py"), "server"], "the gRPC server");
+    try {
+      const calls = ["OK", "NOT_FOUND", "INTERNAL", "OK", "NOT_FOUND", "STREAM"];
+      const client = Bun.spawnSync(["/usr/bin/python3", join(REPO, "test", "fixtures", "grpc_peer.py"), "client", String(server.port), ...calls]);
+      expect(client.stdout.toString().trim().split("\n")).toEqual(["OK", "NOT_FOUND", "INTERNAL", "OK", "NOT_FOUND", "OK"]);
+      tmux("send-keys", "-t", SESSION, `${TOP} --socket ${plugin.socket}; echo "top exited $?"`, "Enter");
+      const text = await waitForScreen((t) => rowOf(t, server.proc.pid)?.includes(" 0.0 ") ?? false, "the gRPC server's row with its rate");
+      expect(text).toContain("    PID COMMAND            REQ/S   P99 MS      2XX      3XX      4XX      5XX GRPC ERR");
+      // Six calls, each a 200; three ended with NOT_FOUND or INTERNAL.
+      expect(rowOf(text, server.proc.pid)).toMatch(new RegExp(`^${String(server.proc.pid).padStart(7)} python3 +0\\.0 +\\S+ +6 +0 +0 +0 +3`));
+      for (const line of text.split("\n")) expect(line.length).toBeLessThanOrEqual(100);
+      tmux("send-keys", "-t", SESSION, "q");
+      await waitForScreen((t) => /^top exited 0$/m.test(t), "top's exit");
+    } finally {
+      server.proc.kill("SIGTERM");
+      await server.proc.exited;
+    }
+  }, 60_000);
 
   test("a narrow terminal: no line wider than it", async () => {
     tmux("resize-window", "-t", SESSION, "-x", "50", "-y", "12");

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { CLIENT_SIDE, LOSS_REASONS } from "../../src/kernel/kernel_abi";
+import { CLIENT_SIDE, GRPC_OTHER, GRPC_SLOT, LOSS_REASONS } from "../../src/kernel/kernel_abi";
 import { ProcessTotals } from "../../src/pipeline/process_totals";
 import { buildMetrics } from "../../src/outputs/prometheus";
 import { bucketQuantile, parseExposition, renderTop, topRows, type TopRow } from "../../src/outputs/top";
@@ -32,7 +32,7 @@ describe("parseExposition", () => {
 describe("topRows", () => {
   const first = exposition({ 10: { 0: 10, 200: 8, 404: 2 }, 20: { 0: 5, 200: 1, 301: 1, 503: 3 } });
   const second = exposition({ 10: { 0: 12, 200: 10, 404: 2 }, 20: { 0: 15, 200: 1, 302: 5, 503: 9, 101: 2 } });
-  const untimed = { durations: [], outRequests: 0 };
+  const untimed = { durations: [], outRequests: 0, grpcCalls: 0, grpcErrors: 0 };
 
   test("first read: totals by class, no rate yet, most requests first", () => {
     expect(topRows(parseExposition(first))).toEqual([
@@ -131,6 +131,26 @@ describe("renderTop", () => {
     expect(renderTop(rows, 50, 10, "title")[3]).toBe("     10 nginx     12.0     10      0      2      0");
     for (const width of [40, 50, 55, 60, 70, 79, 80, 98, 99])
       for (const line of renderTop(rows, width, 10, "a title longer than forty columns, cut to the width")) expect([width, line.length <= width]).toEqual([width, true]);
+  });
+
+  test("gRPC: a column of the calls answered with a status other than OK, while some process answered gRPC; it goes after OUT/S when narrow", () => {
+    // 40 calls OK, 3 NOT_FOUND (5), 2 INTERNAL (13), 1 not a canonical code; the client's calls (CLIENT_SIDE) are not its column.
+    const grpc = topRows(
+      parseExposition(exposition({ 10: { 0: 46, 200: 46, [GRPC_SLOT]: 40, [GRPC_SLOT + 5]: 3, [GRPC_SLOT + 13]: 2, [GRPC_SLOT + GRPC_OTHER]: 1 }, 30: { [CLIENT_SIDE]: 46, [CLIENT_SIDE + 200]: 46, [CLIENT_SIDE + GRPC_SLOT + 5]: 3 } })),
+      { rows: [], seconds: 1 },
+    );
+    expect(grpc.map((r) => [r.pid, r.grpcCalls, r.grpcErrors])).toEqual([[10, 46, 6], [30, 0, 0]]);
+    expect(renderTop(grpc, 100, 10, "title")).toEqual([
+      "title",
+      "    PID COMMAND            REQ/S   P99 MS      2XX      3XX      4XX      5XX GRPC ERR    OUT/S",
+      "     10 nginx               46.0        -       46        0        0        0        6      0.0",
+      "     30 a-very-long-com      0.0        -        0        0        0        0        -     46.0",
+      "P99: served since the last read. 2XX-5XX, GRPC ERR (not OK): since start. OUT/S: sent. q quits.",
+    ]);
+    expect(renderTop(grpc, 90, 10, "title")[1]).toBe("    PID COMMAND            REQ/S   P99 MS      2XX      3XX      4XX      5XX GRPC ERR");
+    expect(renderTop(grpc, 80, 10, "title")[1]).toBe("    PID COMMAND            REQ/S   P99 MS      2XX      3XX      4XX      5XX");
+    for (const width of [50, 60, 79, 80, 89, 90, 99, 100])
+      for (const line of renderTop(grpc, width, 10, "title")) expect([width, line.length <= width]).toEqual([width, true]);
   });
 
   test("short terminal: rows that do not fit are counted in the title", () => {
