@@ -868,7 +868,8 @@ __noinline int hs_h2_step(struct hs_conn *conn, struct hs_scratch *sc, struct hs
  * Joining a connection older than the plugin (docs/http2.md). Nothing on
  * it is known: not where its frames start, not its dynamic tables, not its
  * streams. A call is taken for HTTP/2 only when every frame it holds can be
- * one, as far as the frame headers tell, and the last ends with the call:
+ * one, as far as the frame headers tell, and the last ends with the call
+ * (when the chain is longer than we follow, what was followed must hold):
  * text (HTTP/1.x), TLS records and other binary protocols fail that at their
  * first bytes (a frame's length starts with a zero byte and stays within
  * 16,384; each type has its flags, stream and length).
@@ -896,9 +897,8 @@ enum hs_h2_first {
 struct hs_h2_chain {
 	__u64 buf;		/* the call's bytes, or its iovec array */
 	__u64 len;
-	__u32 vlen;		/* segments in that array (0: buf holds the bytes); the first HS_MAX_IOV are in scratch */
-	__u8 unseen;		/* the chain runs past the segments in scratch */
 	__u64 at;		/* where the next frame header is */
+	__u32 vlen;		/* segments in that array (0: buf holds the bytes); the first HS_MAX_IOV are in scratch */
 	__u32 frames;		/* frames checked */
 	__u32 block_stream;	/* the stream of a header block still open */
 	__u32 pending;		/* blocks without END_STREAM whose first field is unknown: requests or answers, by the side */
@@ -906,6 +906,7 @@ struct hs_h2_chain {
 	__u8 open;		/* a header block awaits its CONTINUATION */
 	__u8 sends;		/* HS_H2_SENDS_* */
 	__u8 broken;		/* a frame that cannot be HTTP/2's */
+	__u8 unseen;		/* the chain runs past the segments in scratch */
 };
 
 static __always_inline __u8 hs_h2_first_index(__u32 i)
@@ -1103,8 +1104,11 @@ __noinline int hs_h2_chain_frame(struct hs_scratch *sc, struct hs_h2_chain *chai
 		return 1;
 	p = &sc->data[HS_SCRATCH_FRONT];
 	n = chain->len - chain->at < HS_H2_JOIN_PEEK ? chain->len - chain->at : HS_H2_JOIN_PEEK;
-	if (n < HS_H2_FRAME_HEADER)
-		goto broken;
+	if (n < HS_H2_FRAME_HEADER) {
+		/* The call ends inside a frame header: the chain runs past it. */
+		chain->at = chain->len + 1;
+		return 1;
+	}
 	if (!chain->vlen ? bpf_probe_read_user(p, n, (void *)(chain->buf + chain->at)) : hs_h2_chain_gather(sc, chain, n)) {
 		if (chain->unseen)
 			return 1;
