@@ -252,7 +252,7 @@ if (options.only.includes("startup") && products.length) {
 }
 
 if (options.only.includes("tls")) {
-  log("tls: TLS call pairs and nginx https under none / floor / plugin / bpftrace");
+  log("tls: TLS call pairs and nginx https under none / floor / limit / plugin / bpftrace");
   const s = await orFail(benchTls({ rounds, seconds: options.quick ? 2 : 5, pairs: options.quick ? 20_000 : 50_000, port: PORTS.tls, log }));
   results.tls = s;
   sections.push(`### HTTPS (TLS library probes)\n\n${tlsTable(s)}`);

@@ -6,8 +6,13 @@
  *   - nginx over HTTPS (one worker, a 256-byte file, wrk -t1 -c32
  *     keep-alive; wrk links libssl too, so both sides are hooked), in req/s.
  * Variants, interleaved: none; floor (bpftrace with empty programs on
- * exactly the probes the plugin attaches to Debian's libssl); plugin; and
- * bpftrace counting SSL_write calls, a stand-in for a peer doing less.
+ * exactly the probes the plugin attaches to Debian's libssl); limit
+ * (bench/tls_limit.bpf.c on those same probes: the cheapest exact body, a
+ * prototype); plugin; and bpftrace counting SSL_write calls, a stand-in
+ * for a peer doing less. Per hooked call the report splits each variant's
+ * added cost into the floor's and its body's; per HTTPS request it gives
+ * the nginx worker's added time (from req/s) and how many hooked calls a
+ * request makes (counted by the limit prototype, both ends: wrk links libssl).
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,11 +21,11 @@ import type { Subprocess } from "bun";
 import { ElfFile } from "../src/tls/elf";
 import { opensslProbes } from "../src/tls/openssl";
 import { median, REPO, round, staticPage, table } from "./lib/common";
-import { readUntil, startPlugin, stopProcess, type Running } from "./lib/variants";
+import { buildPrototype, prototypeObject, readUntil, startPlugin, stopProcess, type Running } from "./lib/variants";
 import { runWrk } from "./wrk";
 import { runNginx } from "../test/support/servers";
 
-export const TLS_VARIANTS = ["none", "floor", "plugin", "bpftrace"] as const;
+export const TLS_VARIANTS = ["none", "floor", "limit", "plugin", "bpftrace"] as const;
 type TlsVariant = (typeof TLS_VARIANTS)[number];
 const LIBSSL = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
 
@@ -31,21 +36,60 @@ export interface TlsSummary {
   /** Median nginx https req/s by variant, and relative to none. */
   rps: Record<string, number>;
   rpsRatio: Record<string, number>;
+  /** The nginx worker's added time per request (1/req/s over none's), by variant. */
+  addedPerRequestNs: Record<string, number>;
+  /** Hooked calls per nginx https request, both ends (median over rounds, from the limit prototype's counts). */
+  hookedCallsPerRequest: number;
   rounds: number;
+}
+
+/** The plugin's probe programs and the limit prototype's stand-ins for them. */
+const LIMIT_PROGRAMS: Record<string, string> = {
+  hs_openssl_read_ex: "limit_read_ex",
+  hs_openssl_write_ex: "limit_write_ex",
+  hs_openssl_return: "limit_return",
+  hs_openssl_clear: "limit_clear",
+};
+
+/** The plugin's own placement in Debian's libssl, from its own code. */
+function pluginProbes() {
+  const elf = ElfFile.open(LIBSSL);
+  try {
+    return opensslProbes(elf);
+  } finally {
+    elf.close();
+  }
 }
 
 function bpftraceScript(variant: "floor" | "bpftrace"): string {
   if (variant === "bpftrace") return `uprobe:${LIBSSL}:SSL_write { @writes = count(); }`;
   // The plugin's own placement, from its own code: the same probes, empty.
-  const elf = ElfFile.open(LIBSSL);
-  const { probes } = opensslProbes(elf);
-  elf.close();
-  return probes.map((p) => `${p.retprobe ? "uretprobe" : "uprobe"}:${LIBSSL}:0x${p.offset.toString(16)} {}`).join("\n");
+  return pluginProbes().probes.map((p) => `${p.retprobe ? "uretprobe" : "uprobe"}:${LIBSSL}:0x${p.offset.toString(16)} {}`).join("\n");
+}
+
+/** The limit prototype on the plugin's probes, held by bench/lib/attach.ts. */
+async function startLimit(): Promise<Running> {
+  const { placement, probes } = pluginProbes();
+  if (placement !== "internal") throw new Error(`limit: ${LIBSSL} is probed on its exported calls, which the limit prototype does not mirror`);
+  const points = probes.map((p) => `${LIMIT_PROGRAMS[p.program]}=${LIBSSL}:0x${p.offset.toString(16)}${p.retprobe ? ":return" : ""}`);
+  const started = performance.now();
+  const proc = Bun.spawn([process.execPath, join(REPO, "bench", "lib", "attach.ts"), prototypeObject("tls_limit"), ...points], { stdout: "pipe", stderr: "pipe" }) as Subprocess<"ignore", "pipe", "pipe">;
+  await readUntil(proc, /attached \d+/, 30_000);
+  return { name: "limit", pid: proc.pid, startMs: performance.now() - started, stop: () => stopProcess(proc) };
+}
+
+/** The limit prototype's counts so far, summed over CPUs: [calls, moved, requests, responses]. */
+async function limitCounts(): Promise<number[]> {
+  const dump = JSON.parse(await Bun.$`bpftool map dump name limit_counts -j`.quiet().text()) as Array<{ formatted: { key: number; values: Array<{ value: number }> } }>;
+  const counts = [0, 0, 0, 0];
+  for (const { formatted } of dump) counts[formatted.key] = formatted.values.reduce((sum, v) => sum + v.value, 0);
+  return counts;
 }
 
 async function startTlsVariant(name: TlsVariant, dir: string): Promise<Running> {
   if (name === "none") return { name: "none", startMs: 0, stop: async () => {} };
   if (name === "plugin") return startPlugin("plugin");
+  if (name === "limit") return startLimit();
   const script = join(dir, `${name}.bt`);
   writeFileSync(script, `${bpftraceScript(name)}\n`);
   const started = performance.now();
@@ -78,12 +122,14 @@ async function startHttpsNginx(dir: string, port: number): Promise<() => Promise
 }
 
 export async function benchTls(options: { rounds: number; seconds: number; pairs: number; port: number; log: (line: string) => void }): Promise<TlsSummary> {
+  await buildPrototype("tls_limit");
   const dir = mkdtempSync(join(tmpdir(), "hs-bench-tls-"));
   const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1"]);
   if (made.exitCode !== 0) throw new Error(`openssl req failed: ${made.stderr}`);
   const stopNginx = await startHttpsNginx(dir, options.port);
   const pairs: Record<string, number[]> = {};
   const rps: Record<string, number[]> = {};
+  const callsPerRequest: number[] = [];
   try {
     for (let r = 0; r < options.rounds; r++) {
       const order = TLS_VARIANTS.map((_, i) => TLS_VARIANTS[(i + r) % TLS_VARIANTS.length]!);
@@ -93,8 +139,10 @@ export async function benchTls(options: { rounds: number; seconds: number; pairs
           // Three runs of pairs, the median kept: a single run on a shared machine is too noisy.
           const runs = [await pairsNs(dir, options.pairs), await pairsNs(dir, options.pairs), await pairsNs(dir, options.pairs)];
           (pairs[name] ??= []).push(median(runs));
+          const before = name === "limit" ? await limitCounts() : undefined;
           const w = await runWrk({ url: `https://127.0.0.1:${options.port}/static.html`, seconds: options.seconds, connections: 32 });
           (rps[name] ??= []).push(w.rps);
+          if (before) callsPerRequest.push(((await limitCounts())[0]! - before[0]!) / w.requests);
         } finally {
           await running.stop();
         }
@@ -111,19 +159,31 @@ export async function benchTls(options: { rounds: number; seconds: number; pairs
     addedPerCallNs: Object.fromEntries(TLS_VARIANTS.filter((v) => v !== "none").map((v) => [v, (pairNs[v]! - pairNs.none!) / 2])),
     rps: rpsMedian,
     rpsRatio: Object.fromEntries(TLS_VARIANTS.map((v) => [v, rpsMedian[v]! / rpsMedian.none!])),
+    addedPerRequestNs: Object.fromEntries(TLS_VARIANTS.filter((v) => v !== "none").map((v) => [v, 1e9 / rpsMedian[v]! - 1e9 / rpsMedian.none!])),
+    hookedCallsPerRequest: median(callsPerRequest),
     rounds: options.rounds,
   };
 }
 
+/** Per hooked call: the floor (attaching), the body (above the floor), the total and its ratio to the floor; then per request. */
 export function tlsTable(s: TlsSummary): string {
-  return table(
-    ["variant", "ns per SSL_write_ex + SSL_read_ex pair", "added per hooked call", "nginx https req/s", "relative to none"],
-    TLS_VARIANTS.map((v) => [
-      v,
-      round(s.pairNs[v]!, 0),
-      v === "none" ? "-" : `${round(s.addedPerCallNs[v]!, 0)} ns`,
-      round(s.rps[v]!, 0),
-      round(s.rpsRatio[v]!, 3),
-    ]),
-  );
+  const floor = s.addedPerCallNs.floor!;
+  const ns = (v: number) => `${round(v, 0)} ns`;
+  return [
+    table(
+      ["variant", "ns per SSL_write_ex + SSL_read_ex pair", "floor per hooked call", "body per hooked call", "added per hooked call", "relative to the floor's"],
+      TLS_VARIANTS.map((v) =>
+        v === "none"
+          ? [v, round(s.pairNs[v]!, 0), "-", "-", "-", "-"]
+          : [v, round(s.pairNs[v]!, 0), v === "bpftrace" ? "-" : ns(floor), v === "bpftrace" ? "-" : ns(s.addedPerCallNs[v]! - floor), ns(s.addedPerCallNs[v]!), `${round(s.addedPerCallNs[v]! / floor, 2)}x`],
+      ),
+    ),
+    "",
+    `nginx over HTTPS (one worker, wrk -t1 -c32 keep-alive, a 256-byte file): ${round(s.hookedCallsPerRequest, 2)} hooked calls per request, both ends (wrk links libssl too).`,
+    "",
+    table(
+      ["variant", "nginx https req/s", "relative to none", "nginx worker's added time per request"],
+      TLS_VARIANTS.map((v) => [v, round(s.rps[v]!, 0), round(s.rpsRatio[v]!, 3), v === "none" ? "-" : ns(s.addedPerRequestNs[v]!)]),
+    ),
+  ].join("\n");
 }

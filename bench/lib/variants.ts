@@ -31,7 +31,8 @@ export const PRODUCT_VARIANTS = ["plugin", "plugin-syscalls", "previous"] as con
 export type ProductVariant = (typeof PRODUCT_VARIANTS)[number];
 
 export interface Running {
-  name: VariantName;
+  /** A VariantName, or a section's own variant (bench/tls.ts's "limit"). */
+  name: string;
   /** The agent's pid (plugin, bpftrace, floor holder); undefined for none. */
   pid?: number;
   /** ms from spawn to attached (a product: to its start-up line saying so). */
@@ -138,9 +139,9 @@ async function startObject(name: VariantName, object: string): Promise<Running> 
   return { name, pid: proc.pid, startMs: performance.now() - started, stop: () => stopProcess(proc) };
 }
 
-/** The prototype bodies, each compiled from bench/<name>.bpf.c. */
-export type PrototypeName = "minimal" | "essentials";
-const prototypeObject = (name: PrototypeName) => `${OUT_DIR}/${name}.bpf.o`;
+/** The prototype bodies, each compiled from bench/<name>.bpf.c (tls_limit: bench/tls.ts places its probes). */
+export type PrototypeName = "minimal" | "essentials" | "tls_limit";
+export const prototypeObject = (name: PrototypeName) => `${OUT_DIR}/${name}.bpf.o`;
 
 /** Compiles bench/<name>.bpf.c, a prototype body measured beside the product (CO-RE, so with BTF). */
 export async function buildPrototype(name: PrototypeName): Promise<void> {
