@@ -42,14 +42,15 @@ static __always_inline int hs_tls_enter(__u64 ssl, __u64 buf, __u64 done, bool i
 
 static __always_inline int hs_tls_return(int ret)
 {
-	__u64 id = bpf_get_current_pid_tgid(), moved = 0;
-	struct hs_tls_key key = { .tgid = id >> 32 };
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct hs_tls_thread *thread;
-	struct hs_tls_call call;
+	struct hs_tls_call *call;
+	struct hs_conn *conn;
+	__u64 moved = 0;
 	__u8 yes = 1;
-	__u32 at;
+	__u32 at, tgid;
 
-	thread = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
+	thread = bpf_task_storage_get(&tls_calls, task, 0, 0);
 	if (!thread || !thread->depth)
 		return 0;
 	at = --thread->depth;
@@ -59,23 +60,30 @@ static __always_inline int hs_tls_return(int ret)
 			hs_count_loss(HS_LOSS_UNKNOWN_CALL);
 		return 0;
 	}
-	call = thread->calls[at];
-	/* Plaintext written without a socket write inside: the session writes into memory. */
-	if (ret > 0 && !call.inbound && !call.socket_moved && !thread->bio_marked) {
-		bpf_map_update_elem(&tls_bio_processes, &key.tgid, &yes, BPF_ANY);
-		thread->bio_marked = 1;
-	}
+	/* WANT_READ, WANT_WRITE, errors: nothing moved, nothing to parse. */
 	if (ret <= 0)
 		return 0;
-	if (!call.done)
+	call = &thread->calls[at];
+	/* The task's own field: one helper call fewer than bpf_get_current_pid_tgid(). */
+	tgid = task->tgid;
+	/* Plaintext written without a socket write inside: the session writes into memory. */
+	if (!call->inbound && !call->socket_moved && !thread->bio_marked) {
+		bpf_map_update_elem(&tls_bio_processes, &tgid, &yes, BPF_ANY);
+		thread->bio_marked = 1;
+	}
+	/* The session first: one that is not HTTP needs no byte count. */
+	conn = hs_tls_session(tgid, call->ssl);
+	if (!conn || conn->role == HS_ROLE_NOT_HTTP)
+		return 0;
+	if (!call->done)
 		moved = ret;
-	else if (bpf_probe_read_user(&moved, sizeof(moved), (void *)call.done)) {
+	else if (bpf_probe_read_user(&moved, sizeof(moved), (void *)call->done)) {
 		hs_count_loss(HS_LOSS_READ_FAULT);
 		return 0;
 	}
 	if (!moved)
 		return 0;
-	return hs_tls_session_moved(key.tgid, call.ssl, call.buf, moved, call.inbound);
+	return hs_tls_parse(conn, tgid, call->buf, moved, call->inbound);
 }
 
 /* (ssl, buf, num, &done) -> 1 or more once *done bytes moved: the internal

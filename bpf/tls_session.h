@@ -26,30 +26,40 @@ static __always_inline int hs_tls_session_start(__u32 tgid, __u64 session)
 	return 0;
 }
 
-/* `moved` plaintext bytes at `buf` went in or out of a session. */
-static __always_inline int hs_tls_session_moved(__u32 tgid, __u64 session, __u64 buf, __u64 moved, bool inbound)
+/* A session's parser state; a session that predates the plugin is joined mid-stream. */
+static __always_inline struct hs_conn *hs_tls_session(__u32 tgid, __u64 session)
 {
 	struct hs_tls_key key = { .tgid = tgid, .ssl = session };
-	struct hs_stream *s;
 	struct hs_conn *conn;
 
 	conn = bpf_map_lookup_elem(&tls_sessions, &key);
-	if (!conn) {
-		/* A session that predates the plugin: joined mid-stream. */
-		if (bpf_map_update_elem(&tls_sessions, &key, &hs_zero_conn, BPF_NOEXIST) ||
-		    !(conn = bpf_map_lookup_elem(&tls_sessions, &key))) {
-			hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
-			return 0;
-		}
-		hs_init_conn(conn, false);
-	}
-	if (conn->role == HS_ROLE_NOT_HTTP)
+	if (conn)
+		return conn;
+	if (bpf_map_update_elem(&tls_sessions, &key, &hs_zero_conn, BPF_NOEXIST) ||
+	    !(conn = bpf_map_lookup_elem(&tls_sessions, &key))) {
+		hs_count_loss(HS_LOSS_CONN_TABLE_FULL);
 		return 0;
-	s = inbound ? &conn->in : &conn->out;
-	if (hs_skip_body(conn, s, moved))
+	}
+	hs_init_conn(conn, false);
+	return conn;
+}
+
+/* `moved` plaintext bytes at `buf` went in or out of a session. */
+static __always_inline int hs_tls_parse(struct hs_conn *conn, __u32 tgid, __u64 buf, __u64 moved, bool inbound)
+{
+	struct hs_stream *s = inbound ? &conn->in : &conn->out;
+
+	if (conn->role == HS_ROLE_NOT_HTTP || hs_skip_body(conn, s, moved))
 		return 0;
 	hs_parse(conn, inbound, tgid, buf, moved);
 	return 0;
+}
+
+static __always_inline int hs_tls_session_moved(__u32 tgid, __u64 session, __u64 buf, __u64 moved, bool inbound)
+{
+	struct hs_conn *conn = hs_tls_session(tgid, session);
+
+	return conn ? hs_tls_parse(conn, tgid, buf, moved, inbound) : 0;
 }
 
 #endif /* HS_TLS_SESSION_H */
