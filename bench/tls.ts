@@ -14,7 +14,7 @@
  * the nginx worker's added time (from req/s) and how many hooked calls a
  * request makes (counted by the limit prototype, both ends: wrk links libssl).
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -40,6 +40,15 @@ export interface TlsSummary {
   addedPerRequestNs: Record<string, number>;
   /** Hooked calls per nginx https request, both ends (median over rounds, from the limit prototype's counts). */
   hookedCallsPerRequest: number;
+  /**
+   * Time inside the variant's programs as the kernel measures it
+   * (kernel.bpf_stats_enabled, in a phase of its own): per hooked call over
+   * the pairs, and per nginx https request (both ends). Steadier than the
+   * differences of wall-clock figures on a shared machine; the floor's
+   * empty programs show what the measurement itself adds to each run.
+   */
+  inProgramPerCallNs: Record<string, number>;
+  inProgramPerRequestNs: Record<string, number>;
   rounds: number;
 }
 
@@ -86,6 +95,28 @@ async function limitCounts(): Promise<number[]> {
   return counts;
 }
 
+/** Ids of the uprobe programs (BPF_PROG_TYPE_KPROBE) loaded now, with their run-time totals. */
+async function uprobePrograms(): Promise<Map<number, number>> {
+  const progs = JSON.parse(await Bun.$`bpftool prog show -j`.quiet().text()) as Array<{ id: number; type: string; run_time_ns?: number }>;
+  return new Map(progs.filter((p) => p.type === "kprobe").map((p) => [p.id, p.run_time_ns ?? 0]));
+}
+
+const BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled";
+
+/** Nanoseconds the kernel spent in programs `ids` while `work` ran, with run-time statistics on only meanwhile. */
+async function inProgramNs(ids: number[], work: () => Promise<void>): Promise<number> {
+  const was = readFileSync(BPF_STATS, "utf8").trim();
+  writeFileSync(BPF_STATS, "1");
+  try {
+    const before = await uprobePrograms();
+    await work();
+    const after = await uprobePrograms();
+    return ids.reduce((sum, id) => sum + (after.get(id) ?? 0) - (before.get(id) ?? 0), 0);
+  } finally {
+    writeFileSync(BPF_STATS, was);
+  }
+}
+
 async function startTlsVariant(name: TlsVariant, dir: string): Promise<Running> {
   if (name === "none") return { name: "none", startMs: 0, stop: async () => {} };
   if (name === "plugin") return startPlugin("plugin");
@@ -130,11 +161,16 @@ export async function benchTls(options: { rounds: number; seconds: number; pairs
   const pairs: Record<string, number[]> = {};
   const rps: Record<string, number[]> = {};
   const callsPerRequest: number[] = [];
+  const perCall: Record<string, number[]> = {};
+  const perRequest: Record<string, number[]> = {};
   try {
     for (let r = 0; r < options.rounds; r++) {
       const order = TLS_VARIANTS.map((_, i) => TLS_VARIANTS[(i + r) % TLS_VARIANTS.length]!);
       for (const name of order) {
+        const loaded = await uprobePrograms();
         const running = await startTlsVariant(name, dir);
+        // The variant's own programs: those loaded since (another session starting probes meanwhile would blur this).
+        const ids = [...(await uprobePrograms()).keys()].filter((id) => !loaded.has(id));
         try {
           // Three runs of pairs, the median kept: a single run on a shared machine is too noisy.
           const runs = [await pairsNs(dir, options.pairs), await pairsNs(dir, options.pairs), await pairsNs(dir, options.pairs)];
@@ -143,6 +179,14 @@ export async function benchTls(options: { rounds: number; seconds: number; pairs
           const w = await runWrk({ url: `https://127.0.0.1:${options.port}/static.html`, seconds: options.seconds, connections: 32 });
           (rps[name] ??= []).push(w.rps);
           if (before) callsPerRequest.push(((await limitCounts())[0]! - before[0]!) / w.requests);
+          if (name !== "none") {
+            (perCall[name] ??= []).push((await inProgramNs(ids, async () => void (await pairsNs(dir, options.pairs)))) / (2 * options.pairs));
+            let requests = 0;
+            const ns = await inProgramNs(ids, async () => {
+              requests = (await runWrk({ url: `https://127.0.0.1:${options.port}/static.html`, seconds: 2, connections: 32 })).requests;
+            });
+            (perRequest[name] ??= []).push(ns / requests);
+          }
         } finally {
           await running.stop();
         }
@@ -161,6 +205,8 @@ export async function benchTls(options: { rounds: number; seconds: number; pairs
     rpsRatio: Object.fromEntries(TLS_VARIANTS.map((v) => [v, rpsMedian[v]! / rpsMedian.none!])),
     addedPerRequestNs: Object.fromEntries(TLS_VARIANTS.filter((v) => v !== "none").map((v) => [v, 1e9 / rpsMedian[v]! - 1e9 / rpsMedian.none!])),
     hookedCallsPerRequest: median(callsPerRequest),
+    inProgramPerCallNs: Object.fromEntries(Object.entries(perCall).map(([v, list]) => [v, median(list)])),
+    inProgramPerRequestNs: Object.fromEntries(Object.entries(perRequest).map(([v, list]) => [v, median(list)])),
     rounds: options.rounds,
   };
 }
@@ -184,6 +230,18 @@ export function tlsTable(s: TlsSummary): string {
     table(
       ["variant", "nginx https req/s", "relative to none", "nginx worker's added time per request"],
       TLS_VARIANTS.map((v) => [v, round(s.rps[v]!, 0), round(s.rpsRatio[v]!, 3), v === "none" ? "-" : ns(s.addedPerRequestNs[v]!)]),
+    ),
+    "",
+    "Time inside the programs as the kernel counts it (kernel.bpf_stats_enabled, a phase of its own; the floor's empty programs show what counting adds to each run):",
+    "",
+    table(
+      ["variant", "in programs per hooked call (pairs)", "above the floor's", "in programs per nginx https request (both ends)", "above the floor's"],
+      TLS_VARIANTS.filter((v) => v !== "none").map((v) => {
+        const call = s.inProgramPerCallNs[v]!;
+        const request = s.inProgramPerRequestNs[v]!;
+        const other = v === "bpftrace";
+        return [v, ns(call), other ? "-" : ns(call - s.inProgramPerCallNs.floor!), ns(request), other ? "-" : ns(request - s.inProgramPerRequestNs.floor!)];
+      }),
     ),
   ].join("\n");
 }
