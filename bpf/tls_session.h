@@ -55,6 +55,7 @@ static __always_inline int hs_tls_parse(struct hs_conn *conn, __u32 tgid, __u64 
 	return 0;
 }
 
+/* hs_tls_parse on a session found by its key. */
 static __always_inline int hs_tls_session_moved(__u32 tgid, __u64 session, __u64 buf, __u64 moved, bool inbound)
 {
 	struct hs_conn *conn = hs_tls_session(tgid, session);
