@@ -50,6 +50,15 @@ struct hs_count {
 	__u64 ns;	/* latency buckets only: nanoseconds summed over the events */
 };
 
+/* One record of the mapped-files walk (mapped_files.bpf.c): a mapping of a
+ * process and the identity of the file the kernel maps there. */
+struct hs_mapped_file {
+	__u64 start;	/* the mapping's first address, as /proc/<pid>/maps gives it */
+	__u64 ino;
+	__u32 dev;	/* the kernel's dev_t: major << 20 | minor */
+	__u32 pad;
+};
+
 /* Why the kernel side could not count something; index of the losses array. */
 enum hs_loss {
 	HS_LOSS_CONN_TABLE_FULL = 0,	/* a connection found no room for its parser state */

@@ -95,9 +95,14 @@ struct tcp_sock {
 	__u32 snd_una;		/* sequence number of the first byte not yet acknowledged */
 } __attribute__((preserve_access_index));
 
+struct super_block {
+	unsigned int s_dev;	/* the kernel's dev_t: major << 20 | minor */
+} __attribute__((preserve_access_index));
+
 struct inode {
 	unsigned short i_mode;
 	unsigned long i_ino;
+	struct super_block *i_sb;
 } __attribute__((preserve_access_index));
 
 struct unix_address;
@@ -108,7 +113,11 @@ struct unix_sock {
 	struct sock *peer;
 } __attribute__((preserve_access_index));
 
-struct bpf_iter_meta;
+struct seq_file;
+
+struct bpf_iter_meta {
+	struct seq_file *seq;
+} __attribute__((preserve_access_index));
 
 /* The context of an iter/unix program (Linux 5.15+); unix_sk is 0 once after the last socket. */
 struct bpf_iter__unix {
@@ -148,6 +157,20 @@ struct task_struct {
 	int tgid;
 	struct files_struct *files;
 	struct io_uring_task *io_uring;
+} __attribute__((preserve_access_index));
+
+/* A mapping of a process: vm_file is the file the kernel maps, for a file
+ * of an overlay (a container's) the layer's own, as uprobes see it. */
+struct vm_area_struct {
+	unsigned long vm_start;
+	struct file *vm_file;
+} __attribute__((preserve_access_index));
+
+/* The context of an iter/task_vma program (Linux 5.12+): one mapping of one task; 0s once after the last. */
+struct bpf_iter__task_vma {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+	struct vm_area_struct *vma;
 } __attribute__((preserve_access_index));
 
 /* The user registers the syscall entry saved: orig_ax is the syscall

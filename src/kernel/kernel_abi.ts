@@ -142,6 +142,14 @@ export const UNIX_WALK_PROGRAM = "hs_walk_unix";
 /** u32 0 -> struct hs_unix_walk; user space sets own_ino (the report socket's inode number) before the walk. */
 export const UNIX_WALK = { map: "unix_walk", keySize: 4, valueSize: 32, ownInoOffset: 16 } as const;
 /**
+ * The walk of one process's mappings (bpf/mapped_files.bpf.c), run on
+ * demand: struct hs_mapped_file { u64 start; u64 ino; u32 dev; u32 pad; }
+ * per file mapping, dev as the kernel's dev_t (major << 20 | minor).
+ */
+export const MAPPED_FILES_SECTION = "iter/task_vma";
+export const MAPPED_FILES_PROGRAM = "hs_walk_mapped_files";
+export const MAPPED_FILE = { recordSize: 24, inoOffset: 8, devOffset: 16 } as const;
+/**
  * The syscall capture's program for the exits of the data syscalls: one
  * program, so the kernel verifies its parser once, whose section names no
  * attach point; user space attaches it to each syscalls:sys_exit_<call> of
@@ -153,9 +161,9 @@ export const SYSCALL_EXITS = ["read", "readv", "recvfrom", "recvmsg", "recvmmsg"
 /** Its attach points, as "category/event" like the section names of the other tracepoint programs. */
 export const SYSCALL_EXIT_TRACEPOINTS = SYSCALL_EXITS.map((call) => `syscalls/sys_exit_${call}`);
 export const CAPTURES = {
-  socket: { sections: (section: string) => section.startsWith("tp_btf/") || section === UNIX_WALK_SECTION || isTlsSection(section), describe: "socket layer (sock_recv_length, sock_send_length)" },
+  socket: { sections: (section: string) => section.startsWith("tp_btf/") || section === UNIX_WALK_SECTION || section === MAPPED_FILES_SECTION || isTlsSection(section), describe: "socket layer (sock_recv_length, sock_send_length)" },
   syscalls: {
-    sections: (section: string) => section.startsWith("tracepoint/") || section === SYSCALL_EXIT_SECTION || section === UNIX_WALK_SECTION || isTlsSection(section),
+    sections: (section: string) => section.startsWith("tracepoint/") || section === SYSCALL_EXIT_SECTION || section === UNIX_WALK_SECTION || section === MAPPED_FILES_SECTION || isTlsSection(section),
     describe: "syscall exits (fallback for kernels without the socket tracepoints)",
   },
 } as const;

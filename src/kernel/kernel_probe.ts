@@ -15,6 +15,9 @@ import {
   LATENCY_SUM_SLOT,
   LOSS,
   LOSS_REASONS,
+  MAPPED_FILE,
+  MAPPED_FILES_PROGRAM,
+  MAPPED_FILES_SECTION,
   isTlsSection,
   SYSCALL_CLOSED_CONNECTIONS_MAP,
   SYSCALL_CONNECTIONS_MAP,
@@ -113,8 +116,9 @@ export class KernelProbe {
       if (sizing.capture !== "syscalls") object.setMaxEntries(SYSCALL_CLOSED_CONNECTIONS_MAP, 1);
       object.setMaxEntries("counters", sizing.maxCounters);
       await object.load();
-      // The TLS probes are attached per library file, as src/tls/ finds them; the syscall exits' one program below.
-      object.attachAll((section) => isTlsSection(section) || section === SYSCALL_EXIT_SECTION);
+      // The syscall exits' one program below.
+      // The TLS probes are attached per library file, as src/tls/ finds them; the walk of a process's mappings when it runs.
+      object.attachAll((section) => isTlsSection(section) || section === SYSCALL_EXIT_SECTION || section === MAPPED_FILES_SECTION);
       if (sizing.capture === "syscalls")
         for (const tracepoint of SYSCALL_EXIT_TRACEPOINTS) {
           const [category, event] = tracepoint.split("/") as [string, string];
@@ -186,6 +190,27 @@ export class KernelProbe {
   /** Attaches one TLS probe program to a library file (see BpfObject.attachUprobe). */
   attachUprobe(name: string, path: string, offset: number, retprobe: boolean): UprobeLink {
     return this.object.attachUprobe(name, path, offset, retprobe);
+  }
+
+  /**
+   * The files process `pid` maps, by the address each mapping starts at, as
+   * "major:minor:inode" of the file the kernel maps (for a container's, its
+   * layer's file); undefined where the kernel cannot walk one process (before 6.1).
+   */
+  mappedFiles(pid: number): Map<number, string> | undefined {
+    let bytes: Uint8Array;
+    try {
+      bytes = this.object.readTaskIterator(MAPPED_FILES_PROGRAM, pid);
+    } catch {
+      return undefined;
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const files = new Map<number, string>();
+    for (let at = 0; at + MAPPED_FILE.recordSize <= bytes.byteLength; at += MAPPED_FILE.recordSize) {
+      const dev = view.getUint32(at + MAPPED_FILE.devOffset, true);
+      files.set(Number(view.getBigUint64(at, true)), `${dev >>> 20}:${dev & 0xfffff}:${view.getBigUint64(at + MAPPED_FILE.inoOffset, true)}`);
+    }
+    return files;
   }
 
   /** Drops the TLS state of processes that are gone: sessions never freed, their memory-BIO mark, Go calls and writes they never returned from. */

@@ -39,6 +39,7 @@ function openLibbpf(path: string) {
     bpf_link__destroy: { args: [P], returns: i32 },
     bpf_link__fd: { args: [P], returns: i32 },
     bpf_iter_create: { args: [i32], returns: i32 },
+    bpf_program__attach_iter: { args: [P, P], returns: P },
     bpf_map__fd: { args: [P], returns: i32 },
     bpf_map__set_max_entries: { args: [P, u32], returns: i32 },
     bpf_map__key_size: { args: [P], returns: u32 },
@@ -451,6 +452,49 @@ export class BpfObject {
       this.library.symbols.bpf_link__destroy(link);
       this.links.delete(link);
       this.linkByProgram.delete(program);
+    }
+  }
+
+  /**
+   * Runs iterator program `name`, a task iterator, over the one process
+   * `pid` (the kernel's pid filter, Linux 6.1+) and returns what it wrote.
+   */
+  readTaskIterator(name: string, pid: number): Uint8Array {
+    const lib = this.library.symbols;
+    // union bpf_iter_link_info's task member: { u32 tid; u32 pid; u32 pid_fd; }, in a 16-byte union.
+    const linkInfo = new Uint32Array(4);
+    linkInfo[1] = pid;
+    // struct bpf_iter_attach_opts { size_t sz; union bpf_iter_link_info *link_info; u32 link_info_len; }
+    const opts = new BigUint64Array(3);
+    opts[0] = BigInt(opts.byteLength);
+    opts[1] = BigInt(ptr(linkInfo));
+    opts[2] = BigInt(linkInfo.byteLength);
+    const link = asPointer(lib.bpf_program__attach_iter(this.program(name), ptr(opts)));
+    if (!link) {
+      const code = -errno();
+      throw new BpfError(`cannot attach ${name} to process ${pid}: ${strerror(code)}`, code, this.library.drainLog());
+    }
+    try {
+      const fd = lib.bpf_iter_create(lib.bpf_link__fd(link));
+      if (fd < 0) throw new BpfError(`cannot start iterator ${name}: ${strerror(fd)}`, fd);
+      try {
+        const chunks: Uint8Array[] = [];
+        const libc = getLibc();
+        for (;;) {
+          const buffer = new Uint8Array(16384);
+          const n = Number(libc.read(fd, ptr(buffer), buffer.byteLength));
+          if (n === 0) return Buffer.concat(chunks);
+          if (n < 0) {
+            const code = -errno();
+            throw new BpfError(`iterator ${name} failed: ${strerror(code)}`, code);
+          }
+          chunks.push(buffer.subarray(0, n));
+        }
+      } finally {
+        closeSync(fd);
+      }
+    } finally {
+      lib.bpf_link__destroy(link);
     }
   }
 

@@ -15,6 +15,8 @@ import { exportsOpenssl, opensslProbes, type OpensslProbes } from "./openssl";
 /** What TlsHooks needs of the loaded object. */
 export interface UprobeTarget {
   attachUprobe(name: string, path: string, offset: number, retprobe: boolean): UprobeLink;
+  /** The files a process maps, by each mapping's start, as the kernel's own "major:minor:inode". */
+  mappedFiles(pid: number): Map<number, string> | undefined;
 }
 
 /** A library file mapped by `path` inside the mount namespace `root` leads to. */
@@ -56,11 +58,20 @@ function fileIdOf(path: string): string | undefined {
 }
 
 /** One mapping's file, from a /proc/<pid>/maps line: its identity and path, or undefined for anonymous ones. */
-function mappedFile(line: string): { id: string; path: string } | undefined {
-  const [, , , dev, inode, path] = line.split(/\s+/, 6);
-  if (!path?.startsWith("/") || !dev || !inode || inode === "0") return undefined;
-  const [major, minor] = dev.split(":").map((hex) => parseInt(hex, 16));
-  return { id: `${major}:${minor}:${inode}`, path: line.slice(line.indexOf(path)) };
+interface MappedFile {
+  /** "major:minor:inode" as /proc/<pid>/maps names it. */
+  id: string;
+  path: string;
+  start: number;
+  /** The device has no block device behind it (an overlay, tmpfs): the file the kernel maps may be another. */
+  anonymous: boolean;
+}
+
+function mappedFile(line: string): MappedFile | undefined {
+  const [range, , , dev, inode, path] = line.split(/\s+/, 6);
+  if (!range || !path?.startsWith("/") || !dev || !inode || inode === "0") return undefined;
+  const [major, minor] = dev.split(":").map((hex) => parseInt(hex, 16)) as [number, number];
+  return { id: `${major}:${minor}:${inode}`, path: line.slice(line.indexOf(path)), start: parseInt(range, 16), anonymous: major === 0 };
 }
 
 function commOf(pid: string): string {
@@ -76,6 +87,8 @@ export class TlsHooks {
   private readonly files = new Map<string, UprobeLink[] | "refused">();
   /** Executables already read that carry no OpenSSL, by identity. */
   private readonly plainExecutables = new Set<string>();
+  /** The kernel's identity of files /proc/<pid>/maps names by an overlay's device, by "pid id" (this scan's and the last's). */
+  private kernelIds = new Map<string, string>();
   readonly hooked: HookedLibrary[] = [];
 
   constructor(
@@ -115,6 +128,7 @@ export class TlsHooks {
     } catch {
       return;
     }
+    const kernelIds = new Map<string, string>();
     for (const pid of pids) {
       let maps: string;
       let exe: string | undefined;
@@ -129,10 +143,28 @@ export class TlsHooks {
         const file = mappedFile(line);
         if (!file || seen.has(file.id)) continue;
         seen.add(file.id);
-        if (OPENSSL_LIBRARY.test(file.path)) this.attach(file.id, `/proc/${pid}/root${file.path}`, `${commOf(pid)}[${pid}]`, file.path);
-        else if (file.path === exe) this.checkExecutable(file.id, `/proc/${pid}/root${exe}`, `${commOf(pid)}[${pid}]`, exe);
+        if (OPENSSL_LIBRARY.test(file.path)) this.attach(this.kernelId(pid, file, kernelIds), `/proc/${pid}/root${file.path}`, `${commOf(pid)}[${pid}]`, file.path);
+        else if (file.path === exe) this.checkExecutable(this.kernelId(pid, file, kernelIds), `/proc/${pid}/root${exe}`, `${commOf(pid)}[${pid}]`, exe);
       }
     }
+    this.kernelIds = kernelIds;
+  }
+
+  /**
+   * A file's identity as the kernel registers uprobes on it. A container's
+   * file shows in maps under its overlay's device, one per container, while
+   * the kernel maps the image layer's file, which containers of one image
+   * share: keyed by the overlay's name, that file would be probed once per
+   * container and each call parsed as many times.
+   */
+  private kernelId(pid: string, file: MappedFile, seen: Map<string, string>): string {
+    if (!file.anonymous) return file.id;
+    const key = `${pid} ${file.id}`;
+    let id = this.kernelIds.get(key) ?? seen.get(key);
+    // Where the kernel cannot walk one process (before Linux 6.1), the name maps gives.
+    id ??= this.target.mappedFiles(Number(pid))?.get(file.start) ?? file.id;
+    seen.set(key, id);
+    return id;
   }
 
   /** An executable that carries OpenSSL and exports its calls (Node's official builds do), or a Go program using crypto/tls. */

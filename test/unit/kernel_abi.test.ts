@@ -7,7 +7,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { OBJECT } from "../../build";
-import { CAPTURES, CLIENT_SIDE, COUNT_KEY, GRPC_OTHER, GRPC_SLOT, GRPC_STATUS_MAX, GRPC_STATUS_NAMES, isTlsSection, LATENCY_SLOT, LOSS_REASONS, REQUEST_SLOT, STATUS_MAX, STATUS_MIN, SYSCALL_EXIT_PROGRAM, SYSCALL_EXIT_SECTION, SYSCALL_EXITS, UNIX_WALK, slotMeaning } from "../../src/kernel/kernel_abi";
+import { CAPTURES, CLIENT_SIDE, COUNT_KEY, GRPC_OTHER, GRPC_SLOT, GRPC_STATUS_MAX, GRPC_STATUS_NAMES, isTlsSection, LATENCY_SLOT, LOSS_REASONS, MAPPED_FILE, MAPPED_FILES_SECTION, REQUEST_SLOT, STATUS_MAX, STATUS_MIN, SYSCALL_EXIT_PROGRAM, SYSCALL_EXIT_SECTION, SYSCALL_EXITS, UNIX_WALK, slotMeaning } from "../../src/kernel/kernel_abi";
 import { listeningUnixInode } from "../../src/kernel/kernel_probe";
 
 interface BtfType {
@@ -55,8 +55,8 @@ test("every program belongs to exactly one capture front-end, and each has its p
   const sections = [...new Set(programs.map((p) => p.section))];
   const socket = sections.filter(CAPTURES.socket.sections).filter((s) => !isTlsSection(s));
   const syscalls = sections.filter(CAPTURES.syscalls.sections).filter((s) => !isTlsSection(s));
-  expect(socket.sort()).toEqual(["iter/unix", "tp_btf/inet_sock_set_state", "tp_btf/sock_recv_length", "tp_btf/sock_send_length"]);
-  expect(syscalls.sort()).toEqual(["iter/unix", SYSCALL_EXIT_SECTION, "tracepoint/io_uring/io_uring_complete", "tracepoint/sock/inet_sock_set_state"]);
+  expect(socket.sort()).toEqual([MAPPED_FILES_SECTION, "iter/unix", "tp_btf/inet_sock_set_state", "tp_btf/sock_recv_length", "tp_btf/sock_send_length"]);
+  expect(syscalls.sort()).toEqual([MAPPED_FILES_SECTION, "iter/unix", SYSCALL_EXIT_SECTION, "tracepoint/io_uring/io_uring_complete", "tracepoint/sock/inet_sock_set_state"]);
   // The syscall exits are one program, whose section names no attach point: user space attaches it to each.
   expect(programs.filter((p) => p.section === SYSCALL_EXIT_SECTION).map((p) => p.name)).toEqual([SYSCALL_EXIT_PROGRAM]);
   // ...and dispatches on exactly the syscalls it is attached to (sendfile64's number is HS_NR_SENDFILE).
@@ -64,8 +64,8 @@ test("every program belongs to exactly one capture front-end, and each has its p
   const dispatch = source.slice(source.indexOf(`int ${SYSCALL_EXIT_PROGRAM}(`), source.indexOf("default:", source.indexOf(`int ${SYSCALL_EXIT_PROGRAM}(`)));
   const cases = [...dispatch.matchAll(/case HS_NR_([A-Z0-9_]+):/g)].map((m) => m[1]!.toLowerCase());
   expect(cases.sort()).toEqual(SYSCALL_EXITS.map((call) => call.replace(/64$/, "")).sort());
-  // The walk of existing unix sockets is the one program both run; the TLS probes are loaded with either.
-  expect(socket.length + syscalls.length).toBe(sections.filter((s) => !isTlsSection(s)).length + 1);
+  // The walks of existing unix sockets and of a process's mappings are the programs both run; the TLS probes are loaded with either.
+  expect(socket.length + syscalls.length).toBe(sections.filter((s) => !isTlsSection(s)).length + 2);
 });
 
 test("the unix walk's entry matches its BTF, and the report socket's inode is found by path among listeners only", () => {
@@ -80,6 +80,18 @@ test("the unix walk's entry matches its BTF, and the report socket's inode is fo
   ].join("\n");
   expect(listeningUnixInode("/run/plugins/http-statistics.sock", table)).toBe(180295);
   expect(listeningUnixInode("/run/none.sock", table)).toBeUndefined();
+});
+
+test("the mapped-files walk's record matches the header (a record the walk writes out, so not in the object's BTF)", () => {
+  const header = readFileSync("bpf/http_statistics.h", "utf8");
+  const body = /struct hs_mapped_file \{([^}]*)\};/.exec(header)?.[1] ?? "";
+  const offsets: Record<string, number> = {};
+  let at = 0;
+  for (const [, type, name] of body.matchAll(/__u(64|32) (\w+);/g)) {
+    offsets[name!] = at;
+    at += Number(type) / 8;
+  }
+  expect({ size: at, offsets }).toEqual({ size: MAPPED_FILE.recordSize, offsets: { start: 0, ino: MAPPED_FILE.inoOffset, dev: MAPPED_FILE.devOffset, pad: 20 } });
 });
 
 test("the TLS probes load with either capture, and are attached by src/tls/ rather than by section", () => {
