@@ -11,7 +11,8 @@
  * (/report at 100..10,000 processes), startup, service (a Python JSON API
  * under gunicorn: what a typical service pays), h2c (nghttpd + h2load, 100
  * concurrent HTTP/2 streams per connection), tls (per hooked TLS call, and
- * nginx over HTTPS).
+ * nginx over HTTPS), tlsattach (time to attach and detach the TLS probes of
+ * libssl and a Go executable, as uprobe_multi links and as perf-event uprobes).
  * Variants (bench/lib/variants.ts) run interleaved (A B C A B C ...) and
  * figures are medians, since the machines this runs on are shared and
  * noisy. `previous` is the product at --baseline (default: the commit
@@ -43,8 +44,9 @@ import { benchStartup, startupTable } from "./startup";
 import { benchSyscalls, IOV_MODES, syscallTables, UNIX_MODES } from "./syscalls";
 import { targetsTable } from "./targets";
 import { benchTls, tlsTable } from "./tls";
+import { benchTlsAttach, tlsAttachTable } from "./tls_attach";
 
-const ALL = ["syscalls", "unix", "iov", "e2e", "service", "h2c", "agent", "report", "startup", "tls"] as const;
+const ALL = ["syscalls", "unix", "iov", "e2e", "service", "h2c", "agent", "report", "startup", "tls", "tlsattach"] as const;
 type Bench = (typeof ALL)[number];
 
 function fail(message: string): never {
@@ -256,6 +258,14 @@ if (options.only.includes("tls")) {
   const s = await orFail(benchTls({ rounds, seconds: options.quick ? 2 : 5, pairs: options.quick ? 20_000 : 50_000, port: PORTS.tls, log }));
   results.tls = s;
   sections.push(`### HTTPS (TLS library probes)\n\n${tlsTable(s)}`);
+  publish();
+}
+
+if (options.only.includes("tlsattach")) {
+  log("tlsattach: attach and detach time of the TLS probes, uprobe_multi links / perf-event uprobes");
+  const s = await orFail(benchTlsAttach({ rounds: options.quick ? 3 : 7, log }));
+  results.tlsattach = s;
+  sections.push(`### Attaching and detaching the TLS probes\n\n${tlsAttachTable(s)}`);
   publish();
 }
 

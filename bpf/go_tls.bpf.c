@@ -32,18 +32,6 @@ static __always_inline int hs_go_enter(struct pt_regs *ctx, bool inbound)
 	return 0;
 }
 
-SEC("uprobe")
-int hs_go_tls_read(struct pt_regs *ctx)
-{
-	return hs_go_enter(ctx, true);
-}
-
-SEC("uprobe")
-int hs_go_tls_write(struct pt_regs *ctx)
-{
-	return hs_go_enter(ctx, false);
-}
-
 /* Steps a Read waits for a writer parsing the session's Write on another
  * CPU (a lookup each; the writer takes a microsecond or two). */
 #define HS_GO_WAIT_STEPS 4096
@@ -74,8 +62,7 @@ static __always_inline void hs_go_flush_write(struct hs_tls_key *session)
 }
 
 /* A return instruction of Read or Write: n bytes moved (errors return n = 0). */
-SEC("uprobe")
-int hs_go_tls_return(struct pt_regs *ctx)
+static __always_inline int hs_go_return(struct pt_regs *ctx)
 {
 	struct hs_go_call_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .goroutine = ctx->r14 };
 	struct hs_tls_key session = { .tgid = key.tgid };
@@ -132,15 +119,22 @@ static __always_inline int hs_go_handshake(struct pt_regs *ctx, bool client)
 	return hs_tls_session_start(session.tgid, session.ssl);
 }
 
-/* serverHandshake(c) and clientHandshake(c): once per connection, before any of its plaintext. */
+/* Every probe of a Go executable; the cookie says which. */
 SEC("uprobe")
-int hs_go_tls_handshake(struct pt_regs *ctx)
+int hs_go_tls(struct pt_regs *ctx)
 {
-	return hs_go_handshake(ctx, false);
-}
-
-SEC("uprobe")
-int hs_go_tls_client_handshake(struct pt_regs *ctx)
-{
-	return hs_go_handshake(ctx, true);
+	switch (bpf_get_attach_cookie(ctx)) {
+	case HS_TLS_GO_READ:
+		return hs_go_enter(ctx, true);
+	case HS_TLS_GO_WRITE:
+		return hs_go_enter(ctx, false);
+	case HS_TLS_GO_RETURN:
+		return hs_go_return(ctx);
+	/* serverHandshake(c) and clientHandshake(c): once per connection, before any of its plaintext. */
+	case HS_TLS_GO_SERVER_HANDSHAKE:
+		return hs_go_handshake(ctx, false);
+	case HS_TLS_GO_CLIENT_HANDSHAKE:
+		return hs_go_handshake(ctx, true);
+	}
+	return 0;
 }

@@ -14,6 +14,25 @@
 
 #include "maps.bpf.h"
 
+/* Which call a TLS probe sits on: the cookie user space attaches it with
+ * (src/kernel/kernel_abi.ts mirrors the order). One program per kind of
+ * probe reads it back and does that call's work, so that a library file
+ * needs one link per kind (entries, returns), not one per probed
+ * instruction: the kernel waits for a grace period to remove each link. */
+enum hs_tls_probe {
+	HS_TLS_OPENSSL_READ_EX = 0,	/* (ssl, buf, num, &readbytes): SSL_read_ex, or the internal function SSL_read shares with it */
+	HS_TLS_OPENSSL_WRITE_EX,	/* (ssl, buf, num, &written) */
+	HS_TLS_OPENSSL_READ,		/* SSL_read (ssl, buf, num) -> bytes, where it is probed itself */
+	HS_TLS_OPENSSL_WRITE,		/* SSL_write (ssl, buf, num) -> bytes */
+	HS_TLS_OPENSSL_CLEAR,		/* SSL_clear (ssl) */
+	HS_TLS_OPENSSL_FREE,		/* SSL_free (ssl) */
+	HS_TLS_GO_READ,			/* crypto/tls (*Conn).Read's entry */
+	HS_TLS_GO_WRITE,		/* (*Conn).Write's entry */
+	HS_TLS_GO_SERVER_HANDSHAKE,	/* (*Conn).serverHandshake's entry */
+	HS_TLS_GO_CLIENT_HANDSHAKE,	/* (*Conn).clientHandshake's entry */
+	HS_TLS_GO_RETURN,		/* a return instruction of Read or Write */
+};
+
 /* One TLS session: an SSL object (OpenSSL) or a *tls.Conn (Go) of a process. */
 struct hs_tls_key {
 	__u32 tgid;
@@ -43,9 +62,11 @@ struct hs_tls_thread {
 	__u8 pad[3];
 };
 
-/* Parser state per TLS session, created at SSL_clear (SSL_new calls it)
- * and replaced when the object is cleared for another connection; stale
- * entries of exited processes are swept from user space. 65,536 sessions. */
+/* Parser state per TLS session, created at SSL_clear (SSL_new calls it),
+ * replaced when the object is cleared for another connection, deleted at
+ * SSL_free; entries of exited processes are swept from user space (a Go
+ * Conn lives until a handshake reuses its address or its process exits).
+ * 65,536 sessions. */
 HS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);

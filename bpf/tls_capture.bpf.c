@@ -86,45 +86,38 @@ static __always_inline int hs_tls_return(int ret)
 	return hs_tls_parse(conn, tgid, call->buf, moved, call->inbound);
 }
 
-/* (ssl, buf, num, &done) -> 1 or more once *done bytes moved: the internal
- * read and write functions, and SSL_read_ex / SSL_write_ex themselves. */
+/* Every entry probe of an OpenSSL file; the cookie says which call it is. */
 SEC("uprobe")
-int hs_openssl_read_ex(struct pt_regs *ctx)
+int hs_openssl_enter(struct pt_regs *ctx)
 {
-	return hs_tls_enter(ctx->di, ctx->si, ctx->cx, true);
+	switch (bpf_get_attach_cookie(ctx)) {
+	/* (ssl, buf, num, &done) -> 1 or more once *done bytes moved: the
+	 * internal read and write functions, or SSL_read_ex / SSL_write_ex. */
+	case HS_TLS_OPENSSL_READ_EX:
+		return hs_tls_enter(ctx->di, ctx->si, ctx->cx, true);
+	case HS_TLS_OPENSSL_WRITE_EX:
+		return hs_tls_enter(ctx->di, ctx->si, ctx->cx, false);
+	/* (ssl, buf, num) -> the bytes moved: SSL_read / SSL_write, where they are probed themselves. */
+	case HS_TLS_OPENSSL_READ:
+		return hs_tls_enter(ctx->di, ctx->si, 0, true);
+	case HS_TLS_OPENSSL_WRITE:
+		return hs_tls_enter(ctx->di, ctx->si, 0, false);
+	/* SSL_clear(ssl): SSL_new calls it, and so does an application that
+	 * reuses the object for another connection. Either way a new session
+	 * starts at the first byte of its stream. */
+	case HS_TLS_OPENSSL_CLEAR:
+		return hs_tls_session_start(bpf_get_current_pid_tgid() >> 32, ctx->di);
+	/* SSL_free(ssl): the session's state goes with the object, so that a
+	 * long-running process's freed sessions do not fill the map. */
+	case HS_TLS_OPENSSL_FREE:
+		return hs_tls_session_end(bpf_get_current_pid_tgid() >> 32, ctx->di);
+	}
+	return 0;
 }
 
-SEC("uprobe")
-int hs_openssl_write_ex(struct pt_regs *ctx)
-{
-	return hs_tls_enter(ctx->di, ctx->si, ctx->cx, false);
-}
-
-/* SSL_read / SSL_write (ssl, buf, num) -> the bytes moved: where they are probed themselves. */
-SEC("uprobe")
-int hs_openssl_read(struct pt_regs *ctx)
-{
-	return hs_tls_enter(ctx->di, ctx->si, 0, true);
-}
-
-SEC("uprobe")
-int hs_openssl_write(struct pt_regs *ctx)
-{
-	return hs_tls_enter(ctx->di, ctx->si, 0, false);
-}
-
-/* The return of any of them. */
+/* The return of any of the read and write calls. */
 SEC("uretprobe")
 int hs_openssl_return(struct pt_regs *ctx)
 {
 	return hs_tls_return((int)ctx->ax);
-}
-
-/* SSL_clear(ssl): SSL_new calls it, and so does an application that reuses
- * the object for another connection. Either way a new session starts at
- * the first byte of its stream. */
-SEC("uprobe")
-int hs_openssl_clear(struct pt_regs *ctx)
-{
-	return hs_tls_session_start(bpf_get_current_pid_tgid() >> 32, ctx->di);
 }

@@ -26,6 +26,15 @@ static __always_inline int hs_tls_session_start(__u32 tgid, __u64 session)
 	return 0;
 }
 
+/* The session's object is freed: its state goes with it. */
+static __always_inline int hs_tls_session_end(__u32 tgid, __u64 session)
+{
+	struct hs_tls_key key = { .tgid = tgid, .ssl = session };
+
+	bpf_map_delete_elem(&tls_sessions, &key);
+	return 0;
+}
+
 /* A session's parser state; a session that predates the plugin is joined mid-stream. */
 static __always_inline struct hs_conn *hs_tls_session(__u32 tgid, __u64 session)
 {

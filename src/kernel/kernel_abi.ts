@@ -173,6 +173,38 @@ export function isTlsSection(section: string): boolean {
   return section === "uprobe" || section === "uretprobe";
 }
 
+/**
+ * enum hs_tls_probe (bpf/tls.h) in order: the cookie a TLS probe is
+ * attached with, which tells its program what call it sits on.
+ */
+export const TLS_PROBES = [
+  "openssl_read_ex",
+  "openssl_write_ex",
+  "openssl_read",
+  "openssl_write",
+  "openssl_clear",
+  "openssl_free",
+  "go_read",
+  "go_write",
+  "go_server_handshake",
+  "go_client_handshake",
+  "go_return",
+] as const;
+export type TlsProbeKind = (typeof TLS_PROBES)[number];
+export const tlsCookie = (kind: TlsProbeKind): number => TLS_PROBES.indexOf(kind);
+/** The TLS programs: every entry probe of an OpenSSL file, every return, and every probe of a Go executable. */
+export const OPENSSL_ENTRY_PROGRAM = "hs_openssl_enter";
+export const OPENSSL_RETURN_PROGRAM = "hs_openssl_return";
+export const GO_TLS_PROGRAM = "hs_go_tls";
+
+/** One TLS probe: its program, the file offset of the probed instruction, its cookie, and whether it is a return probe. */
+export interface TlsProbe {
+  program: string;
+  offset: number;
+  cookie: number;
+  retprobe: boolean;
+}
+
 /** The TLS map user space sweeps of exited processes: struct hs_tls_key { u32 tgid; u32 pad; u64 ssl; } -> struct hs_conn. */
 export const TLS_SESSIONS_MAP = "tls_sessions";
 export const TLS_SESSION_KEY_SIZE = 16;

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { BpfMap, BpfObject, type LoadedLibrary, type UprobeLink } from "./libbpf";
+import { BpfMap, BpfObject, kernelHasUprobeMulti, type LoadedLibrary, type UprobeLink, type UprobeOffset } from "./libbpf";
 import {
   CAPTURES,
   CLIENT_SIDE,
@@ -39,6 +39,8 @@ export interface ProbeSizing {
   /** Connections the syscall capture keeps state for at once (the socket capture needs no table). */
   maxConnections: number;
   maxCounters: number;
+  /** Attach TLS probes as uprobe_multi links (default: where the kernel has them); false gives the perf-event uprobes older kernels get. */
+  uprobeMulti?: boolean;
 }
 
 /**
@@ -102,6 +104,8 @@ export class KernelProbe {
     /** The capture's programs attached at start, and the hooks they sit on (one program may sit on several). */
     readonly programs: number,
     readonly hooks: number,
+    /** Whether the TLS programs were loaded for uprobe_multi links (Linux 6.6+), or are attached as one perf-event uprobe per offset. */
+    readonly uprobeMulti: boolean,
   ) {
     this.counters = object.perCpuMap("counters", COUNT_KEY);
     this.losses = object.perCpuMap("losses", LOSS);
@@ -115,6 +119,8 @@ export class KernelProbe {
       object.setMaxEntries(SYSCALL_CONNECTIONS_MAP, sizing.capture === "syscalls" ? sizing.maxConnections : 1);
       if (sizing.capture !== "syscalls") object.setMaxEntries(SYSCALL_CLOSED_CONNECTIONS_MAP, 1);
       object.setMaxEntries("counters", sizing.maxCounters);
+      const uprobeMulti = sizing.uprobeMulti ?? kernelHasUprobeMulti();
+      if (uprobeMulti) object.loadAsUprobeMulti(isTlsSection);
       await object.load();
       // The syscall exits' one program below.
       // The TLS probes are attached per library file, as src/tls/ finds them; the walk of a process's mappings when it runs.
@@ -132,7 +138,7 @@ export class KernelProbe {
         object.map(UNIX_WALK.map, UNIX_WALK).update(new Uint8Array(UNIX_WALK.keySize), walk);
       }
       object.runIterator(UNIX_WALK_PROGRAM);
-      return new KernelProbe(object, object.attachedPrograms, object.attached);
+      return new KernelProbe(object, object.attachedPrograms, object.attached, uprobeMulti);
     } catch (error) {
       object.close();
       throw error;
@@ -187,9 +193,21 @@ export class KernelProbe {
     this.counters.deleteMany(packed, doomed.length);
   }
 
-  /** Attaches one TLS probe program to a library file (see BpfObject.attachUprobe). */
-  attachUprobe(name: string, path: string, offset: number, retprobe: boolean): UprobeLink {
-    return this.object.attachUprobe(name, path, offset, retprobe);
+  /**
+   * Attaches a TLS probe program to offsets of a library file, all or none:
+   * one uprobe_multi link where the kernel has them (removed in one grace
+   * period), else a perf-event uprobe per offset (one grace period each).
+   */
+  attachUprobes(name: string, path: string, probes: UprobeOffset[], retprobe: boolean): UprobeLink {
+    if (this.uprobeMulti) return this.object.attachUprobeMulti(name, path, probes, retprobe);
+    const links: UprobeLink[] = [];
+    try {
+      for (const probe of probes) links.push(this.object.attachUprobe(name, path, probe, retprobe));
+    } catch (error) {
+      for (const link of links) link.destroy();
+      throw error;
+    }
+    return { destroy: () => links.forEach((link) => link.destroy()) };
   }
 
   /**

@@ -32,6 +32,8 @@ function openLibbpf(path: string) {
     bpf_program__name: { args: [P], returns: cstring },
     bpf_program__section_name: { args: [P], returns: cstring },
     bpf_program__set_autoload: { args: [P, bool], returns: i32 },
+    bpf_program__set_expected_attach_type: { args: [P, u32], returns: i32 },
+    bpf_program__fd: { args: [P], returns: i32 },
     libbpf_num_possible_cpus: { args: [], returns: i32 },
     bpf_program__attach: { args: [P], returns: P },
     bpf_program__attach_uprobe_opts: { args: [P, i32, cstring, u64, P], returns: P },
@@ -59,6 +61,8 @@ function openLibc() {
     mount: { args: [cstring, cstring, cstring, u64, P], returns: i32 },
     memfd_create: { args: [cstring, u32], returns: i32 },
     read: { args: [i32, P, u64], returns: i64 },
+    // Variadic in C; x86-64 passes these in the same registers either way.
+    syscall: { args: [i64, i64, P, u32], returns: i64 },
   });
 }
 
@@ -96,6 +100,82 @@ export class BpfError extends Error {
 }
 
 const ENOENT = 2;
+const EBADF = 9;
+
+/*
+ * The bpf(2) calls libbpf 1.1 cannot make: uprobe_multi links (Linux 6.6)
+ * came after it. Their attribute layouts are the kernel's stable ABI
+ * (union bpf_attr in include/uapi/linux/bpf.h); x86-64 is the only
+ * architecture the plugin runs on (preflight.ts).
+ */
+const SYS_BPF = 321;
+const BPF_PROG_LOAD = 5;
+const BPF_LINK_CREATE = 28;
+const BPF_PROG_TYPE_KPROBE = 2;
+/** enum bpf_attach_type's value for uprobe_multi programs and links, which libbpf 1.1 does not name. */
+const BPF_TRACE_UPROBE_MULTI = 48;
+const BPF_F_UPROBE_MULTI_RETURN = 1;
+
+/** bpf(command, attr): the kernel's result, or the negative errno. */
+function bpfSyscall(command: number, attr: Uint8Array): number {
+  const rc = Number(getLibc().syscall(SYS_BPF, command, ptr(attr), attr.byteLength));
+  return rc < 0 ? -errno() : rc;
+}
+
+/**
+ * Whether this kernel makes uprobe_multi links: one link for many offsets
+ * of one file, removed with one synchronization where a perf-event uprobe
+ * costs one each. Asked without probing anything: a trivial program loaded
+ * for them is linked to "/", which a kernel that has them refuses as not a
+ * regular file (EBADF), and one that has not as an unknown attach type.
+ */
+export function kernelHasUprobeMulti(): boolean {
+  // r0 = 0; exit
+  const insns = new Uint8Array([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
+  const license = Buffer.from("GPL\0");
+  // union bpf_attr for BPF_PROG_LOAD, up to expected_attach_type.
+  const load = new Uint8Array(72);
+  const loadView = new DataView(load.buffer);
+  loadView.setUint32(0, BPF_PROG_TYPE_KPROBE, true); // prog_type
+  loadView.setUint32(4, insns.length / 8, true); // insn_cnt
+  loadView.setBigUint64(8, BigInt(ptr(insns)), true); // insns
+  loadView.setBigUint64(16, BigInt(ptr(license)), true); // license
+  loadView.setUint32(68, BPF_TRACE_UPROBE_MULTI, true); // expected_attach_type
+  const prog = bpfSyscall(BPF_PROG_LOAD, load);
+  if (prog < 0) return false;
+  try {
+    const link = createUprobeMultiLink(prog, "/", [{ offset: 0, cookie: 0 }], false);
+    if (link >= 0) closeSync(link);
+    return link === -EBADF;
+  } finally {
+    closeSync(prog);
+  }
+}
+
+/** One probed instruction of a file, and the number its program reads back with bpf_get_attach_cookie. */
+export interface UprobeOffset {
+  offset: number;
+  cookie: number;
+}
+
+/** BPF_LINK_CREATE of a uprobe_multi link for program `prog`, in every process (no pid filter): its descriptor, or the negative errno. */
+function createUprobeMultiLink(prog: number, path: string, probes: UprobeOffset[], retprobe: boolean): number {
+  const file = Buffer.from(`${path}\0`);
+  const offsets = new BigUint64Array(probes.map((p) => BigInt(p.offset)));
+  const cookies = new BigUint64Array(probes.map((p) => BigInt(p.cookie)));
+  // union bpf_attr for BPF_LINK_CREATE: prog_fd, target_fd, attach_type, flags, then uprobe_multi's path,
+  // offsets, ref_ctr_offsets, cookies, cnt, flags, pid.
+  const attr = new Uint8Array(64);
+  const view = new DataView(attr.buffer);
+  view.setUint32(0, prog, true);
+  view.setUint32(8, BPF_TRACE_UPROBE_MULTI, true);
+  view.setBigUint64(16, BigInt(ptr(file)), true);
+  view.setBigUint64(24, BigInt(ptr(offsets)), true);
+  view.setBigUint64(40, BigInt(ptr(cookies)), true);
+  view.setUint32(48, probes.length, true);
+  view.setUint32(52, retprobe ? BPF_F_UPROBE_MULTI_RETURN : 0, true);
+  return bpfSyscall(BPF_LINK_CREATE, attr);
+}
 
 export type Libbpf = ReturnType<typeof openLibbpf>["symbols"];
 
@@ -319,7 +399,7 @@ function grow(buffer: Uint8Array, size: number): Uint8Array<ArrayBuffer> {
   return bigger;
 }
 
-/** An attached uprobe; destroy() detaches it. */
+/** Attached uprobes; destroy() detaches them. */
 export interface UprobeLink {
   destroy(): void;
 }
@@ -334,6 +414,8 @@ export class BpfObject {
   /** Each link, and the program it attaches (one program may have several). */
   private readonly links = new Map<Pointer, string>();
   private readonly linkByProgram = new Map<string, Pointer>();
+  /** Links libbpf does not know of (uprobe_multi), by descriptor, and their program. */
+  private readonly linkFds = new Map<number, string>();
   private readonly unloaded = new Set<string>();
   private closed = false;
   // The object keeps a pointer into this buffer until it is loaded.
@@ -420,14 +502,31 @@ export class BpfObject {
     return this.links.size;
   }
 
+  /**
+   * Loads the programs whose section name `multi` accepts as uprobe_multi
+   * programs (call before load(), on a kernel that has them,
+   * kernelHasUprobeMulti()): they can then only be attached with
+   * attachUprobeMulti. libbpf 1.1 hands the attach type to the kernel as is.
+   */
+  loadAsUprobeMulti(multi: (section: string) => boolean): void {
+    const lib = this.library.symbols;
+    let prog: Pointer | null = null;
+    while ((prog = asPointer(lib.bpf_object__next_program(this.handle, prog)))) {
+      const section = String(lib.bpf_program__section_name(prog));
+      if (!multi(section)) continue;
+      const rc = lib.bpf_program__set_expected_attach_type(prog, BPF_TRACE_UPROBE_MULTI);
+      if (rc < 0) throw new BpfError(`cannot make ${section} a uprobe_multi program: ${strerror(rc)}`, rc);
+    }
+  }
+
   /** How many attachments (links) the object holds now. */
   get attached(): number {
-    return this.links.size;
+    return this.links.size + this.linkFds.size;
   }
 
   /** How many distinct programs are attached now. */
   get attachedPrograms(): number {
-    return new Set(this.links.values()).size;
+    return new Set([...this.links.values(), ...this.linkFds.values()]).size;
   }
 
   /** Runs an attached iterator program once, to its end (its output, if any, is dropped), then detaches it. */
@@ -514,13 +613,15 @@ export class BpfObject {
    * of the file at `path`, in every process that maps that file (pid -1).
    * The kernel holds the probe on the file's inode; it lives as long as the
    * returned link (a perf event descriptor), so nothing outlives us.
+   * The program reads `cookie` back with bpf_get_attach_cookie.
    */
-  attachUprobe(name: string, path: string, offset: number, retprobe: boolean): UprobeLink {
+  attachUprobe(name: string, path: string, { offset, cookie }: UprobeOffset, retprobe: boolean): UprobeLink {
     const lib = this.library.symbols;
     const prog = this.program(name);
     // struct bpf_uprobe_opts as libbpf 1.1 lays it out: sz, ref_ctr_offset, bpf_cookie, retprobe, func_name.
     const opts = new BigUint64Array(5);
     opts[0] = BigInt(opts.byteLength);
+    opts[2] = BigInt(cookie);
     opts[3] = retprobe ? 1n : 0n;
     const link = asPointer(lib.bpf_program__attach_uprobe_opts(prog, -1, Buffer.from(`${path}\0`), offset, ptr(opts)));
     if (!link) {
@@ -529,6 +630,25 @@ export class BpfObject {
     }
     this.links.set(link, name);
     return { destroy: () => this.destroyLink(link) };
+  }
+
+  /**
+   * Attaches program `name` (loaded by loadAsUprobeMulti) to every offset
+   * of `probes` in the file at `path`, in every process that maps it, as
+   * one uprobe_multi link: the kernel removes all of its probes with one
+   * synchronization, where each perf-event uprobe waits for its own.
+   */
+  attachUprobeMulti(name: string, path: string, probes: UprobeOffset[], retprobe: boolean): UprobeLink {
+    const prog = this.library.symbols.bpf_program__fd(this.program(name));
+    if (prog < 0) throw new BpfError(`program ${name} is not loaded`, prog);
+    const fd = createUprobeMultiLink(prog, path, probes, retprobe);
+    if (fd < 0) throw new BpfError(`cannot attach ${name} to ${path} at ${probes.map((p) => `+0x${p.offset.toString(16)}`).join(", ")}: ${strerror(fd)}`, fd);
+    this.linkFds.set(fd, name);
+    return {
+      destroy: () => {
+        if (this.linkFds.delete(fd)) closeSync(fd);
+      },
+    };
   }
 
   private program(name: string): Pointer {
@@ -571,6 +691,8 @@ export class BpfObject {
     this.closed = true;
     for (const link of this.links.keys()) this.library.symbols.bpf_link__destroy(link);
     this.links.clear();
+    for (const fd of this.linkFds.keys()) closeSync(fd);
+    this.linkFds.clear();
     this.linkByProgram.clear();
     this.library.symbols.bpf_object__close(this.handle);
     void this.image;

@@ -17,6 +17,7 @@
  * argument registers. A function that grows its stack passes there again:
  * the entry program only records the call, so twice is the same as once.
  */
+import { GO_TLS_PROGRAM, tlsCookie, type TlsProbe, type TlsProbeKind } from "../kernel/kernel_abi";
 import { ElfError, type ElfFile } from "./elf";
 import { type GoFunction, GoFunctionTable } from "./gopclntab";
 import { iced } from "./iced";
@@ -28,7 +29,7 @@ export const GO_CLIENT_HANDSHAKE = "crypto/tls.(*Conn).clientHandshake";
 const PROBED = [GO_READ, GO_WRITE, GO_SERVER_HANDSHAKE, GO_CLIENT_HANDSHAKE];
 
 export interface GoTlsProbes {
-  probes: Array<{ program: string; offset: number; retprobe: false }>;
+  probes: TlsProbe[];
   /** Entries that could not be placed after the stack check (probed on their first instruction, which is slower). */
   entriesAtStart: string[];
 }
@@ -96,23 +97,24 @@ function decode(name: string, fn: GoFunction, elf: ElfFile): Decoded {
 
 /** The probes for a Go executable's crypto/tls: returns first, so that a call whose entry fired always meets its return. */
 export function goTlsProbes(elf: ElfFile, functions: Map<string, GoFunction>): GoTlsProbes {
-  const entries: GoTlsProbes["probes"] = [];
-  const returns: GoTlsProbes["probes"] = [];
+  const entries: TlsProbe[] = [];
+  const returns: TlsProbe[] = [];
   const entriesAtStart: string[] = [];
-  const programs: Array<[string, string, boolean]> = [
-    [GO_READ, "hs_go_tls_read", true],
-    [GO_WRITE, "hs_go_tls_write", true],
-    [GO_SERVER_HANDSHAKE, "hs_go_tls_handshake", false],
-    [GO_CLIENT_HANDSHAKE, "hs_go_tls_client_handshake", false],
+  const probe = (kind: TlsProbeKind, at: number): TlsProbe => ({ program: GO_TLS_PROGRAM, offset: elf.fileOffset(at), cookie: tlsCookie(kind), retprobe: false });
+  const probed: Array<[string, TlsProbeKind, boolean]> = [
+    [GO_READ, "go_read", true],
+    [GO_WRITE, "go_write", true],
+    [GO_SERVER_HANDSHAKE, "go_server_handshake", false],
+    [GO_CLIENT_HANDSHAKE, "go_client_handshake", false],
   ];
-  for (const [name, program, hasReturn] of programs) {
+  for (const [name, kind, hasReturn] of probed) {
     const fn = functions.get(name);
     // A program that only ever dials (or only serves) has no code for the other handshake, and no such Conn.
     if (!fn) continue;
     const decoded = decode(name, fn, elf);
     if (decoded.atStart) entriesAtStart.push(name);
-    entries.push({ program, offset: elf.fileOffset(decoded.entry), retprobe: false });
-    if (hasReturn) for (const at of decoded.returns) returns.push({ program: "hs_go_tls_return", offset: elf.fileOffset(at), retprobe: false });
+    entries.push(probe(kind, decoded.entry));
+    if (hasReturn) for (const at of decoded.returns) returns.push(probe("go_return", at));
   }
   return { probes: [...returns, ...entries], entriesAtStart };
 }

@@ -8,20 +8,25 @@
  * function is found by decoding SSL_read_ex's code, and accepted only if
  * SSL_read calls the same one; SSL_peek calls another and is never
  * counted. Elsewhere the four exported calls are probed.
+ *
+ * SSL_clear starts a session (SSL_new calls it) and SSL_free ends it. Both
+ * run once per connection; SSL_free's probe still goes past its null check,
+ * on the conditional jump, which the kernel emulates.
  */
+import { OPENSSL_ENTRY_PROGRAM, OPENSSL_RETURN_PROGRAM, tlsCookie, type TlsProbe, type TlsProbeKind } from "../kernel/kernel_abi";
 import { ElfError, type ElfFile } from "./elf";
-import { directCalls, wrappedCall } from "./x86";
+import { afterFlagChecks, directCalls, wrappedCall } from "./x86";
 
-/** Where each probe program goes, as file offsets. */
+/** Where each probe goes, as file offsets. */
 export interface OpensslProbes {
   /** "internal": the shared read and write functions; "exported": the four calls themselves. */
   placement: "internal" | "exported";
-  probes: Array<{ program: string; offset: number; retprobe: boolean }>;
+  probes: TlsProbe[];
 }
 
 /** Whether a file exports what we probe (a cheap test before decoding). */
 export function exportsOpenssl(elf: ElfFile): boolean {
-  return ["SSL_read_ex", "SSL_write_ex", "SSL_read", "SSL_write", "SSL_clear"].every((name) => elf.symbol(name));
+  return ["SSL_read_ex", "SSL_write_ex", "SSL_read", "SSL_write", "SSL_clear", "SSL_free"].every((name) => elf.symbol(name));
 }
 
 function symbol(elf: ElfFile, name: string) {
@@ -40,11 +45,13 @@ function sharedInternal(elf: ElfFile, exported: string, plain: string): number |
   return fromPlain.some((call) => call.target === target) ? target : undefined;
 }
 
+const entry = (kind: TlsProbeKind, offset: number): TlsProbe => ({ program: OPENSSL_ENTRY_PROGRAM, offset, cookie: tlsCookie(kind), retprobe: false });
+
 /** An entry probe and its return probe on one function. */
-const both = (enter: string, offset: number) => [
+const both = (kind: TlsProbeKind, offset: number): TlsProbe[] => [
   // The return probe first: a call whose entry fired then always fires its return.
-  { program: "hs_openssl_return", offset, retprobe: true },
-  { program: enter, offset, retprobe: false },
+  { program: OPENSSL_RETURN_PROGRAM, offset, cookie: tlsCookie(kind), retprobe: true },
+  entry(kind, offset),
 ];
 
 /**
@@ -54,20 +61,24 @@ const both = (enter: string, offset: number) => [
  * SSL_write returning the count themselves.
  */
 export function opensslProbes(elf: ElfFile): OpensslProbes {
-  const clear = { program: "hs_openssl_clear", offset: elf.fileOffset(symbol(elf, "SSL_clear").address), retprobe: false };
+  const free = symbol(elf, "SSL_free");
+  const lifetime = [
+    entry("openssl_clear", elf.fileOffset(symbol(elf, "SSL_clear").address)),
+    entry("openssl_free", elf.fileOffset(afterFlagChecks(elf.code(free.address, free.size || 64), free.address))),
+  ];
   const read = sharedInternal(elf, "SSL_read_ex", "SSL_read");
   const write = sharedInternal(elf, "SSL_write_ex", "SSL_write");
   if (read !== undefined && write !== undefined && read !== write)
-    return { placement: "internal", probes: [...both("hs_openssl_read_ex", elf.fileOffset(read)), ...both("hs_openssl_write_ex", elf.fileOffset(write)), clear] };
+    return { placement: "internal", probes: [...both("openssl_read_ex", elf.fileOffset(read)), ...both("openssl_write_ex", elf.fileOffset(write)), ...lifetime] };
   const at = (name: string) => elf.fileOffset(symbol(elf, name).address);
   return {
     placement: "exported",
     probes: [
-      ...both("hs_openssl_read_ex", at("SSL_read_ex")),
-      ...both("hs_openssl_write_ex", at("SSL_write_ex")),
-      ...both("hs_openssl_read", at("SSL_read")),
-      ...both("hs_openssl_write", at("SSL_write")),
-      clear,
+      ...both("openssl_read_ex", at("SSL_read_ex")),
+      ...both("openssl_write_ex", at("SSL_write_ex")),
+      ...both("openssl_read", at("SSL_read")),
+      ...both("openssl_write", at("SSL_write")),
+      ...lifetime,
     ],
   };
 }

@@ -7,14 +7,15 @@
  * through /proc/<pid>/root) are found by scanning the processes' maps.
  */
 import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
-import type { UprobeLink } from "../kernel/libbpf";
+import type { TlsProbe } from "../kernel/kernel_abi";
+import type { UprobeLink, UprobeOffset } from "../kernel/libbpf";
 import { ElfError, ElfFile } from "./elf";
 import { goTlsFunctions, goTlsProbes, type GoTlsProbes } from "./go";
 import { exportsOpenssl, opensslProbes, type OpensslProbes } from "./openssl";
 
-/** What TlsHooks needs of the loaded object. */
+/** What TlsHooks needs of the loaded object: program `name` attached to offsets of the file at `path` (all or none), and which files a process maps. */
 export interface UprobeTarget {
-  attachUprobe(name: string, path: string, offset: number, retprobe: boolean): UprobeLink;
+  attachUprobes(name: string, path: string, probes: UprobeOffset[], retprobe: boolean): UprobeLink;
   /** The files a process maps, by each mapping's start, as the kernel's own "major:minor:inode". */
   mappedFiles(pid: number): Map<number, string> | undefined;
 }
@@ -211,11 +212,22 @@ export class TlsHooks {
     }
   }
 
-  /** Attaches probes in order, all or none. */
-  private attachAll(path: string, probes: Array<{ program: string; offset: number; retprobe: boolean }>): UprobeLink[] {
+  /**
+   * Attaches probes all or none, one attachment per program and kind
+   * (entry or return), in the order each first appears: returns before
+   * entries, so that a call whose entry fired always meets its return.
+   */
+  private attachAll(path: string, probes: TlsProbe[]): UprobeLink[] {
+    const groups = new Map<string, { program: string; retprobe: boolean; offsets: UprobeOffset[] }>();
+    for (const { program, retprobe, offset, cookie } of probes) {
+      const key = `${program} ${retprobe}`;
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { program, retprobe, offsets: [] }));
+      group.offsets.push({ offset, cookie });
+    }
     const links: UprobeLink[] = [];
     try {
-      for (const probe of probes) links.push(this.target.attachUprobe(probe.program, path, probe.offset, probe.retprobe));
+      for (const group of groups.values()) links.push(this.target.attachUprobes(group.program, path, group.offsets, group.retprobe));
     } catch (error) {
       for (const link of links) link.destroy();
       throw error;

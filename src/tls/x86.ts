@@ -66,3 +66,31 @@ export function wrappedCall(code: Uint8Array, address: number, within = 4): numb
     decoder.free();
   }
 }
+
+/**
+ * Where to probe a function's entry arguments for less: past the
+ * instructions at its start that only compare (a null check's `test rdi,
+ * rdi`), on the conditional jump after them, which the kernel emulates
+ * where it would single-step the compare. The argument registers are
+ * still untouched there. Else the function's first instruction.
+ */
+export function afterFlagChecks(code: Uint8Array, address: number): number {
+  const { Decoder, DecoderOptions, Mnemonic } = iced();
+  const decoder = new Decoder(64, code, DecoderOptions.None);
+  decoder.ip = BigInt(address);
+  try {
+    for (let i = 0; i < 3 && decoder.canDecode; i++) {
+      const instruction = decoder.decode();
+      try {
+        if (instruction.isInvalid) return address;
+        if (instruction.isJccShortOrNear) return i === 0 ? address : Number(instruction.ip);
+        if (instruction.mnemonic !== Mnemonic.Test && instruction.mnemonic !== Mnemonic.Cmp && instruction.mnemonic !== Mnemonic.Endbr64) return address;
+      } finally {
+        instruction.free();
+      }
+    }
+    return address;
+  } finally {
+    decoder.free();
+  }
+}

@@ -3,9 +3,10 @@
  * the kernel while the plugin runs: the default touches no syscall
  * tracepoint (so no other syscall of the machine pays for it), the fallback
  * only the syscall exits and the socket state changes; both add uprobes on
- * TLS libraries (docs/tls.md).
+ * TLS libraries (docs/tls.md), as uprobe_multi links, one per program and file.
  */
 import { expect, test } from "bun:test";
+import { uprobeLinksOf } from "../support/kernel_maps";
 import { startPlugin, type RunningPlugin } from "../support/plugin";
 
 /** "<kind>:<tracepoint or file>" for each program the process holds attached, as `bpftool perf` lists them. */
@@ -17,7 +18,7 @@ function hooksOf(pid: number): string[] {
     .sort();
 }
 
-/** The TLS library probes (docs/tls.md) are uprobes on library files, whichever capture runs. */
+/** The TLS library probes (docs/tls.md) are uprobes on library files, whichever capture runs (perf events only on kernels before 6.6). */
 const isTlsProbe = (hook: string) => hook.startsWith("uprobe:") || hook.startsWith("uretprobe:");
 
 async function withPlugin<T>(args: string[], body: (plugin: RunningPlugin) => Promise<T> | T): Promise<T> {
@@ -35,9 +36,14 @@ test("the default capture sits on the two socket tracepoints and the TCP state c
     // inet_sock_set_state fires a few times per TCP connection, not per call: bodies that end with the connection.
     expect(hooks.filter((h) => !isTlsProbe(h))).toEqual(["raw_tracepoint:inet_sock_set_state", "raw_tracepoint:sock_recv_length", "raw_tracepoint:sock_send_length"]);
     expect(hooks.filter((h) => /sys_(enter|exit)/.test(h))).toEqual([]);
-    // The host's libssl: entry and return of its internal read and write functions, and SSL_clear.
+    // The host's libssl: one link for the entries of its internal read and write functions, SSL_clear and SSL_free, one for the two returns.
     const libssl = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
-    expect(hooks.filter((h) => h.endsWith(`:${libssl}`))).toEqual([...Array(3).fill(`uprobe:${libssl}`), ...Array(2).fill(`uretprobe:${libssl}`)]);
+    expect(hooks.filter(isTlsProbe)).toEqual([]);
+    const links = uprobeLinksOf(plugin.proc.pid).filter((l) => l.path === libssl);
+    expect(links.map((l) => ({ retprobe: l.retprobe, probes: l.probes })).sort((a, b) => Number(a.retprobe) - Number(b.retprobe))).toEqual([
+      { retprobe: false, probes: 4 },
+      { retprobe: true, probes: 2 },
+    ]);
     await plugin.stop();
     // The walk of existing unix sockets ran once at start and is detached.
     expect(await plugin.stderr()).toContain("capture: socket layer (sock_recv_length, sock_send_length), 3 programs attached");

@@ -113,3 +113,36 @@ export function counterRowsOf(pluginPid: number, tgid: number): { slots: number[
     entries: rows.size,
   };
 }
+
+/** A uprobe_multi link a process holds: its program, the probed file and how many instructions of it. */
+export interface UprobeLinkInfo {
+  linkId: number;
+  progId: number;
+  retprobe: boolean;
+  path: string;
+  probes: number;
+}
+
+/** The uprobe_multi (and uretprobe_multi) links a process holds, as the kernel describes their descriptors. */
+export function uprobeLinksOf(pid: number): UprobeLinkInfo[] {
+  const links: UprobeLinkInfo[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    let info: string;
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
+    } catch {
+      continue;
+    }
+    const type = /^link_type:\s*(u(?:ret)?probe_multi)$/m.exec(info)?.[1];
+    if (!type) continue;
+    const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "m").exec(info)?.[1] ?? "";
+    links.push({
+      linkId: Number(field("link_id")),
+      progId: Number(field("prog_id")),
+      retprobe: type === "uretprobe_multi",
+      path: field("path"),
+      probes: Number(field("uprobe_cnt")),
+    });
+  }
+  return links;
+}

@@ -7,7 +7,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { OBJECT } from "../../build";
-import { CAPTURES, CLIENT_SIDE, COUNT_KEY, GRPC_OTHER, GRPC_SLOT, GRPC_STATUS_MAX, GRPC_STATUS_NAMES, isTlsSection, LATENCY_SLOT, LOSS_REASONS, MAPPED_FILE, MAPPED_FILES_SECTION, REQUEST_SLOT, STATUS_MAX, STATUS_MIN, SYSCALL_EXIT_PROGRAM, SYSCALL_EXIT_SECTION, SYSCALL_EXITS, UNIX_WALK, slotMeaning } from "../../src/kernel/kernel_abi";
+import { CAPTURES, CLIENT_SIDE, COUNT_KEY, GO_TLS_PROGRAM, GRPC_OTHER, GRPC_SLOT, GRPC_STATUS_MAX, GRPC_STATUS_NAMES, isTlsSection, LATENCY_SLOT, LOSS_REASONS, MAPPED_FILE, MAPPED_FILES_SECTION, OPENSSL_ENTRY_PROGRAM, OPENSSL_RETURN_PROGRAM, REQUEST_SLOT, STATUS_MAX, STATUS_MIN, SYSCALL_EXIT_PROGRAM, SYSCALL_EXIT_SECTION, SYSCALL_EXITS, TLS_PROBES, UNIX_WALK, slotMeaning } from "../../src/kernel/kernel_abi";
 import { listeningUnixInode } from "../../src/kernel/kernel_probe";
 
 interface BtfType {
@@ -32,6 +32,18 @@ test("loss reasons are enum hs_loss in order", () => {
   const body = /enum hs_loss \{([^}]*)\}/.exec(header)![1]!;
   const names = [...body.matchAll(/HS_LOSS_([A-Z0-9_]+)/g)].map((m) => m[1]!).filter((n) => n !== "MAX");
   expect(names.map((n) => n.toLowerCase())).toEqual([...LOSS_REASONS]);
+});
+
+test("TLS probe cookies are enum hs_tls_probe in order, and every TLS program is one the object has", () => {
+  const header = readFileSync("bpf/tls.h", "utf8");
+  const body = /enum hs_tls_probe \{([^}]*)\}/.exec(header)![1]!;
+  const names = [...body.matchAll(/^\s*HS_TLS_([A-Z0-9_]+)/gm)].map((m) => m[1]!.toLowerCase());
+  expect(names).toEqual([...TLS_PROBES]);
+  const tlsPrograms = [...Bun.spawnSync(["llvm-objdump", "-t", OBJECT]).stdout.toString().matchAll(/ g +F (\S+)\s+[0-9a-f]+ (\S+)$/gm)]
+    .filter((m) => isTlsSection(m[1]!))
+    .map((m) => m[2]!)
+    .sort();
+  expect(tlsPrograms).toEqual([GO_TLS_PROGRAM, OPENSSL_ENTRY_PROGRAM, OPENSSL_RETURN_PROGRAM].sort());
 });
 
 test("the counter slots are the header's", () => {
