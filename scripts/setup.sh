@@ -55,6 +55,7 @@ test_packages=(
   python3-hypercorn                # an ASGI server answering h2c with prior knowledge in the HTTP/2 tests (/usr/bin/python3)
   openssl gnutls-bin               # HTTPS tests: certificates; gnutls-serv, a TLS library we do not decode
   golang-go                        # HTTPS tests: builds the Go crypto/tls server and client (test/fixtures/go_tls)
+  libssl-dev                       # HTTPS tests: the OpenSSL server that renegotiates and client that reuses its SSL object (test/fixtures/tls_session.c, compiled at test time)
 )
 packages=("${build_packages[@]}")
 [ "$mode" = all ] && packages+=("${test_packages[@]}")
