@@ -135,6 +135,10 @@ int hs_go_tls(struct pt_regs *ctx)
 		return hs_go_handshake(ctx, false);
 	case HS_TLS_GO_CLIENT_HANDSHAKE:
 		return hs_go_handshake(ctx, true);
+	/* Close(c): the session's state goes with it, so that a long-running
+	 * program's closed Conns do not fill the map. */
+	case HS_TLS_GO_CLOSE:
+		return hs_tls_session_end(bpf_get_current_pid_tgid() >> 32, ctx->ax);
 	}
 	return 0;
 }

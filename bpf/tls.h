@@ -31,6 +31,7 @@ enum hs_tls_probe {
 	HS_TLS_GO_SERVER_HANDSHAKE,	/* (*Conn).serverHandshake's entry */
 	HS_TLS_GO_CLIENT_HANDSHAKE,	/* (*Conn).clientHandshake's entry */
 	HS_TLS_GO_RETURN,		/* a return instruction of Read or Write */
+	HS_TLS_GO_CLOSE,		/* (*Conn).Close's entry */
 };
 
 /* One TLS session: an SSL object (OpenSSL) or a *tls.Conn (Go) of a process. */
@@ -62,11 +63,10 @@ struct hs_tls_thread {
 	__u8 pad[3];
 };
 
-/* Parser state per TLS session, created at SSL_clear (SSL_new calls it),
- * replaced when the object is cleared for another connection, deleted at
- * SSL_free; entries of exited processes are swept from user space (a Go
- * Conn lives until a handshake reuses its address or its process exits).
- * 65,536 sessions. */
+/* Parser state per TLS session, created at SSL_clear (SSL_new calls it) or
+ * a Go handshake, replaced when the object is cleared for another
+ * connection, deleted at SSL_free or a Go Conn's Close; entries of exited
+ * processes are swept from user space. 65,536 sessions. */
 HS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);

@@ -189,6 +189,7 @@ export const TLS_PROBES = [
   "go_server_handshake",
   "go_client_handshake",
   "go_return",
+  "go_close",
 ] as const;
 export type TlsProbeKind = (typeof TLS_PROBES)[number];
 export const tlsCookie = (kind: TlsProbeKind): number => TLS_PROBES.indexOf(kind);

@@ -26,7 +26,8 @@ export const GO_READ = "crypto/tls.(*Conn).Read";
 export const GO_WRITE = "crypto/tls.(*Conn).Write";
 export const GO_SERVER_HANDSHAKE = "crypto/tls.(*Conn).serverHandshake";
 export const GO_CLIENT_HANDSHAKE = "crypto/tls.(*Conn).clientHandshake";
-const PROBED = [GO_READ, GO_WRITE, GO_SERVER_HANDSHAKE, GO_CLIENT_HANDSHAKE];
+export const GO_CLOSE = "crypto/tls.(*Conn).Close";
+const PROBED = [GO_READ, GO_WRITE, GO_SERVER_HANDSHAKE, GO_CLIENT_HANDSHAKE, GO_CLOSE];
 
 export interface GoTlsProbes {
   probes: TlsProbe[];
@@ -51,13 +52,13 @@ interface Decoded {
   returns: number[];
 }
 
-/** The function's entry probe address and its return instructions, decoded. */
-function decode(name: string, fn: GoFunction, elf: ElfFile): Decoded {
+/** The function's entry probe address and its return instructions, decoded; `returns`: whether they are probed (then no jump may leave it). */
+function decode(name: string, fn: GoFunction, elf: ElfFile, returns: boolean): Decoded {
   const { Decoder, DecoderOptions, FlowControl, Mnemonic, OpKind, Register } = iced();
   const decoder = new Decoder(64, elf.code(fn.start, fn.end - fn.start), DecoderOptions.None);
   decoder.ip = BigInt(fn.start);
   const prologue: Array<{ mnemonic: number; op0: number; op1Kind: number; base: number; jcc: boolean; ip: number }> = [];
-  const returns: number[] = [];
+  const found: number[] = [];
   try {
     while (decoder.canDecode) {
       const instruction = decoder.decode();
@@ -73,8 +74,8 @@ function decode(name: string, fn: GoFunction, elf: ElfFile): Decoded {
             ip: Number(instruction.ip),
           });
         const flow = instruction.flowControl;
-        if (flow === FlowControl.Return) returns.push(Number(instruction.ip));
-        if (flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch) {
+        if (flow === FlowControl.Return) found.push(Number(instruction.ip));
+        if (returns && (flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch)) {
           const target = Number(instruction.nearBranchTarget);
           if (target < fn.start || target >= fn.end) throw new ElfError(`${name} jumps out of itself at 0x${instruction.ip.toString(16)}`);
         }
@@ -85,14 +86,14 @@ function decode(name: string, fn: GoFunction, elf: ElfFile): Decoded {
   } finally {
     decoder.free();
   }
-  if (!returns.length) throw new ElfError(`${name} has no return instruction`);
+  if (returns && !found.length) throw new ElfError(`${name} has no return instruction`);
   const isGuardCompare = (i: (typeof prologue)[number] | undefined, reg: number) =>
     i?.mnemonic === Mnemonic.Cmp && i.op0 === reg && i.op1Kind === OpKind.Memory && i.base === Register.R14;
   const [first, second, third] = prologue;
-  if (isGuardCompare(first, Register.RSP) && second?.jcc) return { entry: second.ip, atStart: false, returns };
+  if (isGuardCompare(first, Register.RSP) && second?.jcc) return { entry: second.ip, atStart: false, returns: found };
   if (first?.mnemonic === Mnemonic.Lea && first.op0 === Register.R12 && first.base === Register.RSP && isGuardCompare(second, Register.R12) && third?.jcc)
-    return { entry: third.ip, atStart: false, returns };
-  return { entry: fn.start, atStart: true, returns };
+    return { entry: third.ip, atStart: false, returns: found };
+  return { entry: fn.start, atStart: true, returns: found };
 }
 
 /** The probes for a Go executable's crypto/tls: returns first, so that a call whose entry fired always meets its return. */
@@ -106,12 +107,14 @@ export function goTlsProbes(elf: ElfFile, functions: Map<string, GoFunction>): G
     [GO_WRITE, "go_write", true],
     [GO_SERVER_HANDSHAKE, "go_server_handshake", false],
     [GO_CLIENT_HANDSHAKE, "go_client_handshake", false],
+    [GO_CLOSE, "go_close", false],
   ];
   for (const [name, kind, hasReturn] of probed) {
     const fn = functions.get(name);
-    // A program that only ever dials (or only serves) has no code for the other handshake, and no such Conn.
+    // A program that only ever dials (or only serves) has no code for the other handshake, and no such Conn;
+    // one that never closes a Conn, none for Close (its sessions then go when a handshake reuses the address).
     if (!fn) continue;
-    const decoded = decode(name, fn, elf);
+    const decoded = decode(name, fn, elf, hasReturn);
     if (decoded.atStart) entriesAtStart.push(name);
     entries.push(probe(kind, decoded.entry));
     if (hasReturn) for (const at of decoded.returns) returns.push(probe("go_return", at));

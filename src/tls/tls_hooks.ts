@@ -206,7 +206,7 @@ export class TlsHooks {
       const hooked = { library: "Go crypto/tls", path: shownPath, foundIn };
       this.hooked.push(hooked);
       const slower = placed.entriesAtStart.length ? `; ${placed.entriesAtStart.join(", ")} probed at their first instruction` : "";
-      this.log(`TLS: decoding Go crypto/tls plaintext from ${path === shownPath ? path : `${shownPath} as ${foundIn} runs it`} (every process running that file; probes on (*Conn).Read and Write, their returns, and the handshakes${slower})`);
+      this.log(`TLS: decoding Go crypto/tls plaintext from ${path === shownPath ? path : `${shownPath} as ${foundIn} runs it`} (every process running that file; probes on (*Conn).Read and Write, their returns, the handshakes and Close${slower})`);
     } catch (error) {
       this.refuse(id, shownPath, foundIn, error);
     }

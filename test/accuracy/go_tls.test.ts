@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { TLS_SESSIONS_MAP } from "../../src/kernel/kernel_abi";
 import { lossKey } from "../../src/outputs/report";
+import { entriesOfTgid, mapIdsOf } from "../support/kernel_maps";
 import { REPO, startPlugin, type RunningPlugin } from "../support/plugin";
 import { waitForPort } from "../support/servers";
 import { processSeries, sideCounts, timedCount } from "../support/metrics_text";
@@ -187,6 +189,23 @@ describe("HTTPS on Go's crypto/tls, counted exactly on both sides", () => {
     table.add({ case: "go tls client, writes at growing stack depths", server: "go net/http", client: "go crypto/tls", syscalls: "crypto/tls (*Conn).Read / Write", sent: expectedTotals(expected), counted: expectedTotals(sent.codes) });
     expect({ requests: sent.requests, codes: sent.codes }).toEqual({ requests: rounds * PLAN_TOTAL, codes: expected });
     expect(sent.timed).toBe(rounds * PLAN_TOTAL);
+  });
+});
+
+describe("closed Conns", () => {
+  test("a long-running Go server's closed connections leave no session state behind", async () => {
+    // Connections of its own, made after the plugin started, on top of those of the tests before.
+    const client = await goClient(early.port, planPaths(PLAN), () => decoding(unstripped));
+    expect(client.codes).toEqual(PLAN);
+    expect((await curl(`https://127.0.0.1:${early.port}`, planPaths(PLAN))).codes.length).toBe(PLAN_TOTAL);
+    // Every client is gone and the server closed each of their Conns: none of its sessions is left in the table.
+    const sessions = mapIdsOf(plugin.proc.pid)[TLS_SESSIONS_MAP]!;
+    let left = entriesOfTgid(sessions, early.pid);
+    for (let i = 0; i < 50 && left > 0; i++) {
+      await Bun.sleep(100);
+      left = entriesOfTgid(sessions, early.pid);
+    }
+    expect(left).toBe(0);
   });
 });
 
