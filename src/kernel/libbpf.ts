@@ -1,7 +1,8 @@
 /**
- * The thin typed binding to libbpf (and the three libc calls it needs),
- * through bun:ffi. Nothing here knows about HTTP: it opens, loads and
- * attaches an object and moves bytes in and out of its maps.
+ * The thin typed binding to libbpf (and the libc calls it needs, bpf(2)
+ * among them where libbpf 1.1 falls short), through bun:ffi. Nothing here
+ * knows about HTTP: it opens, loads and attaches an object and moves bytes
+ * in and out of its maps.
  */
 import { dlopen, FFIType, JSCallback, ptr, read, type Pointer } from "bun:ffi";
 import { closeSync, writeSync } from "node:fs";
