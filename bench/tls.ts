@@ -18,6 +18,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { TLS_PROBES, type TlsProbe } from "../src/kernel/kernel_abi";
 import { ElfFile } from "../src/tls/elf";
 import { opensslProbes } from "../src/tls/openssl";
 import { median, REPO, round, staticPage, table } from "./lib/common";
@@ -52,13 +53,15 @@ export interface TlsSummary {
   rounds: number;
 }
 
-/** The plugin's probe programs and the limit prototype's stand-ins for them. */
-const LIMIT_PROGRAMS: Record<string, string> = {
-  hs_openssl_read_ex: "limit_read_ex",
-  hs_openssl_write_ex: "limit_write_ex",
-  hs_openssl_return: "limit_return",
-  hs_openssl_clear: "limit_clear",
-};
+/** The limit prototype's stand-in for one of the plugin's probes, by the call the probe sits on (its cookie). */
+function limitProgram(probe: TlsProbe): string {
+  if (probe.retprobe) return "limit_return";
+  const kind = TLS_PROBES[probe.cookie];
+  if (kind === "openssl_read_ex") return "limit_read_ex";
+  if (kind === "openssl_write_ex") return "limit_write_ex";
+  if (kind === "openssl_clear" || kind === "openssl_free") return "limit_clear";
+  throw new Error(`limit: no stand-in for the plugin's ${kind} probe`);
+}
 
 /** The plugin's own placement in Debian's libssl, from its own code. */
 function pluginProbes() {
@@ -80,7 +83,7 @@ function bpftraceScript(variant: "floor" | "bpftrace"): string {
 async function startLimit(): Promise<Running> {
   const { placement, probes } = pluginProbes();
   if (placement !== "internal") throw new Error(`limit: ${LIBSSL} is probed on its exported calls, which the limit prototype does not mirror`);
-  const points = probes.map((p) => `${LIMIT_PROGRAMS[p.program]}=${LIBSSL}:0x${p.offset.toString(16)}${p.retprobe ? ":return" : ""}`);
+  const points = probes.map((p) => `${limitProgram(p)}=${LIBSSL}:0x${p.offset.toString(16)}${p.retprobe ? ":return" : ""}`);
   const started = performance.now();
   const proc = Bun.spawn([process.execPath, join(REPO, "bench", "lib", "attach.ts"), prototypeObject("tls_limit"), ...points], { stdout: "pipe", stderr: "pipe" }) as Subprocess<"ignore", "pipe", "pipe">;
   await readUntil(proc, /attached \d+/, 30_000);

@@ -105,7 +105,7 @@ int limit_return(struct pt_regs *ctx)
 	return 0;
 }
 
-/* SSL_clear: probed because the plugin probes it; a session starts there, which this body does not follow. */
+/* SSL_clear and SSL_free: probed because the plugin probes them; a session starts and ends there, which this body does not follow. */
 SEC("uprobe")
 int limit_clear(struct pt_regs *ctx)
 {
