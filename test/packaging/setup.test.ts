@@ -58,7 +58,7 @@ test("without --build: the test servers, clients and benchmark peers as well", a
   const install = r.stdout.split("\n").find((line) => line.includes(" install -y "));
   // util-linux is part of minbase already.
   expect(install).toBe(
-    `would run: env DEBIAN_FRONTEND=noninteractive ${APT} install -y -qq --no-install-recommends clang llvm bpftool libbpf-dev libbpf1 libelf1 nginx-light curl python3 wrk nodejs iproute2 debootstrap buildah podman runc bpftrace liburing-dev libpcap0.8 libdbus-1-3 chromium fonts-dejavu-core prometheus tmux python3-gunicorn uwsgi-core uwsgi-plugin-python3 varnish nghttp2-server nghttp2-client python3-h2 python3-grpcio python3-hypercorn openssl gnutls-bin golang-go npm`,
+    `would run: env DEBIAN_FRONTEND=noninteractive ${APT} install -y -qq --no-install-recommends clang llvm bpftool libbpf-dev libbpf1 libelf1 nginx-light curl python3 wrk nodejs iproute2 debootstrap buildah podman runc bpftrace liburing-dev libpcap0.8 libdbus-1-3 chromium fonts-dejavu-core prometheus tmux python3-gunicorn uwsgi-core uwsgi-plugin-python3 varnish nghttp2-server nghttp2-client python3-h2 python3-grpcio python3-hypercorn openssl gnutls-bin golang-go libssl-dev npm`,
   );
 }, 60_000);
 
