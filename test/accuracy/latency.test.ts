@@ -3,9 +3,9 @@
  * chosen delay; its client measures each request itself. Each plan runs
  * within one wall-clock second, so it lands in one of the plugin's ticks,
  * and that second's percentiles (Scope's samples) are compared with the
- * same percentiles of the client's own measurements: the server side's
- * should be within the histogram's stated error plus what loopback and the
- * client add, the client side's within the stated error.
+ * same percentiles of the client's own measurements and of the plan: each
+ * must lie between the planned delay and what the client saw, within the
+ * histogram's stated error.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -79,20 +79,19 @@ function statedError(ms: number): number {
 }
 
 /**
- * The server's view of a request ends before the client's: it starts when the
- * request is read and ends when the answer is sent, the client's a loopback
- * trip and a Python read later. That gap, measured on this machine at tens to
- * a few hundred microseconds, is allowed on top of the stated error.
+ * What a duration can be: no shorter than the delay the plan asked for (the
+ * server sleeps at least that long after reading the request), no longer
+ * than the client saw (the server's view starts after the client's and ends
+ * before it, a loopback trip and a Python read apart), each within the
+ * histogram's stated error. Between the two, the gap is the client's and
+ * the machine's, not the plugin's.
  */
-const SERVER_SLACK_MS = 1.5;
-
-function expectClose(name: string, reported: number | undefined, truth: number, slackMs: number) {
+function expectBetween(name: string, reported: number | undefined, plannedMs: number, truth: number) {
   const difference = reported === undefined ? "absent" : `${(((reported - truth) / truth) * 100).toFixed(1)}%`;
   rows.push(`| ${name} | ${truth.toFixed(3)} | ${reported?.toFixed(3) ?? "absent"} | ${difference} | ±${(statedError(truth) * 100).toFixed(1)}% |`);
   expect(reported).toBeDefined();
-  expect(Math.abs(reported! - truth)).toBeLessThanOrEqual(truth * statedError(truth) + slackMs);
-  // The server side never reports more than the client saw, beyond one bucket's width.
-  expect(reported!).toBeLessThanOrEqual(truth * (1 + 2 * statedError(truth)) + 0.05);
+  expect(reported!).toBeGreaterThanOrEqual(plannedMs * (1 - statedError(plannedMs)));
+  expect(reported!).toBeLessThanOrEqual(truth * (1 + statedError(truth)) + 0.05);
 }
 
 test("5, 50 and 500 ms mixed on one keep-alive connection: p50, p95 and p99 of that second", async () => {
@@ -101,12 +100,10 @@ test("5, 50 and 500 ms mixed on one keep-alive connection: p50, p95 and p99 of t
   const run = await runPlan("sequential", delays.map((ms) => `/delay/${ms}`));
   const report = await plugin.reportAfter(Date.now());
   for (const percent of [50, 95, 99]) {
-    const truth = percentile(run.durations, percent);
-    expectClose(`server p${percent}, mixed plan`, sampleOf(report, server.pid, `http_latency_p${percent}_ms`, run.second), truth, SERVER_SLACK_MS);
+    expectBetween(`server p${percent}, mixed plan`, sampleOf(report, server.pid, `http_latency_p${percent}_ms`, run.second), percentile(delays, percent), percentile(run.durations, percent));
   }
   // The client side of the same requests, from the client's own process.
-  const clientTruth = percentile(run.durations, 99);
-  expectClose("client p99, mixed plan", sampleOf(report, run.pid, "http_client_latency_p99_ms", run.second), clientTruth, SERVER_SLACK_MS);
+  expectBetween("client p99, mixed plan", sampleOf(report, run.pid, "http_client_latency_p99_ms", run.second), percentile(delays, 99), percentile(run.durations, 99));
   const series = await processSeries(plugin, run.pid);
   expect(timedCount(series, "client")).toBe(delays.length);
   // The durations' sum, kept beside each bucket's count: at least the delays the server slept, at most what the client measured.
@@ -122,8 +119,9 @@ test("pipelined requests each get their own duration, from the read that brought
   // One write carries all three; the server answers in order: 50, then 5 more, then 5 more.
   const run = await runPlan("pipelined", ["/delay/50", "/delay/5", "/delay/5"]);
   const report = await plugin.reportAfter(Date.now());
-  expectClose("server p50, pipelined 50+5+5", sampleOf(report, server.pid, "http_latency_p50_ms", run.second), percentile(run.durations, 50), SERVER_SLACK_MS);
-  expectClose("server p99, pipelined 50+5+5", sampleOf(report, server.pid, "http_latency_p99_ms", run.second), percentile(run.durations, 99), SERVER_SLACK_MS);
+  // The three answers leave at ~50, ~55 and ~60 ms after the one read.
+  expectBetween("server p50, pipelined 50+5+5", sampleOf(report, server.pid, "http_latency_p50_ms", run.second), 55, percentile(run.durations, 50));
+  expectBetween("server p99, pipelined 50+5+5", sampleOf(report, server.pid, "http_latency_p99_ms", run.second), 60, percentile(run.durations, 99));
   // Cumulative answers: ~50, ~55, ~60 ms, not three times 50 or 5.
   expect(percentile(run.durations, 50)).toBeGreaterThan(54);
 });
@@ -132,8 +130,7 @@ test("a body sent with sendfile ends the request when its last byte is sent, not
   const run = await runPlan("sequential", ["/sendfile/80", "/sendfile/80", "/sendfile/80"]);
   const report = await plugin.reportAfter(Date.now());
   const reported = sampleOf(report, server.pid, "http_latency_p50_ms", run.second);
-  expectClose("server p50, head then 80 ms then sendfile body", reported, percentile(run.durations, 50), SERVER_SLACK_MS);
-  expect(reported!).toBeGreaterThan(79);
+  expectBetween("server p50, head then 80 ms then sendfile body", reported, 80, percentile(run.durations, 50));
 });
 
 test("a second without requests has no percentile: absent, not 0", async () => {
