@@ -5,8 +5,8 @@
  *     hooked call), in ns per pair;
  *   - nginx over HTTPS (one worker, a 256-byte file, wrk -t1 -c32
  *     keep-alive; wrk links libssl too, so both sides are hooked), in req/s.
- * Variants, interleaved: none; floor (bpftrace with empty programs on
- * exactly the probes the plugin attaches to Debian's libssl); limit
+ * Variants, interleaved: none; floor (bench/tls_floor.bpf.c, empty
+ * programs on exactly the probes the plugin attaches to Debian's libssl); limit
  * (bench/tls_limit.bpf.c on those same probes: the cheapest exact body, a
  * prototype); plugin; and bpftrace counting SSL_write calls, a stand-in
  * for a peer doing less. Per hooked call the report splits each variant's
@@ -73,21 +73,19 @@ function pluginProbes() {
   }
 }
 
-function bpftraceScript(variant: "floor" | "bpftrace"): string {
-  if (variant === "bpftrace") return `uprobe:${LIBSSL}:SSL_write { @writes = count(); }`;
-  // The plugin's own placement, from its own code: the same probes, empty.
-  return pluginProbes().probes.map((p) => `${p.retprobe ? "uretprobe" : "uprobe"}:${LIBSSL}:0x${p.offset.toString(16)} {}`).join("\n");
-}
-
-/** The limit prototype on the plugin's probes, held by bench/lib/attach.ts. */
-async function startLimit(): Promise<Running> {
+/**
+ * The floor (bench/tls_floor.bpf.c, empty) or the limit prototype on the
+ * plugin's own placement, from its own code, held by bench/lib/attach.ts.
+ */
+async function startOnPluginProbes(name: "floor" | "limit"): Promise<Running> {
   const { placement, probes } = pluginProbes();
-  if (placement !== "internal") throw new Error(`limit: ${LIBSSL} is probed on its exported calls, which the limit prototype does not mirror`);
-  const points = probes.map((p) => `${limitProgram(p)}=${LIBSSL}:0x${p.offset.toString(16)}${p.retprobe ? ":return" : ""}`);
+  if (placement !== "internal") throw new Error(`${name}: ${LIBSSL} is probed on its exported calls, which the ${name} variant does not mirror`);
+  const program = (p: TlsProbe) => (name === "limit" ? limitProgram(p) : p.retprobe ? "floor_return" : "floor_entry");
+  const points = probes.map((p) => `${program(p)}=${LIBSSL}:0x${p.offset.toString(16)}${p.retprobe ? ":return" : ""}`);
   const started = performance.now();
-  const proc = Bun.spawn([process.execPath, join(REPO, "bench", "lib", "attach.ts"), prototypeObject("tls_limit"), ...points], { stdout: "pipe", stderr: "pipe" }) as Subprocess<"ignore", "pipe", "pipe">;
-  await readUntil(proc, /attached \d+/, 30_000);
-  return { name: "limit", pid: proc.pid, startMs: performance.now() - started, stop: () => stopProcess(proc) };
+  const proc = Bun.spawn([process.execPath, join(REPO, "bench", "lib", "attach.ts"), prototypeObject(name === "limit" ? "tls_limit" : "tls_floor"), ...points], { stdout: "pipe", stderr: "pipe" }) as Subprocess<"ignore", "pipe", "pipe">;
+  await readUntil(proc, new RegExp(`attached ${points.length}\\b`), 30_000);
+  return { name, pid: proc.pid, startMs: performance.now() - started, stop: () => stopProcess(proc) };
 }
 
 /** The limit prototype's counts so far, summed over CPUs: [calls, moved, requests, responses]. */
@@ -123,14 +121,15 @@ async function inProgramNs(ids: number[], work: () => Promise<void>): Promise<nu
 async function startTlsVariant(name: TlsVariant, dir: string): Promise<Running> {
   if (name === "none") return { name: "none", startMs: 0, stop: async () => {} };
   if (name === "plugin") return startPlugin("plugin");
-  if (name === "limit") return startLimit();
+  if (name === "floor" || name === "limit") return startOnPluginProbes(name);
   const script = join(dir, `${name}.bt`);
-  writeFileSync(script, `${bpftraceScript(name)}\n`);
+  writeFileSync(script, `uprobe:${LIBSSL}:SSL_write { @writes = count(); }\n`);
   const started = performance.now();
-  // --unsafe: bpftrace cannot check instruction boundaries in a stripped library (the plugin decodes them).
-  const proc = Bun.spawn(["bpftrace", "--unsafe", script], { stdout: "pipe", stderr: "pipe" }) as Subprocess<"ignore", "pipe", "pipe">;
+  const proc = Bun.spawn(["bpftrace", script], { stdout: "pipe", stderr: "pipe" }) as Subprocess<"ignore", "pipe", "pipe">;
   await readUntil(proc, /Attaching \d+ probes?/, 60_000);
   await Bun.sleep(300);
+  // bpftrace says it attaches before it has: one that refused a probe has exited by now.
+  if (proc.exitCode !== null) throw new Error(`bpftrace exited ${proc.exitCode}: ${await new Response(proc.stderr).text()}`);
   return { name, pid: proc.pid, startMs: performance.now() - started, stop: () => stopProcess(proc) };
 }
 
@@ -156,6 +155,7 @@ async function startHttpsNginx(dir: string, port: number): Promise<() => Promise
 }
 
 export async function benchTls(options: { rounds: number; seconds: number; pairs: number; port: number; log: (line: string) => void }): Promise<TlsSummary> {
+  await buildPrototype("tls_floor");
   await buildPrototype("tls_limit");
   const dir = mkdtempSync(join(tmpdir(), "hs-bench-tls-"));
   const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1"]);

@@ -140,7 +140,7 @@ async function startObject(name: VariantName, object: string): Promise<Running> 
 }
 
 /** The prototype bodies, each compiled from bench/<name>.bpf.c (tls_limit: bench/tls.ts places its probes). */
-export type PrototypeName = "minimal" | "essentials" | "tls_limit";
+export type PrototypeName = "minimal" | "essentials" | "tls_floor" | "tls_limit";
 export const prototypeObject = (name: PrototypeName) => `${OUT_DIR}/${name}.bpf.o`;
 
 /** Compiles bench/<name>.bpf.c, a prototype body measured beside the product (CO-RE, so with BTF). */
