@@ -2,15 +2,20 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { slotMeaning } from "../../src/kernel/kernel_abi";
 
+/** What the kernel says of each descriptor a process holds (those closed meanwhile left out). */
+function* fdInfosOf(pid: number): Generator<string> {
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    try {
+      yield readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
+    } catch {
+      // closed since the listing
+    }
+  }
+}
+
 export function mapIdsOf(pid: number): Record<string, number> {
   const ids: Record<string, number> = {};
-  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
-    let info: string;
-    try {
-      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
-    } catch {
-      continue;
-    }
+  for (const info of fdInfosOf(pid)) {
     const id = /^map_id:\s*(\d+)$/m.exec(info)?.[1];
     if (!id) continue;
     const show = JSON.parse(Bun.spawnSync(["bpftool", "map", "show", "id", id, "-j"]).stdout.toString());
@@ -126,13 +131,7 @@ export interface UprobeLinkInfo {
 /** The uprobe_multi (and uretprobe_multi) links a process holds, as the kernel describes their descriptors. */
 export function uprobeLinksOf(pid: number): UprobeLinkInfo[] {
   const links: UprobeLinkInfo[] = [];
-  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
-    let info: string;
-    try {
-      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
-    } catch {
-      continue;
-    }
+  for (const info of fdInfosOf(pid)) {
     const type = /^link_type:\s*(u(?:ret)?probe_multi)$/m.exec(info)?.[1];
     if (!type) continue;
     const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "m").exec(info)?.[1] ?? "";
