@@ -16,6 +16,8 @@ export interface LoggedNginx {
   workers: number[];
   /** Per worker pid: {status: count} as nginx's own access log says it served; reset empties the log. */
   servedByPid(reset?: boolean): Map<number, Record<number, number>>;
+  /** Waits until nginx holds no client connection open: every request it read is answered and logged. */
+  idle(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -57,8 +59,27 @@ export async function startLoggedNginx(port: number, workers: number): Promise<L
       if (reset) writeFileSync(log, ""); // the next case starts from an empty log
       return served;
     },
+    async idle() {
+      for (let i = 0; i < 500 && openConnections(port) > 0; i++) await Bun.sleep(20);
+      const left = openConnections(port);
+      if (left > 0) throw new Error(`nginx still holds ${left} client connections open after 10 s`);
+    },
     stop: nginx.stop,
   };
+}
+
+/** TCP sockets on local `port` that their owner still holds open (established, being accepted, or closed by the peer only). */
+function openConnections(port: number): number {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  let count = 0;
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+      const [, localAddress, , state] = line.trim().split(/\s+/);
+      // 01 ESTABLISHED, 03 SYN_RECV, 08 CLOSE_WAIT
+      if (localAddress?.endsWith(local) && ["01", "03", "08"].includes(state!)) count++;
+    }
+  }
+  return count;
 }
 
 export type ReadShape = "read" | "recv" | "readv" | "recvmsg";
