@@ -98,6 +98,16 @@ async function countedSince(pid: number, which: "server" | "client", before: { r
   return { requests: now.requests - before.requests, codes, timed: now.timed - before.timed };
 }
 
+/** A tls_session.c server and client after the plan: both sides exact, every answer timed, the server's row in the table. */
+async function expectBothSidesExact(name: string, serverPid: number, before: { requests: number; codes: Record<number, number>; timed: number }, clientPid: number) {
+  await plugin.reportAfter(Date.now());
+  const server = await countedSince(serverPid, "server", before);
+  table.add({ case: name, server: "openssl (tls_session.c)", client: "openssl (tls_session.c)", syscalls: "SSL_read / SSL_write", sent: expectedTotals(PLAN), counted: expectedTotals(server.codes) });
+  expect(server).toEqual({ requests: PLAN_TOTAL, codes: PLAN, timed: PLAN_TOTAL });
+  const sent = await side(clientPid, "client");
+  expect({ requests: sent.requests, codes: sent.codes, timed: sent.timed }).toEqual({ requests: PLAN_TOTAL, codes: PLAN, timed: PLAN_TOTAL });
+}
+
 beforeAll(async () => {
   const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"]);
   if (made.exitCode !== 0) throw new Error(`openssl req failed: ${made.stderr}`);
@@ -143,12 +153,7 @@ describe("TLS sessions over their life, counted exactly on both sides", () => {
     expect(codes).toEqual(PLAN);
     // The first handshake, and one after every third response that another request followed.
     expect(said.handshakes).toBe(1 + Math.floor((PLAN_TOTAL - 1) / 3));
-    await plugin.reportAfter(Date.now());
-    const server = await countedSince(renegotiating.pid, "server", before);
-    table.add({ case: "renegotiated every 3 responses", server: "openssl (tls_session.c)", client: "openssl (tls_session.c)", syscalls: "SSL_read / SSL_write", sent: expectedTotals(PLAN), counted: expectedTotals(server.codes) });
-    expect(server).toEqual({ requests: PLAN_TOTAL, codes: PLAN, timed: PLAN_TOTAL });
-    const sent = await side(client.pid, "client");
-    expect({ requests: sent.requests, codes: sent.codes, timed: sent.timed }).toEqual({ requests: PLAN_TOTAL, codes: PLAN, timed: PLAN_TOTAL });
+    await expectBothSidesExact("renegotiated every 3 responses", renegotiating.pid, before, client.pid);
   });
 
   test("curl kept alive through the server's renegotiations", async () => {
@@ -167,12 +172,7 @@ describe("TLS sessions over their life, counted exactly on both sides", () => {
     const { codes, said } = answers(client.out);
     expect(codes).toEqual(PLAN);
     expect(said.reused).toBe(2);
-    await plugin.reportAfter(Date.now());
-    const server = await countedSince(plain.pid, "server", before);
-    table.add({ case: "one SSL object, 3 connections", server: "openssl (tls_session.c)", client: "openssl (tls_session.c)", syscalls: "SSL_read / SSL_write", sent: expectedTotals(PLAN), counted: expectedTotals(server.codes) });
-    expect(server).toEqual({ requests: PLAN_TOTAL, codes: PLAN, timed: PLAN_TOTAL });
-    const sent = await side(client.pid, "client");
-    expect({ requests: sent.requests, codes: sent.codes, timed: sent.timed }).toEqual({ requests: PLAN_TOTAL, codes: PLAN, timed: PLAN_TOTAL });
+    await expectBothSidesExact("one SSL object, 3 connections", plain.pid, before, client.pid);
   });
 
   test("Node's https client (the node binary's own OpenSSL) against nginx", async () => {
